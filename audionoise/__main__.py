@@ -1,0 +1,5 @@
+import sys
+
+from audionoise.cli import main
+
+sys.exit(main())

@@ -1,0 +1,187 @@
+"""Signal power, SNR and mixing at an exact SNR.
+
+One SNR definition is used everywhere in audionoise::
+
+    SNR_dB = 10 * log10(P_s / P_n),   P = mean square over the valid samples of an example
+                                       (all channels of the example together)
+
+The first axis of a 2-D or 3-D tensor is the batch (``(batch, time)`` or ``(batch, channels, time)``); a 1-D
+tensor is one example. ``lengths`` gives the valid samples per example: samples after it are padding, are not
+measured, and never receive noise.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from audionoise.functional._checks import as_batch, check_lengths, check_waveform, expand_to, per_example, valid_mask
+
+SNR_REFERENCES = ("full", "active")
+
+#: Energy-VAD settings of ``snr_reference="active"``: frames of this many samples (25 ms at 16 kHz)...
+VAD_FRAME = 400
+#: ...are "active" when their mean square is within this many dB of the loudest frame of the example.
+VAD_THRESHOLD_DB = 35.0
+
+# Noise power below this (about -300 dB re full scale) counts as "no noise": scaling it would overflow.
+_TINY_POWER = 1e-30
+
+
+def _power(x: Tensor, mask: Tensor | None) -> Tensor:
+    """Mean square per example over the samples where ``mask`` (broadcastable to x) is true."""
+    b = x.shape[0]
+    if mask is None:
+        flat = x.reshape(b, -1)
+        return torch.linalg.vector_norm(flat, dim=1).square() / max(flat.shape[1], 1)
+    m = mask.expand_as(x).reshape(b, -1)
+    total = (x.reshape(b, -1).square() * m).sum(1)
+    return total / m.sum(1).clamp_min(1)
+
+
+def power(x: Tensor, lengths: Tensor | None = None) -> Tensor:
+    """Mean square of each example over its valid samples (all channels together).
+
+    Args:
+        x: ``(time,)``, ``(batch, time)`` or ``(batch, channels, time)``.
+        lengths: optional ``(batch,)`` valid samples per example.
+
+    Returns:
+        ``(batch,)`` tensor (a 0-d tensor for 1-D input). An example with no valid sample has power 0.
+    """
+    check_waveform(x)
+    xb, single = as_batch(x)
+    lengths = check_lengths(lengths, xb.shape[0], xb.shape[-1])
+    mask = valid_mask(lengths, xb.shape[-1], xb.device)
+    p = _power(xb, None if mask is None else expand_to(mask, xb))
+    return p[0] if single else p
+
+
+def rms(x: Tensor, lengths: Tensor | None = None) -> Tensor:
+    """Root mean square per example over valid samples: ``sqrt(power(x, lengths))``.
+
+    Example:
+        >>> rms(torch.ones(2, 100))
+        tensor([1., 1.])
+    """
+    return power(x, lengths).sqrt()
+
+
+def snr_db(signal: Tensor, noise: Tensor, lengths: Tensor | None = None) -> Tensor:
+    """Measured SNR in dB per example: ``10*log10(P_signal / P_noise)`` over valid samples.
+
+    ``+inf`` when the noise is all zero, ``-inf`` when the signal is.
+
+    Example:
+        >>> s = torch.ones(1, 16000); n = 0.316227766 * torch.ones(1, 16000)
+        >>> snr_db(s, n).round()
+        tensor([10.])
+    """
+    return 10.0 * torch.log10(power(signal, lengths)) - 10.0 * torch.log10(power(noise, lengths))
+
+
+def active_mask(x: Tensor, lengths: Tensor | None = None, frame: int = VAD_FRAME,
+                threshold_db: float = VAD_THRESHOLD_DB) -> Tensor:
+    """Energy voice-activity mask: which samples belong to active (speech) frames.
+
+    The valid part of each example is cut into non-overlapping frames of ``frame`` samples (the last one may be
+    shorter). A frame is active when its mean square (over all channels) is at least
+    ``max_frame_power * 10**(-threshold_db / 10)`` and above zero, where the maximum is taken over the frames of
+    the same example. Adding or removing silence (or padding) around speech therefore leaves the active set
+    unchanged. An all-silent example has no active sample.
+
+    Args:
+        x: ``(batch, time)`` or ``(batch, channels, time)`` (1-D is one example).
+        lengths: optional ``(batch,)`` valid samples.
+        frame: frame length in samples (default 400 = 25 ms at 16 kHz).
+        threshold_db: how far below the loudest frame a frame still counts as active.
+
+    Returns:
+        Boolean ``(batch, time)`` mask (``(time,)`` for 1-D input).
+    """
+    check_waveform(x)
+    xb, single = as_batch(x)
+    b, t = xb.shape[0], xb.shape[-1]
+    lengths = check_lengths(lengths, b, t)
+    n_frames = max(math.ceil(t / frame), 1)
+    pad = n_frames * frame - t
+    energy = xb.reshape(b, -1, t).square().mean(1)  # (b, t), channels averaged
+    mask = valid_mask(lengths, t, xb.device)
+    if mask is not None:
+        energy = energy * mask
+        counts = torch.nn.functional.pad(mask.float(), (0, pad)).view(b, n_frames, frame).sum(-1)
+    else:
+        counts = torch.full((b, n_frames), float(frame), device=xb.device)
+        counts[:, -1] = frame - pad
+    frame_power = torch.nn.functional.pad(energy, (0, pad)).view(b, n_frames, frame).sum(-1) / counts.clamp_min(1)
+    peak = frame_power.max(dim=1, keepdim=True).values
+    active = (frame_power >= peak * 10.0 ** (-threshold_db / 10.0)) & (frame_power > 0) & (counts > 0)
+    out = active.repeat_interleave(frame, dim=1)[:, :t]
+    if mask is not None:
+        out = out & mask
+    return out[0] if single else out
+
+
+def snr_gain(signal: Tensor, noise: Tensor, snr_db: Tensor | float, lengths: Tensor | None = None,
+             snr_reference: str = "full") -> Tensor:
+    """Gain ``g`` per example such that ``signal`` and ``g * noise`` have SNR ``snr_db`` exactly.
+
+    ``g = sqrt(P_s / (P_n * 10**(snr_db / 10)))`` with both powers measured over the same samples: the valid
+    samples (``snr_reference="full"``) or the active-speech samples of the signal (``"active"``, see
+    :func:`active_mask`). ``g = 0`` (no noise) when the signal is silent there or the noise is all zero.
+
+    Returns:
+        ``(batch,)`` gains (0-d for 1-D input).
+    """
+    if snr_reference not in SNR_REFERENCES:
+        raise ValueError(f"snr_reference must be one of {SNR_REFERENCES}, got {snr_reference!r}")
+    check_waveform(signal, "signal")
+    check_waveform(noise, "noise")
+    s, single = as_batch(signal)
+    n, _ = as_batch(noise)
+    if n.shape[0] != s.shape[0] or n.shape[-1] != s.shape[-1]:
+        raise ValueError(f"noise shape {tuple(noise.shape)} must match signal shape {tuple(signal.shape)} "
+                         f"in batch and time (channels may broadcast)")
+    lengths = check_lengths(lengths, s.shape[0], s.shape[-1])
+    if snr_reference == "active":
+        mask = active_mask(s, lengths)
+    else:
+        mask = valid_mask(lengths, s.shape[-1], s.device)
+    ps = _power(s, None if mask is None else expand_to(mask, s))
+    pn = _power(n, None if mask is None else expand_to(mask, n))
+    target = torch.as_tensor(snr_db, dtype=ps.dtype, device=ps.device).expand_as(ps)
+    usable = (ps > 0) & (pn > _TINY_POWER)
+    g = torch.sqrt(ps / (pn.clamp_min(_TINY_POWER) * torch.pow(10.0, target / 10.0)))
+    g = torch.where(usable & torch.isfinite(g), g, torch.zeros_like(g))
+    return g[0] if single else g
+
+
+def mix_at_snr(signal: Tensor, noise: Tensor, snr_db: Tensor | float, lengths: Tensor | None = None,
+               snr_reference: str = "full") -> Tensor:
+    """Return ``signal + g * noise`` with ``g`` chosen so that ``10*log10(P_s / P_{g*noise}) == snr_db``.
+
+    The clean signal is never rescaled. Noise is zeroed in the padding (after ``lengths``), which does not count
+    in either power. A silent signal or an all-zero noise gets no noise (``g = 0``). Gradients flow to both
+    ``signal`` and ``noise``.
+
+    Args:
+        signal: ``(time,)``, ``(batch, time)`` or ``(batch, channels, time)``.
+        noise: same batch and time as ``signal``; its channel axis may be 1 (broadcast).
+        snr_db: target SNR, a float or a ``(batch,)`` tensor.
+        lengths: optional ``(batch,)`` valid samples.
+        snr_reference: ``"full"`` (all valid samples) or ``"active"`` (active speech only, :func:`active_mask`).
+
+    Example:
+        >>> y = mix_at_snr(torch.ones(1, 16000), torch.randn(1, 16000), 10.0)
+        >>> float(rms(y - 1.0))  # doctest: +ELLIPSIS
+        0.31622...
+    """
+    g = snr_gain(signal, noise, snr_db, lengths, snr_reference)
+    s, single = as_batch(signal)
+    n, _ = as_batch(noise)
+    if lengths is not None:
+        n = n * expand_to(valid_mask(lengths, s.shape[-1], s.device), n)
+    y = s + per_example(g.reshape(-1), n) * n
+    return y[0] if single else y

@@ -1,0 +1,420 @@
+"""Audio file input/output: the only module of audionoise that touches audio files.
+
+Reading and writing go through `soundfile` (libsndfile), resampling through
+`torchaudio.functional.resample`. Waveforms are float32 tensors shaped
+``(channels, time)``.
+
+Every problem with a file raises :class:`AudioFileError` (a ``ValueError``) whose
+message names the file, says what is wrong and what to do about it, so that a
+folder tool can log one clear line per bad file and go on.
+
+Writes are atomic: :func:`save` writes a temporary file in the destination folder
+and renames it over the destination, so a reader (or a resumed job after
+``kill -9``) only ever sees no file or a complete file.
+
+Example:
+    >>> import torch
+    >>> from audionoise import io
+    >>> io.save("/tmp/tone.wav", torch.zeros(1, 160), 16000)
+    >>> x, sr = io.load("/tmp/tone.wav")
+    >>> x.shape, sr
+    (torch.Size([1, 160]), 16000)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+import torchaudio.functional as AF
+
+__all__ = [
+    "AUDIO_EXTENSIONS",
+    "AudioFileError",
+    "AudioInfo",
+    "info",
+    "load",
+    "save",
+    "format_for_path",
+]
+
+# Extension -> (libsndfile container, default subtype used by `save`).
+_FORMATS: dict[str, tuple[str, str]] = {
+    ".wav": ("WAV", "PCM_16"),
+    ".flac": ("FLAC", "PCM_16"),
+    ".ogg": ("OGG", "VORBIS"),
+    ".oga": ("OGG", "VORBIS"),
+    ".opus": ("OGG", "OPUS"),
+    ".mp3": ("MP3", "MPEG_LAYER_III"),
+    ".aif": ("AIFF", "PCM_16"),
+    ".aiff": ("AIFF", "PCM_16"),
+    ".aifc": ("AIFF", "PCM_16"),
+    ".au": ("AU", "PCM_16"),
+    ".caf": ("CAF", "PCM_16"),
+    ".w64": ("W64", "PCM_16"),
+}
+
+#: File extensions (lower case, with the dot) that audionoise treats as audio.
+AUDIO_EXTENSIONS: frozenset[str] = frozenset(_FORMATS)
+
+# Opus only encodes at these rates.
+_OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
+
+
+class AudioFileError(ValueError):
+    """An audio file cannot be read or written.
+
+    The message always starts with the path, then the reason and what to do.
+
+    Attributes:
+        path: The offending file.
+        reason: Short description of the problem, without the path.
+    """
+
+    def __init__(self, path: str | os.PathLike, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What the header of an audio file says.
+
+    Attributes:
+        sample_rate: Samples per second per channel.
+        frames: Number of samples per channel.
+        channels: Number of channels.
+        format: libsndfile container name, e.g. ``"WAV"``, ``"FLAC"``, ``"OGG"``.
+        subtype: libsndfile sample encoding, e.g. ``"PCM_16"``, ``"PCM_24"``, ``"FLOAT"``.
+    """
+
+    sample_rate: int
+    frames: int
+    channels: int
+    format: str
+    subtype: str
+
+    @property
+    def duration(self) -> float:
+        """Length in seconds (``frames / sample_rate``)."""
+        return self.frames / self.sample_rate
+
+
+def format_for_path(path: str | os.PathLike) -> tuple[str, str]:
+    """Return ``(container, default_subtype)`` that :func:`save` uses for ``path``.
+
+    Args:
+        path: A file name; only its extension matters (case-insensitive).
+
+    Raises:
+        AudioFileError: if the extension is not one of :data:`AUDIO_EXTENSIONS`.
+
+    Example:
+        >>> format_for_path("out/a.FLAC")
+        ('FLAC', 'PCM_16')
+    """
+    ext = Path(path).suffix.lower()
+    if ext not in _FORMATS:
+        raise AudioFileError(
+            path,
+            f"unsupported audio extension {ext or '(none)'!r}; use one of "
+            f"{', '.join(sorted(AUDIO_EXTENSIONS))} (convert other containers, e.g. "
+            "m4a/aac/wma, with ffmpeg first)",
+        )
+    return _FORMATS[ext]
+
+
+def _check_readable(path: Path) -> None:
+    if not path.exists():
+        raise AudioFileError(path, "no such file; check the path")
+    if not path.is_file():
+        raise AudioFileError(path, "not a regular file (a folder or device?); pass an audio file")
+    format_for_path(path)
+    if path.stat().st_size == 0:
+        raise AudioFileError(path, "empty file (0 bytes); re-export or remove it")
+
+
+def _open(path: Path) -> sf.SoundFile:
+    try:
+        return sf.SoundFile(str(path))
+    except (sf.LibsndfileError, RuntimeError, TypeError) as err:
+        detail = str(err).split(": ", 1)[-1].strip() or type(err).__name__
+        raise AudioFileError(
+            path,
+            f"not a readable audio file (libsndfile: {detail}); the bytes do not match a "
+            "supported container (wrong extension, non-audio data or corrupt header): "
+            "re-export it as WAV or FLAC",
+        ) from None
+
+
+# libsndfile logs e.g. "data : 64000 (should be 31978)" when a WAV/AIFF data chunk
+# claims more bytes than the file holds.
+_SHORT_CHUNK = re.compile(r"^\s*(?:data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.M)
+# Sizes that streaming writers put in a header when the length is not known yet.
+_UNKNOWN_SIZES = {0, 0xFFFFFFFF, 0x7FFFFFFF, 0xFFFFFFFF - 8}
+
+
+def _truncation(f: sf.SoundFile) -> str | None:
+    """Return a reason if libsndfile's log shows a data chunk cut short, else None."""
+    try:
+        log = f.extra_info
+    except Exception:  # pragma: no cover - extra_info is best effort
+        return None
+    for declared, actual in _SHORT_CHUNK.findall(log):
+        declared, actual = int(declared), int(actual)
+        if actual < declared and declared not in _UNKNOWN_SIZES:
+            return (
+                f"truncated file: the header declares {declared} bytes of audio data but only "
+                f"{actual} are present (interrupted copy or download?); re-copy it from the source"
+            )
+    return None
+
+
+def info(path: str | os.PathLike) -> AudioInfo:
+    """Read the header of an audio file without decoding it.
+
+    Args:
+        path: An audio file with an extension in :data:`AUDIO_EXTENSIONS`.
+
+    Returns:
+        An :class:`AudioInfo`. ``frames`` is what the header says; :func:`load` checks
+        the samples themselves.
+
+    Raises:
+        AudioFileError: missing, empty, unsupported or unreadable file.
+
+    Example:
+        >>> info("speech.wav")  # doctest: +SKIP
+        AudioInfo(sample_rate=16000, frames=16000, channels=1, format='WAV', subtype='PCM_16')
+    """
+    path = Path(path)
+    _check_readable(path)
+    with _open(path) as f:
+        return AudioInfo(int(f.samplerate), int(f.frames), int(f.channels), f.format, f.subtype)
+
+
+def load(
+    path: str | os.PathLike,
+    sample_rate: int | None = None,
+    mono: bool = False,
+) -> tuple[torch.Tensor, int]:
+    """Decode an audio file into a float32 tensor ``(channels, time)``.
+
+    Integer PCM is scaled to [-1, 1) (``int16 / 32768``); float files keep their values.
+    When ``sample_rate`` differs from the file's rate the signal is resampled with
+    ``torchaudio.functional.resample`` (windowed-sinc), so the length becomes
+    ``ceil(frames * sample_rate / file_rate)``. ``mono=True`` averages the channels:
+    ``y[0, t] = mean_c x[c, t]``.
+
+    Args:
+        path: Audio file (WAV 8/16/24/32-bit int, float32/64, u-law/a-law, IMA/MS ADPCM;
+            FLAC; OGG/Vorbis; Opus; MP3; AIFF; AU; CAF; W64).
+        sample_rate: Target rate in Hz, or ``None`` to keep the file's rate.
+        mono: Average all channels into one.
+
+    Returns:
+        ``(waveform, sample_rate)`` with ``waveform`` float32, shape ``(channels, time)``
+        (``channels == 1`` when ``mono``), and the rate of the returned waveform.
+
+    Raises:
+        AudioFileError: missing, empty, truncated or header-only file, non-audio bytes,
+            unsupported container, zero frames, NaN/Inf samples.
+        ValueError: ``sample_rate`` is not a positive integer.
+
+    Example:
+        >>> x, sr = load("speech_48k_stereo.wav", sample_rate=16000, mono=True)  # doctest: +SKIP
+        >>> x.shape, sr  # doctest: +SKIP
+        (torch.Size([1, 16000]), 16000)
+    """
+    if sample_rate is not None and (int(sample_rate) != sample_rate or sample_rate <= 0):
+        raise ValueError(f"sample_rate ({sample_rate!r}) must be a positive integer number of Hz or None")
+    path = Path(path)
+    _check_readable(path)
+    with _open(path) as f:
+        declared = int(f.frames)
+        file_rate = int(f.samplerate)
+        fmt = f.format
+        reason = _truncation(f)
+        if reason is None:
+            try:
+                data = f.read(dtype="float32", always_2d=True)
+            except (sf.LibsndfileError, RuntimeError) as err:
+                detail = str(err).split(": ", 1)[-1].strip()
+                reason = (
+                    f"decoding failed after the header (libsndfile: {detail}); the file is "
+                    "corrupt or truncated: re-copy or re-export it"
+                )
+    if reason is not None:
+        raise AudioFileError(path, reason)
+    if data.shape[0] == 0:
+        raise AudioFileError(
+            path,
+            "no audio frames (header only, zero-length or truncated before the first "
+            "sample); re-export it or remove it from the folder",
+        )
+    # MP3 headers without a Xing/VBRI table only estimate the length: allow 5 % slack there.
+    slack = declared // 20 if fmt == "MP3" else 0
+    if 0 < declared and data.shape[0] < declared - slack:
+        raise AudioFileError(
+            path,
+            f"truncated file: the header declares {declared} frames but only {data.shape[0]} "
+            "could be decoded; re-copy it from the source",
+        )
+    if not np.isfinite(data).all():
+        bad = int((~np.isfinite(data)).sum())
+        raise AudioFileError(
+            path,
+            f"contains {bad} NaN/Inf sample(s) (a float file written from a broken "
+            "computation?); fix or remove it",
+        )
+    x = torch.from_numpy(np.ascontiguousarray(data.T))
+    if mono and x.shape[0] > 1:
+        x = x.mean(dim=0, keepdim=True)
+    if sample_rate is not None and int(sample_rate) != file_rate:
+        x = AF.resample(x, file_rate, int(sample_rate))
+        file_rate = int(sample_rate)
+    return x, file_rate
+
+
+def _as_frames_by_channels(waveform, path) -> np.ndarray:
+    if isinstance(waveform, torch.Tensor):
+        waveform = waveform.detach().to("cpu", torch.float32).numpy()
+    data = np.asarray(waveform, dtype=np.float32)
+    if data.ndim == 1:
+        data = data[None, :]
+    if data.ndim != 2:
+        raise ValueError(
+            f"waveform for {path} has shape {tuple(data.shape)}; pass (time,) or (channels, time)"
+        )
+    if data.shape[1] == 0:
+        raise ValueError(f"waveform for {path} has zero samples; nothing to write")
+    if not np.isfinite(data).all():
+        raise ValueError(
+            f"waveform for {path} contains NaN/Inf; refusing to write a corrupt file"
+        )
+    return np.ascontiguousarray(data.T)
+
+
+def _ogg_crc(page: bytes) -> int:
+    """CRC-32 of an Ogg page: polynomial 0x04C11DB7, initial 0, no reflection, no final xor."""
+    crc = 0
+    for byte in page:
+        crc = ((crc << 8) & 0xFFFFFFFF) ^ _OGG_CRC_TABLE[(crc >> 24) ^ byte]
+    return crc
+
+
+def _make_ogg_crc_table() -> tuple[int, ...]:
+    table = []
+    for i in range(256):
+        r = i << 24
+        for _ in range(8):
+            r = ((r << 1) ^ 0x04C11DB7) if r & 0x80000000 else (r << 1)
+        table.append(r & 0xFFFFFFFF)
+    return tuple(table)
+
+
+_OGG_CRC_TABLE = _make_ogg_crc_table()
+
+
+def _set_ogg_serial(data: bytes, serial: int) -> bytes:
+    """Return an Ogg file with every page's stream serial set to ``serial`` (CRCs redone).
+
+    libsndfile draws a random serial per file, which would make identical audio give
+    different bytes; a serial derived from the file name keeps outputs reproducible.
+    Data that is not a plain sequence of Ogg pages is returned unchanged.
+    """
+    out = bytearray(data)
+    i = 0
+    while i < len(out):
+        if out[i : i + 4] != b"OggS" or i + 27 > len(out):
+            return bytes(data)
+        nseg = out[i + 26]
+        length = 27 + nseg + sum(out[i + 27 : i + 27 + nseg])
+        out[i + 14 : i + 18] = serial.to_bytes(4, "little")
+        out[i + 22 : i + 26] = b"\0\0\0\0"
+        crc = _ogg_crc(bytes(out[i : i + length]))
+        out[i + 22 : i + 26] = crc.to_bytes(4, "little")
+        i += length
+    return bytes(out)
+
+
+def save(
+    path: str | os.PathLike,
+    waveform,
+    sample_rate: int,
+    subtype: str | None = None,
+) -> None:
+    """Write a waveform to an audio file atomically.
+
+    The container comes from the extension (see :func:`format_for_path`). The data go to
+    a hidden temporary file in the same folder, which is then renamed over ``path``
+    (``os.replace``), so ``path`` is either absent, the old file, or the complete new
+    file, never a partial one; the temporary file is removed if anything fails. Values
+    outside [-1, 1] are clipped when the subtype is integer PCM. Ogg files get a stream
+    serial derived from the file name, so the same audio always gives the same bytes.
+
+    Args:
+        path: Destination; its folder must exist.
+        waveform: Tensor or array shaped ``(time,)`` or ``(channels, time)``.
+        sample_rate: Samples per second (Opus allows only 8/12/16/24/48 kHz).
+        subtype: libsndfile subtype such as ``"PCM_16"``, ``"PCM_24"``, ``"FLOAT"``;
+            ``None`` uses the extension's default (PCM_16 for WAV/FLAC, Vorbis for .ogg).
+
+    Raises:
+        AudioFileError: unsupported extension, subtype not allowed in the container,
+            missing folder, or the writer failed.
+        ValueError: bad shape, zero samples, NaN/Inf values or a bad ``sample_rate``.
+
+    Example:
+        >>> save("/tmp/noise.flac", 0.1 * torch.randn(2, 16000), 16000, subtype="PCM_24")
+    """
+    path = Path(path)
+    container, default_subtype = format_for_path(path)
+    subtype = (subtype or default_subtype).upper()
+    if not sf.check_format(container, subtype):
+        allowed = ", ".join(sorted(sf.available_subtypes(container)))
+        raise AudioFileError(
+            path, f"subtype {subtype!r} cannot be stored in {container}; use one of {allowed}"
+        )
+    if int(sample_rate) != sample_rate or sample_rate <= 0:
+        raise ValueError(f"sample_rate ({sample_rate!r}) for {path} must be a positive integer")
+    sample_rate = int(sample_rate)
+    if subtype == "OPUS" and sample_rate not in _OPUS_RATES:
+        raise AudioFileError(
+            path,
+            f"Opus cannot store {sample_rate} Hz (allowed: {_OPUS_RATES}); resample first "
+            "or choose another format",
+        )
+    data = _as_frames_by_channels(waveform, path)
+    if subtype.startswith("PCM") or subtype in ("ULAW", "ALAW"):
+        np.clip(data, -1.0, 1.0, out=data)
+    folder = path.parent
+    if not folder.is_dir():
+        raise AudioFileError(path, f"destination folder {folder} does not exist; create it first")
+
+    tmp = folder / f".{path.name}.{uuid.uuid4().hex[:12]}.tmp"
+    try:
+        # O_EXCL: never clobber anything; mode 0o666 is reduced by the umask like a normal file.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        with os.fdopen(fd, "wb") as fh:
+            sf.write(fh, data, sample_rate, subtype=subtype, format=container)
+        if container == "OGG":
+            raw = tmp.read_bytes()
+            tmp.write_bytes(_set_ogg_serial(raw, zlib.crc32(path.name.encode("utf-8"))))
+        os.replace(tmp, path)
+    except BaseException as err:
+        try:
+            tmp.unlink()
+        except FileNotFoundError:
+            pass
+        if isinstance(err, (sf.LibsndfileError, RuntimeError, OSError)):
+            raise AudioFileError(path, f"could not write ({err}); check free space and permissions") from err
+        raise

@@ -1,0 +1,275 @@
+"""Pipelines of injectors (``Compose``, ``OneOf``, ``RandomApply``) and their TOML configs.
+
+A pipeline is an ``nn.Module``: ``y = pipe(x, lengths, generator)``, or with ``return_params=True``
+``y, records = pipe(...)`` where ``records[i]`` lists, for example ``i``, one JSON-able dict per leaf transform:
+``{"transform": name, "applied": bool, ...parameters}``. Every leaf always draws its parameters, applied or
+not, so the random stream (and hence every other example's augmentation) never depends on which branch ran.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Iterable
+
+import tomli_w
+import torch
+from torch import Tensor, nn
+
+from audionoise.transforms.base import REGISTRY, Injector, bernoulli, check_probability
+
+Records = list[list[dict[str, Any]]]
+
+
+def _merge(batch: int, parts: Iterable[Records]) -> Records:
+    out: Records = [[] for _ in range(batch)]
+    for part in parts:
+        for i, rows in enumerate(part):
+            out[i].extend(rows)
+    return out
+
+
+def _batch_size(x: Tensor, spectrogram: bool) -> int:
+    return 1 if x.dim() == (2 if spectrogram else 1) else x.shape[0]
+
+
+class _Container(nn.Module):
+    """Shared ``forward`` of the pipeline containers."""
+
+    def forward(self, x: Tensor, lengths: Tensor | None = None, generator: torch.Generator | None = None,
+                return_params: bool = False) -> Tensor | tuple[Tensor, Records]:
+        y, records = self.run(x, lengths, generator, None)
+        return (y, records) if return_params else y
+
+    def run(self, x: Tensor, lengths: Tensor | None, generator: torch.Generator | None,
+            active: Tensor | None) -> tuple[Tensor, Records]:
+        raise NotImplementedError
+
+    @property
+    def spectrogram(self) -> bool:
+        return any(getattr(t, "spectrogram", False) for t in self.modules() if t is not self)
+
+
+def _restrict(active: Tensor | None, mask: Tensor) -> Tensor:
+    return mask if active is None else active.to(mask.device) & mask
+
+
+class Compose(_Container):
+    """Apply ``transforms`` in order; with ``p < 1`` the whole chain runs on each example with probability p.
+
+    Example:
+        >>> pipe = Compose([Gain(-6, 0), WhiteNoise(10, 20, p=0.5)])
+        >>> y, records = pipe(torch.randn(4, 16000), generator=torch.Generator().manual_seed(0),
+        ...                   return_params=True)
+    """
+
+    def __init__(self, transforms: Iterable[nn.Module], p: float = 1.0) -> None:
+        super().__init__()
+        self.transforms = nn.ModuleList(transforms)
+        self.p = check_probability(p)
+
+    def run(self, x, lengths, generator, active):
+        b = _batch_size(x, self.spectrogram)
+        active = _restrict(active, bernoulli(b, self.p, generator))
+        parts = []
+        for t in self.transforms:
+            x, rec = t.run(x, lengths, generator, active)
+            parts.append(rec)
+        return x, _merge(b, parts)
+
+    def config(self) -> dict[str, Any]:
+        return {"name": "Compose", "p": self.p, "transforms": [_config(t) for t in self.transforms]}
+
+
+class OneOf(_Container):
+    """Apply exactly one of ``transforms`` per example, chosen with probabilities proportional to ``weights``."""
+
+    def __init__(self, transforms: Iterable[nn.Module], weights: list[float] | None = None) -> None:
+        super().__init__()
+        self.transforms = nn.ModuleList(transforms)
+        if len(self.transforms) == 0:
+            raise ValueError("OneOf needs at least one transform")
+        weights = [1.0] * len(self.transforms) if weights is None else [float(w) for w in weights]
+        if len(weights) != len(self.transforms) or any(w < 0 for w in weights) or sum(weights) <= 0:
+            raise ValueError(f"weights must be {len(self.transforms)} non-negative numbers with a positive sum, "
+                             f"got {weights}")
+        self.weights = weights
+
+    def run(self, x, lengths, generator, active):
+        b = _batch_size(x, self.spectrogram)
+        probs = torch.tensor(self.weights, device=generator.device if generator is not None else None)
+        choice = torch.multinomial(probs, b, replacement=True, generator=generator)
+        parts = []
+        for k, t in enumerate(self.transforms):
+            x, rec = t.run(x, lengths, generator, _restrict(active, choice == k))
+            parts.append(rec)
+        return x, _merge(b, parts)
+
+    def config(self) -> dict[str, Any]:
+        return {"name": "OneOf", "weights": self.weights, "transforms": [_config(t) for t in self.transforms]}
+
+
+class RandomApply(_Container):
+    """Apply ``transform`` (an injector or a pipeline) to each example with probability ``p``."""
+
+    def __init__(self, transform: nn.Module, p: float = 0.5) -> None:
+        super().__init__()
+        self.transform = transform
+        self.p = check_probability(p)
+
+    def run(self, x, lengths, generator, active):
+        b = _batch_size(x, self.spectrogram)
+        return self.transform.run(x, lengths, generator, _restrict(active, bernoulli(b, self.p, generator)))
+
+    def config(self) -> dict[str, Any]:
+        return {"name": "RandomApply", "p": self.p, "transform": _config(self.transform)}
+
+
+CONTAINERS = {"Compose": Compose, "OneOf": OneOf, "RandomApply": RandomApply}
+
+
+# -- config ---------------------------------------------------------------------------------------------------------
+def _config(t: nn.Module) -> dict[str, Any]:
+    if isinstance(t, Injector):
+        return {"name": type(t).__name__, **{k: v for k, v in t.config().items() if v is not None}}
+    if isinstance(t, _Container):
+        return t.config()
+    raise ValueError(f"cannot save {type(t).__name__} in a pipeline config: only audionoise injectors and "
+                     f"Compose/OneOf/RandomApply are supported")
+
+
+def _resolve(path: str, base_dir: Path | None, where: str) -> str:
+    p = Path(path).expanduser()
+    if p.is_absolute():
+        return str(p)
+    tried = []
+    for base in ([base_dir] if base_dir is not None else []) + [Path.cwd()]:
+        cand = base / p
+        tried.append(str(cand))
+        if cand.exists():
+            return str(cand)
+    raise ValueError(f"{where}.noise: folder {path!r} not found (tried {', '.join(tried)}); paths are relative to "
+                     f"the config file's folder, then to the current directory")
+
+
+def _build(entry: Any, sample_rate: int | None, base_dir: Path | None, where: str) -> nn.Module:
+    if not isinstance(entry, dict):
+        raise ValueError(f"{where} must be a table with a 'name' field, got {entry!r}")
+    entry = dict(entry)
+    name = entry.pop("name", None)
+    allowed_names = sorted(REGISTRY) + sorted(CONTAINERS)
+    if name not in REGISTRY and name not in CONTAINERS:
+        raise ValueError(f"{where}.name: unknown transform {name!r}; allowed: {', '.join(allowed_names)}")
+    if name == "RandomApply":
+        _check_fields(entry, {"p", "transform"}, where, name)
+        return RandomApply(_build(entry.get("transform"), sample_rate, base_dir, f"{where}.transform"),
+                           p=entry.get("p", 0.5))
+    if name in ("Compose", "OneOf"):
+        _check_fields(entry, {"transforms", "p"} if name == "Compose" else {"transforms", "weights"}, where, name)
+        children = [_build(e, sample_rate, base_dir, f"{where}.transforms[{i}]")
+                    for i, e in enumerate(entry.pop("transforms", []))]
+        return CONTAINERS[name](children, **entry)
+    cls = REGISTRY[name]
+    sig = inspect.signature(cls.__init__)
+    fields = [n for n in sig.parameters if n != "self"]
+    _check_fields(entry, set(fields), where, name)
+    if "sample_rate" in fields and "sample_rate" not in entry:
+        if sample_rate is None:
+            raise ValueError(f"{where}: {name} needs sample_rate; set it in the table or at the top of the config")
+        entry["sample_rate"] = sample_rate
+    if name == "BackgroundNoise" and isinstance(entry.get("noise"), str):
+        entry["noise"] = _resolve(entry["noise"], base_dir, where)
+    missing = [n for n in fields if sig.parameters[n].default is inspect.Parameter.empty and n not in entry]
+    if missing:
+        raise ValueError(f"{where}: {name} is missing required field(s) {missing}")
+    try:
+        return cls(**entry)
+    except TypeError as exc:
+        raise ValueError(f"{where}: {name}: {exc}") from exc
+    except ValueError as exc:
+        raise ValueError(f"{where}: {name}: {exc}") from exc
+
+
+def _check_fields(entry: dict, allowed: set[str], where: str, name: str) -> None:
+    unknown = sorted(set(entry) - allowed)
+    if unknown:
+        raise ValueError(f"{where}: unknown field(s) {unknown} for {name}; allowed fields: "
+                         f"{', '.join(['name'] + sorted(allowed))}")
+
+
+def load_pipeline(config: str | os.PathLike | dict) -> Compose:
+    """Build a :class:`Compose` pipeline from a TOML file or an equivalent dict.
+
+    The config has an optional top-level ``sample_rate`` (given to every transform that needs one) and a
+    ``[[transforms]]`` array of tables, each with ``name`` and the transform's constructor fields. Containers nest:
+    ``name = "OneOf"`` with its own ``[[transforms.transforms]]``; ``name = "RandomApply"`` with a ``transform``
+    table. A relative ``noise`` folder is looked up next to the config file first, then in the current directory.
+
+    Example:
+        >>> pipe = load_pipeline({"sample_rate": 16000,
+        ...                       "transforms": [{"name": "WhiteNoise", "min_snr_db": 5, "max_snr_db": 20}]})
+    """
+    base_dir = None
+    if isinstance(config, dict):
+        cfg = dict(config)
+    else:
+        path = Path(config)
+        if not path.is_file():
+            raise ValueError(f"pipeline config {str(path)!r} not found; pass a TOML file (see README 'Pipelines')")
+        try:
+            cfg = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"pipeline config {str(path)!r} is not valid TOML: {exc}") from exc
+        base_dir = path.resolve().parent
+    unknown = sorted(set(cfg) - {"sample_rate", "transforms", "p"})
+    if unknown:
+        raise ValueError(f"unknown top-level field(s) {unknown} in pipeline config; allowed: p, sample_rate, "
+                         f"transforms")
+    sample_rate = cfg.get("sample_rate")
+    if sample_rate is not None and (not isinstance(sample_rate, int) or sample_rate <= 0):
+        raise ValueError(f"sample_rate must be a positive integer (Hz), got {sample_rate!r}")
+    entries = cfg.get("transforms")
+    if not isinstance(entries, list):
+        raise ValueError("pipeline config needs a 'transforms' array ([[transforms]] tables in TOML)")
+    return Compose([_build(e, sample_rate, base_dir, f"transforms[{i}]") for i, e in enumerate(entries)],
+                   p=cfg.get("p", 1.0))
+
+
+def pipeline_config(pipeline: nn.Module, base_dir: str | os.PathLike | None = None) -> dict[str, Any]:
+    """The dict form of a pipeline (what :func:`save_pipeline` writes); noise paths relative to ``base_dir``."""
+    if isinstance(pipeline, Compose):
+        cfg = {"p": pipeline.p, "transforms": [_config(t) for t in pipeline.transforms]}
+    else:
+        cfg = {"transforms": [_config(pipeline)]}
+    rates = {t.sample_rate for t in pipeline.modules() if isinstance(t, Injector) and hasattr(t, "sample_rate")}
+    if len(rates) == 1:
+        rate = rates.pop()
+        cfg = {"sample_rate": rate, **cfg}
+        _strip(cfg["transforms"], rate, base_dir)
+    else:
+        _strip(cfg["transforms"], None, base_dir)
+    if cfg.get("p") == 1.0:
+        del cfg["p"]
+    return cfg
+
+
+def _strip(entries: list[dict], rate: int | None, base_dir) -> None:
+    for e in entries:
+        if rate is not None and e.get("sample_rate") == rate:
+            del e["sample_rate"]
+        if "noise" in e and base_dir is not None:
+            e["noise"] = os.path.relpath(e["noise"], base_dir)
+        _strip(e.get("transforms", []), rate, base_dir)
+        if "transform" in e:
+            _strip([e["transform"]], rate, base_dir)
+
+
+def save_pipeline(pipeline: nn.Module, path: str | os.PathLike) -> None:
+    """Write a pipeline to TOML so that ``load_pipeline(path)`` rebuilds an identical one."""
+    path = Path(path)
+    cfg = pipeline_config(pipeline, base_dir=path.resolve().parent)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(tomli_w.dumps(cfg), encoding="utf-8")
+    os.replace(tmp, path)

@@ -1,0 +1,10 @@
+"""Injectors: thin ``torch.nn.Module`` wrappers that sample random parameters and call the functional core."""
+
+from audionoise.transforms.background import BackgroundNoise, BackgroundParams, NoiseBank
+from audionoise.transforms.base import REGISTRY, Injector, Params
+from audionoise.transforms.basic import Gain, TimeShift
+from audionoise.transforms.masks import SpecFreqMask, SpecTimeMask, TimeMask
+from audionoise.transforms.noise import ColoredNoise, WhiteNoise
+
+__all__ = ["REGISTRY", "BackgroundNoise", "BackgroundParams", "ColoredNoise", "Gain", "Injector", "NoiseBank",
+           "Params", "SpecFreqMask", "SpecTimeMask", "TimeMask", "TimeShift", "WhiteNoise"]

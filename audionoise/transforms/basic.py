@@ -1,0 +1,98 @@
+"""Small helpers a pipeline needs: random gain and random time shift."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+from torch import Tensor
+
+from audionoise.functional._checks import expand_to, per_example
+from audionoise.transforms.base import Injector, Params, bernoulli, check_range, randint, uniform
+
+
+@dataclasses.dataclass(frozen=True)
+class GainParams(Params):
+    gain_db: Tensor
+
+
+class Gain(Injector):
+    """Multiply each example by ``10**(g/20)`` with ``g ~ U(min_db, max_db)``.
+
+    Example:
+        >>> Gain(-6.0, -6.0)(torch.ones(1, 3))
+        tensor([[0.5012, 0.5012, 0.5012]])
+    """
+
+    def __init__(self, min_db: float, max_db: float, p: float = 1.0) -> None:
+        super().__init__(p)
+        check_range("min_db", min_db, "max_db", max_db)
+        self.min_db, self.max_db = float(min_db), float(max_db)
+
+    def sample(self, x: Tensor, lengths: Tensor | None = None,
+               generator: torch.Generator | None = None) -> GainParams:
+        xb, _, _ = self._prepare(x, lengths)
+        applied = bernoulli(xb.shape[0], self.p, generator)
+        return GainParams(applied=applied, gain_db=uniform(xb.shape[0], self.min_db, self.max_db, generator))
+
+    def apply(self, x: Tensor, params: Params, lengths: Tensor | None = None) -> Tensor:
+        xb, single, _ = self._prepare(x, lengths)
+        db = torch.where(params.applied, params.gain_db, torch.zeros_like(params.gain_db)).to(xb.device)
+        y = xb * per_example(torch.pow(10.0, db / 20.0).to(xb.dtype), xb)
+        return y[0] if single else y
+
+
+@dataclasses.dataclass(frozen=True)
+class ShiftParams(Params):
+    shift: Tensor  # samples, positive = later in time
+
+
+class TimeShift(Injector):
+    """Shift each example in time by an integer number of samples in ``[-max_shift, max_shift]``.
+
+    ``mode="roll"`` rotates the valid samples (what leaves one end re-enters at the other); ``mode="pad"`` fills
+    the vacated samples with zeros and drops what leaves. Padding after ``lengths`` is never touched.
+
+    Example:
+        >>> t = TimeShift(0.1, sample_rate=16000, mode="pad")
+        >>> y = t(torch.randn(2, 16000), generator=torch.Generator().manual_seed(0))
+    """
+
+    MODES = ("roll", "pad")
+
+    def __init__(self, max_shift_s: float, *, sample_rate: int, mode: str = "roll", p: float = 1.0) -> None:
+        super().__init__(p)
+        check_range("max_shift_s", max_shift_s, "max_shift_s", max_shift_s, lo_bound=0.0)
+        if not isinstance(sample_rate, int) or sample_rate <= 0:
+            raise ValueError(f"sample_rate must be a positive integer (Hz), got {sample_rate!r}")
+        if mode not in self.MODES:
+            raise ValueError(f"mode must be one of {list(self.MODES)}, got {mode!r}")
+        self.max_shift_s, self.sample_rate, self.mode = float(max_shift_s), sample_rate, mode
+
+    def sample(self, x: Tensor, lengths: Tensor | None = None,
+               generator: torch.Generator | None = None) -> ShiftParams:
+        xb, _, _ = self._prepare(x, lengths)
+        b = xb.shape[0]
+        applied = bernoulli(b, self.p, generator)
+        m = int(round(self.max_shift_s * self.sample_rate))
+        shift = randint((b,), torch.full((b,), 2 * m), generator) - m
+        return ShiftParams(applied=applied, shift=shift)
+
+    def apply(self, x: Tensor, params: Params, lengths: Tensor | None = None) -> Tensor:
+        xb, single, lengths = self._prepare(x, lengths)
+        t = xb.shape[-1]
+        shift = torch.where(params.applied, params.shift, torch.zeros_like(params.shift)).to(xb.device)
+        n = lengths.to(xb.device) if lengths is not None else torch.full_like(shift, t)
+        pos = torch.arange(t, device=xb.device).expand(xb.shape[0], t)
+        src = pos - shift[:, None]
+        inside = pos < n[:, None]
+        if self.mode == "roll":
+            src = torch.remainder(src, n.clamp_min(1)[:, None])
+            keep = inside
+        else:
+            keep = inside & (src >= 0) & (src < n[:, None])
+        src = torch.where(keep, src, pos)  # outside: identity (padding untouched) or zeroed below
+        y = torch.gather(xb, -1, expand_to(src, xb).expand_as(xb))
+        zero = inside & ~keep
+        y = y.masked_fill(expand_to(zero, y), 0.0)
+        return y[0] if single else y
