@@ -149,7 +149,7 @@ def _resolve(path: str, base_dir: Path | None, where: str) -> str:
         cand = base / p
         tried.append(str(cand))
         if cand.exists():
-            return str(cand)
+            return str(cand.resolve())
     raise ValueError(f"{where}.noise: folder {path!r} not found (tried {', '.join(tried)}); paths are relative to "
                      f"the config file's folder, then to the current directory")
 

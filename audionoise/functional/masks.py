@@ -72,8 +72,11 @@ def time_mask(x: Tensor, starts: Tensor, widths: Tensor, lengths: Tensor | None 
     return y[0] if single else y
 
 
-def freq_mask(spec: Tensor, starts: Tensor, widths: Tensor, fill: float = 0.0) -> Tensor:
+def freq_mask(spec: Tensor, starts: Tensor, widths: Tensor, fill: float = 0.0,
+              lengths: Tensor | None = None) -> Tensor:
     """Set frequency bins ``[start, start+width)`` of a spectrogram ``(batch, ..., freq, frames)`` to ``fill``.
+
+    With ``lengths`` (valid frames per example) the padding frames are left untouched.
 
     Example:
         >>> freq_mask(torch.ones(1, 4, 2), torch.tensor([1]), torch.tensor([2]))[0, :, 0]
@@ -86,6 +89,9 @@ def freq_mask(spec: Tensor, starts: Tensor, widths: Tensor, fill: float = 0.0) -
     starts, widths = _as_masks(starts, widths, xb.shape[0])
     band = _interval_mask(starts, widths, xb.shape[-2])  # (batch, freq)
     band = band.view(band.shape[0], *([1] * (xb.dim() - 3)), band.shape[-1], 1)
+    if lengths is not None:
+        frames = torch.arange(xb.shape[-1], device=xb.device) < lengths.to(xb.device).view(-1, 1)
+        band = band & frames.view(frames.shape[0], *([1] * (xb.dim() - 2)), frames.shape[-1])
     y = xb.masked_fill(band, fill)
     return y if spec.dim() > 2 else y[0]
 

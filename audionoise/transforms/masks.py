@@ -119,7 +119,7 @@ class SpecTimeMask(Injector):
 class SpecFreqMask(Injector):
     """Zero ``num_masks`` random bands of frequency bins of a spectrogram ``(..., freq, frames)``.
 
-    Widths uniform in ``[0, max_width]`` bins inclusive, per example.
+    Widths uniform in ``[0, max_width]`` bins inclusive, per example; padding frames (``lengths``) untouched.
     """
 
     spectrogram = True
@@ -135,7 +135,7 @@ class SpecFreqMask(Injector):
         return sample_masks(xb.shape[0], self.num_masks, self.max_width, sizes, self.p, generator)
 
     def apply(self, x: Tensor, params: Params, lengths: Tensor | None = None) -> Tensor:
-        xb, single, _ = self._prepare(x, lengths)
+        xb, single, lengths = self._prepare(x, lengths)
         widths = params.widths * params.applied.view(-1, 1)
-        y = freq_mask(xb, params.starts.to(xb.device), widths.to(xb.device))
+        y = freq_mask(xb, params.starts.to(xb.device), widths.to(xb.device), lengths=lengths)
         return y[0] if single else y
