@@ -26,7 +26,11 @@ def all_injectors(bank):
         an.Gain(-12, 6, p=0.7),
         an.TimeShift(0.1, sample_rate=SR, mode="roll", p=0.7),
         an.TimeShift(0.1, sample_rate=SR, mode="pad", p=0.7),
+        an.WhiteNoise(-5, 30, p=0.7, bank_samples=50000),
     ]
+
+
+N_INJECTORS = 9
 
 
 @pytest.fixture
@@ -51,6 +55,20 @@ def test_snr_injectors_are_exact_per_example(cls, shape, bank):
         assert torch.equal(y[b, ..., n:], x[b, ..., n:])  # padding untouched
 
 
+def test_white_noise_bank_mode_is_exact_and_gaussian():
+    t = an.WhiteNoise(-10, 40, bank_samples=200000)
+    x = torch.randn(16, 2, 4000, generator=seeded(1))
+    params = t.sample(x, None, seeded(2))
+    y = t.apply(x, params)
+    assert float((F.snr_db(x, y - x) - params.snr_db).abs().max()) < 0.01
+    n = params.noise
+    assert abs(float(n.mean())) < 0.02 and float(n.std()) == pytest.approx(1.0, abs=0.02)
+    assert not torch.equal(n[0, 0], n[0, 1])  # each channel gets its own window
+    assert an.load_pipeline({"transforms": [{"name": "WhiteNoise", **t.config()}]}).transforms[0].bank_samples == 200000
+    with pytest.raises(ValueError, match="bank_samples"):
+        an.WhiteNoise(0, 1, bank_samples=-1)
+
+
 def test_white_noise_constant_signal_closed_form():
     y = an.WhiteNoise(10, 10)(torch.ones(3, SR), generator=seeded())
     assert torch.allclose(F.rms(y - 1), torch.full((3,), 0.3162278), rtol=1e-5)
@@ -65,7 +83,7 @@ def test_active_reference_in_transform(gen):
     assert abs(20 * torch.log10(a / b).item()) < 0.5
 
 
-@pytest.mark.parametrize("index", range(8))
+@pytest.mark.parametrize("index", range(N_INJECTORS))
 def test_not_applied_examples_pass_bit_exact(index, bank):
     t = all_injectors(bank)[index]
     t.p = 0.5
@@ -77,7 +95,7 @@ def test_not_applied_examples_pass_bit_exact(index, bank):
     assert torch.equal(y[off], x[off])
 
 
-@pytest.mark.parametrize("index", range(8))
+@pytest.mark.parametrize("index", range(N_INJECTORS))
 def test_determinism_and_batched_equals_per_example(index, bank):
     t = all_injectors(bank)[index]
     x = torch.randn(5, 2, 3000, generator=seeded(5))
@@ -92,7 +110,7 @@ def test_determinism_and_batched_equals_per_example(index, bank):
     assert not torch.isfinite(y1).logical_not().any()
 
 
-@pytest.mark.parametrize("index", range(8))
+@pytest.mark.parametrize("index", range(N_INJECTORS))
 def test_records_are_json_and_name_the_transform(index, bank):
     t = all_injectors(bank)[index]
     x = torch.randn(3, 2000, generator=seeded(7))
