@@ -43,6 +43,7 @@ __all__ = [
     "load",
     "save",
     "format_for_path",
+    "temp_target",
 ]
 
 # Extension -> (libsndfile container, default subtype used by `save`).
@@ -346,6 +347,37 @@ def _set_ogg_serial(data: bytes, serial: int) -> bytes:
     return bytes(out)
 
 
+_TEMP_NAME = re.compile(r"^\.(.+)\.[0-9a-f]{12}\.tmp$", re.S)
+
+
+def _temp_name(name: str) -> str:
+    return f".{name}.{uuid.uuid4().hex[:12]}.tmp"
+
+
+def temp_target(name: str) -> str | None:
+    """If ``name`` is a temporary file of :func:`save`, the file name it was going to become, else None.
+
+    A job killed during :func:`save` can leave such a file; a resumed job uses this to remove it.
+
+    Example:
+        >>> temp_target(".a.wav.0123456789ab.tmp"), temp_target("a.wav")
+        ('a.wav', None)
+    """
+    m = _TEMP_NAME.match(name)
+    return m.group(1) if m else None
+
+
+# libsndfile command (sndfile.h): whether float WAV/AIFF files get a PEAK chunk. The chunk holds a time stamp,
+# so it is switched off to make equal audio give equal bytes.
+_SFC_SET_ADD_PEAK_CHUNK = 0x1050
+
+
+def _write(fh, data: np.ndarray, sample_rate: int, subtype: str, container: str) -> None:
+    with sf.SoundFile(fh, "w", sample_rate, data.shape[1], subtype, format=container) as f:
+        sf._snd.sf_command(f._file, _SFC_SET_ADD_PEAK_CHUNK, sf._ffi.NULL, 0)
+        f.write(data)
+
+
 def save(
     path: str | os.PathLike,
     waveform,
@@ -358,8 +390,9 @@ def save(
     a hidden temporary file in the same folder, which is then renamed over ``path``
     (``os.replace``), so ``path`` is either absent, the old file, or the complete new
     file, never a partial one; the temporary file is removed if anything fails. Values
-    outside [-1, 1] are clipped when the subtype is integer PCM. Ogg files get a stream
-    serial derived from the file name, so the same audio always gives the same bytes.
+    outside [-1, 1] are clipped when the subtype is integer PCM. Equal audio always gives equal
+    bytes: Ogg files get a stream serial derived from the file name (libsndfile draws a random one) and
+    float files no PEAK chunk (it holds a time stamp).
 
     Args:
         path: Destination; its folder must exist.
@@ -400,12 +433,13 @@ def save(
     if not folder.is_dir():
         raise AudioFileError(path, f"destination folder {folder} does not exist; create it first")
 
-    tmp = folder / f".{path.name}.{uuid.uuid4().hex[:12]}.tmp"
+    tmp = folder / _temp_name(path.name)
     try:
         # O_EXCL: never clobber anything; mode 0o666 is reduced by the umask like a normal file.
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        # A Python file object (buffered) is ~10x faster here than letting libsndfile open the path.
         with os.fdopen(fd, "wb") as fh:
-            sf.write(fh, data, sample_rate, subtype=subtype, format=container)
+            _write(fh, data, sample_rate, subtype, container)
         if container == "OGG":
             raw = tmp.read_bytes()
             tmp.write_bytes(_set_ogg_serial(raw, zlib.crc32(path.name.encode("utf-8"))))

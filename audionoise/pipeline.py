@@ -23,7 +23,9 @@ from audionoise.transforms.base import REGISTRY, Injector, bernoulli, check_prob
 Records = list[list[dict[str, Any]]]
 
 
-def _merge(batch: int, parts: Iterable[Records]) -> Records:
+def _merge(batch: int, parts: list[Records | None]) -> Records | None:
+    if any(part is None for part in parts):
+        return None
     out: Records = [[] for _ in range(batch)]
     for part in parts:
         for i, rows in enumerate(part):
@@ -40,11 +42,12 @@ class _Container(nn.Module):
 
     def forward(self, x: Tensor, lengths: Tensor | None = None, generator: torch.Generator | None = None,
                 return_params: bool = False) -> Tensor | tuple[Tensor, Records]:
-        y, records = self.run(x, lengths, generator, None)
+        y, records = self.run(x, lengths, generator, None, record=return_params)
         return (y, records) if return_params else y
 
     def run(self, x: Tensor, lengths: Tensor | None, generator: torch.Generator | None,
-            active: Tensor | None) -> tuple[Tensor, Records]:
+            active: Tensor | None, record: bool = True) -> tuple[Tensor, Records | None]:
+        """Apply to the ``active`` examples; records only when ``record`` (see :meth:`Injector.run`)."""
         raise NotImplementedError
 
     @property
@@ -70,12 +73,12 @@ class Compose(_Container):
         self.transforms = nn.ModuleList(transforms)
         self.p = check_probability(p)
 
-    def run(self, x, lengths, generator, active):
+    def run(self, x, lengths, generator, active, record=True):
         b = _batch_size(x, self.spectrogram)
         active = _restrict(active, bernoulli(b, self.p, generator))
         parts = []
         for t in self.transforms:
-            x, rec = t.run(x, lengths, generator, active)
+            x, rec = t.run(x, lengths, generator, active, record)
             parts.append(rec)
         return x, _merge(b, parts)
 
@@ -97,13 +100,13 @@ class OneOf(_Container):
                              f"got {weights}")
         self.weights = weights
 
-    def run(self, x, lengths, generator, active):
+    def run(self, x, lengths, generator, active, record=True):
         b = _batch_size(x, self.spectrogram)
         probs = torch.tensor(self.weights, device=generator.device if generator is not None else None)
         choice = torch.multinomial(probs, b, replacement=True, generator=generator)
         parts = []
         for k, t in enumerate(self.transforms):
-            x, rec = t.run(x, lengths, generator, _restrict(active, choice == k))
+            x, rec = t.run(x, lengths, generator, _restrict(active, choice == k), record)
             parts.append(rec)
         return x, _merge(b, parts)
 
@@ -119,9 +122,9 @@ class RandomApply(_Container):
         self.transform = transform
         self.p = check_probability(p)
 
-    def run(self, x, lengths, generator, active):
+    def run(self, x, lengths, generator, active, record=True):
         b = _batch_size(x, self.spectrogram)
-        return self.transform.run(x, lengths, generator, _restrict(active, bernoulli(b, self.p, generator)))
+        return self.transform.run(x, lengths, generator, _restrict(active, bernoulli(b, self.p, generator)), record)
 
     def config(self) -> dict[str, Any]:
         return {"name": "RandomApply", "p": self.p, "transform": _config(self.transform)}

@@ -129,8 +129,14 @@ def _split(pipeline: nn.Module) -> tuple[list[nn.Module], list[nn.Module]]:
     children = list(getattr(pipeline, "transforms", [pipeline]))
     wave = [t for t in children if not getattr(t, "spectrogram", False)]
     spec = [t for t in children if getattr(t, "spectrogram", False)]
-    if any(getattr(t, "spectrogram", False) for t in wave):  # pragma: no cover - defensive
-        raise ValueError("spectrogram transforms must be top-level entries of the pipeline")
+    for t in spec:
+        inner = [m for m in t.modules() if m is not t and hasattr(m, "sample")]
+        if inner and not all(getattr(m, "spectrogram", False) for m in inner):
+            raise ValueError(f"{type(t).__name__} mixes waveform and spectrogram transforms; keep SpecTimeMask/"
+                             f"SpecFreqMask in their own entries of the pipeline")
+    if spec and getattr(pipeline, "p", 1.0) != 1.0:
+        raise ValueError(f"a pipeline with spectrogram masks cannot have a top-level p ({pipeline.p}); set p on "
+                         f"the transforms instead")
     return wave, spec
 
 
@@ -152,27 +158,24 @@ def build_augmentation(
         >>> aug.waveform is None and aug.spectrogram is None
         True
     """
-    from audionoise import Compose, load_pipeline  # lazy: keeps `import audionoise.kws` light
+    from audionoise import Compose, load_pipeline, pipeline_config  # lazy: keeps `import audionoise.kws` light
 
     if augment is None or str(augment) == "none":
         return Augmentation(None, None, None)
     if str(augment) == "default":
-        config: dict[str, Any] | str = default_pipeline_config(resolve_noise_dir(noise_dir, data_root), sample_rate)
-        pipeline = load_pipeline(config)
+        pipeline = load_pipeline(default_pipeline_config(resolve_noise_dir(noise_dir, data_root), sample_rate))
     else:
         path = Path(augment)
         if not path.is_file():
             raise ValueError(f"augment {str(augment)!r} is neither 'default', 'none' nor an existing pipeline "
                              f"TOML file")
         pipeline = load_pipeline(path)
-        config = str(path)
-    rate = getattr(pipeline, "sample_rate", None)
-    if rate is not None and int(rate) != int(sample_rate):
-        raise ValueError(f"pipeline sample_rate ({rate}) differs from the data's sample_rate ({sample_rate}); "
+    rates = {int(m.sample_rate) for m in pipeline.modules() if hasattr(m, "sample_rate") and hasattr(m, "sample")}
+    if rates - {int(sample_rate)}:
+        raise ValueError(f"pipeline sample_rate {sorted(rates)} differs from the data's sample_rate ({sample_rate}); "
                          f"set sample_rate = {sample_rate} in {augment}")
+    config = pipeline_config(pipeline)
     wave, spec = _split(pipeline)
-    return Augmentation(
-        waveform=Compose(wave) if wave else None,
-        spectrogram=Compose(spec) if spec else None,
-        config=config if isinstance(config, dict) else {"path": config},
-    )
+    if not spec:
+        return Augmentation(pipeline, None, config)
+    return Augmentation(Compose(wave) if wave else None, Compose(spec), config)

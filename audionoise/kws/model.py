@@ -18,14 +18,17 @@ seed gives the same model without touching torch's global RNG.
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from audionoise.kws.features import LogMel
 
-__all__ = ["BCResNet", "KeywordSpotter", "ModelConfig", "count_parameters", "init_weights"]
+__all__ = ["BCResNet", "KeywordSpotter", "ModelConfig", "count_parameters", "init_weights", "load_model"]
 
 
 @dataclass(frozen=True)
@@ -206,3 +209,42 @@ def init_weights(model: nn.Module, generator: torch.Generator) -> nn.Module:
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def load_model(
+    path: str | os.PathLike, device: str | torch.device = "cpu", checkpoint: str = "best"
+) -> tuple[KeywordSpotter, dict[str, Any]]:
+    """Load a trained model in eval mode from a run folder or a checkpoint file.
+
+    Args:
+        path: A run folder (``checkpoint`` picks ``best.pt`` or ``last.pt``; ``best.pt`` falls back to
+            ``last.pt``) or a ``.pt`` file written by :func:`audionoise.kws.train.train`.
+        device: Where to put the model.
+        checkpoint: ``"best"`` or ``"last"``.
+
+    Returns:
+        ``(model, checkpoint_dict)``; ``checkpoint_dict["labels"]`` names the classes.
+
+    Example:
+        >>> model, ckpt = load_model("runs/quickstart/augmented")  # doctest: +SKIP
+        >>> ckpt["labels"][:3]  # doctest: +SKIP
+        ['yes', 'no', 'up']
+    """
+    if checkpoint not in ("best", "last"):
+        raise ValueError(f"checkpoint must be 'best' or 'last', got {checkpoint!r}")
+    path = Path(path)
+    if path.is_dir():
+        file = path / f"{checkpoint}.pt"
+        if not file.is_file() and checkpoint == "best":
+            file = path / "last.pt"
+    else:
+        file = path
+    if not file.is_file():
+        raise ValueError(f"no checkpoint at {str(file)!r}; pass a run folder written by `audionoise train` "
+                         f"(with best.pt/last.pt) or a .pt file")
+    saved = torch.load(file, map_location=device, weights_only=True)
+    if not isinstance(saved, dict) or "model_config" not in saved or "model" not in saved:
+        raise ValueError(f"{str(file)!r} is not an audionoise KWS checkpoint (no model_config/model entries)")
+    model = KeywordSpotter(ModelConfig(**saved["model_config"]))
+    model.load_state_dict(saved["model"])
+    return model.to(device).eval(), saved

@@ -57,32 +57,33 @@ def _uniform(generator: torch.Generator, low: float, high: float, size=()) -> Te
     return low + (high - low) * torch.rand(size, generator=generator)
 
 
-def shaped_noise(num_samples: int, exponent: float, generator: torch.Generator) -> Tensor:
-    """Gaussian noise whose power spectrum falls as ``1 / f**exponent``.
+def shaped_noise(shape: int | tuple[int, ...], exponent: float, generator: torch.Generator) -> Tensor:
+    """Gaussian noise whose power spectrum falls as ``1 / f**exponent`` along the last axis.
 
     White Gaussian noise is shaped in the frequency domain, ``Y(f) = X(f) * f**(-exponent/2)``
-    (DC set to 0), then scaled to unit RMS. White is ``exponent=0``, pink 1 (-3.01 dB/octave),
-    brown 2 (-6.02 dB/octave). The whole signal is one FFT frame, so nothing repeats.
+    (DC set to 0), then each row is scaled to unit RMS. White is ``exponent=0``, pink 1
+    (-3.01 dB/octave), brown 2 (-6.02 dB/octave). Each row is one FFT frame, so nothing repeats.
 
     Args:
-        num_samples: Length of the result.
+        shape: Length, or shape ``(..., time)``, of the result.
         exponent: Spectral slope exponent.
         generator: Source of randomness.
 
     Example:
-        >>> x = shaped_noise(8000, 1.0, torch.Generator().manual_seed(1))
-        >>> x.shape
-        torch.Size([8000])
+        >>> x = shaped_noise((2, 8000), 1.0, torch.Generator().manual_seed(1))
+        >>> x.shape, [round(float(r), 4) for r in x.pow(2).mean(-1).sqrt()]
+        (torch.Size([2, 8000]), [1.0, 1.0])
     """
-    white_ = torch.randn(num_samples, generator=generator)
-    if exponent == 0:
-        return unit_rms(white_)
-    spectrum = torch.fft.rfft(white_)
-    f = torch.arange(spectrum.numel(), dtype=torch.float32)
-    f[0] = 1.0
-    weight = f.pow(-exponent / 2.0)
-    weight[0] = 0.0
-    return unit_rms(torch.fft.irfft(spectrum * weight, n=num_samples))
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    x = torch.randn(shape, generator=generator)
+    if exponent != 0:
+        spectrum = torch.fft.rfft(x)
+        f = torch.arange(spectrum.shape[-1], dtype=torch.float32)
+        f[0] = 1.0
+        weight = f.pow(-exponent / 2.0)
+        weight[0] = 0.0
+        x = torch.fft.irfft(spectrum * weight, n=shape[-1])
+    return x / x.pow(2).mean(-1, keepdim=True).sqrt().clamp_min(1e-30)
 
 
 def white(num_samples: int, sample_rate: int, generator: torch.Generator) -> Tensor:

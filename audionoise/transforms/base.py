@@ -138,13 +138,17 @@ class Injector(nn.Module):
         return self.apply(x, self.sample(x, lengths, generator), lengths)
 
     def run(self, x: Tensor, lengths: Tensor | None, generator: torch.Generator | None,
-            active: Tensor | None = None) -> tuple[Tensor, list[list[dict[str, Any]]]]:
-        """Sample, restrict to ``active`` examples, apply, and return ``(y, records)`` (used by pipelines)."""
+            active: Tensor | None = None, record: bool = True) -> tuple[Tensor, list[list[dict[str, Any]]] | None]:
+        """Sample, restrict to ``active`` examples, apply, and return ``(y, records)`` (used by pipelines).
+
+        With ``record=False`` the records are skipped (``None``): building them copies parameters to the host,
+        which would force a device sync on GPU.
+        """
         params = self.sample(x, lengths, generator)
         if active is not None:
             params = dataclasses.replace(params, applied=params.applied & active.to(params.applied.device))
         y, info = self.apply_with_info(x, params, lengths)
-        return y, [[r] for r in self.records(params, info)]
+        return y, ([[r] for r in self.records(params, info)] if record else None)
 
     def records(self, params: Params, info: dict[str, Tensor]) -> list[dict[str, Any]]:
         """One JSON-able dict per example: transform name, applied flag, parameters, apply-time info."""

@@ -1,0 +1,74 @@
+"""``audionoise evaluate``: accuracy of trained runs on clean and noisy test clips; table, JSON and PNGs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "evaluate",
+        help="accuracy of trained runs, clean and with noise at each SNR",
+        description="Evaluate one or more runs of `audionoise train` on clean test clips and on the same clips "
+        "mixed (deterministically, exact SNR) with noise from --noise.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run folder(s) written by `audionoise train`")
+    p.add_argument("--data", required=True, help="Speech-Commands-layout folder")
+    p.add_argument("--subset", default="testing", choices=["testing", "validation", "training"])
+    p.add_argument("--noise", help="folder of noise recordings to mix in (none: clean accuracy only)")
+    p.add_argument("--snr", type=float, nargs="+", default=[20.0, 10.0, 5.0, 0.0, -5.0], help="SNRs in dB")
+    p.add_argument("--json", help="write the results here")
+    p.add_argument("--plot", help="write the accuracy-vs-SNR PNG here")
+    p.add_argument("--confusion", help="confusion-matrix PNG (default: next to --plot, *_confusion.png)")
+    p.add_argument("--checkpoint", default="best", choices=["best", "last"])
+    p.add_argument("--seed", type=int, default=0, help="seed of the per-clip noise choice")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    p.set_defaults(run=run)
+
+
+def _lean(result: dict) -> dict:
+    return {k: result[k] for k in ("clean", "snr", "n", "run", "subset", "noise", "labels", "confusion")}
+
+
+def confusion_paths(names: list[str], confusion: str | None, plot: str | None) -> dict[str, Path]:
+    """Where each run's confusion PNG goes (none when neither --confusion nor --plot is given)."""
+    base = Path(confusion) if confusion else (Path(plot).with_name(Path(plot).stem + "_confusion.png")
+                                              if plot else None)
+    if base is None:
+        return {}
+    if len(names) == 1:
+        return {names[0]: base}
+    return {n: base.with_name(f"{base.stem}_{n.replace('/', '_')}{base.suffix}") for n in names}
+
+
+def run(args: argparse.Namespace) -> int:
+    from audionoise.kws.evaluate import evaluate, format_table
+    from audionoise.kws.plots import plot_accuracy_vs_snr, plot_confusion
+
+    results = evaluate(args.runs, args.data, subset=args.subset, noise=args.noise, snrs=args.snr, seed=args.seed,
+                       batch_size=args.batch_size, device=args.device, checkpoint=args.checkpoint,
+                       progress=True)
+    print(format_table(results))
+    if args.json:
+        doc = _lean(next(iter(results.values()))) if len(results) == 1 else \
+            {"runs": {name: _lean(r) for name, r in results.items()}}
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(args.json).with_name(f".{Path(args.json).name}.tmp{os.getpid()}")
+        tmp.write_text(json.dumps(doc, indent=1) + "\n")
+        os.replace(tmp, args.json)
+        print(f"wrote {args.json}")
+    if args.plot:
+        print(f"wrote {plot_accuracy_vs_snr(results, args.plot)}")
+    for name, path in confusion_paths(list(results), args.confusion, args.plot).items():
+        r = results[name]
+        panels = {"clean": r["confusion"]["clean"]}
+        if r["snr"]:
+            worst = "0" if "0" in r["snr"] else min(r["snr"], key=float)
+            panels[worst] = r["confusion"][worst]
+        print(f"wrote {plot_confusion(panels, r['labels'], path, title=name)}")
+    return 0

@@ -1,0 +1,75 @@
+"""``audionoise train``: parse options into a :class:`~audionoise.kws.train.TrainConfig` and train.
+
+Precedence: TrainConfig defaults < ``--config TRAIN.toml`` < command-line options. Run it with ``torchrun
+--nproc_per_node=N -m audionoise train ...`` for distributed data-parallel training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "train",
+        help="train a keyword-spotting model with on-the-fly noise augmentation",
+        description="Train a BC-ResNet keyword spotter on a Speech-Commands-layout folder. Options left out "
+        "come from --config, then from the TrainConfig defaults (see them with --print-config).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        argument_default=argparse.SUPPRESS,
+    )
+    p.add_argument("--data", required=True, help="Speech-Commands-layout folder")
+    p.add_argument("--out", required=True, help="run folder (checkpoints, train.log, metrics.json)")
+    p.add_argument("--config", help="TRAIN.toml with TrainConfig fields")
+    p.add_argument("--labels", nargs="+", help="'v2-12', 'all', or the words to classify")
+    p.add_argument("--epochs", type=int, help="number of epochs")
+    p.add_argument("--batch-size", type=int, help="clips per step (per process)")
+    p.add_argument("--lr", type=float, help="peak learning rate")
+    p.add_argument("--width", type=float, help="BC-ResNet width (1: 9k params, 3: 54k, 8: 320k)")
+    p.add_argument("--augment", help="'default', 'none', or a pipeline TOML")
+    p.add_argument("--noise-dir", help="background noise folder of the default augmentation "
+                   "(default: DATA/_background_noise_, else data/noise)")
+    p.add_argument("--seed", type=int, help="seed of everything random in the run")
+    p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
+    p.add_argument("--stop-after", type=int, help="stop this invocation after N epochs (resume later)")
+    p.add_argument("--device", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--workers", type=int, dest="num_workers", help="DataLoader worker processes")
+    p.add_argument("--preload", action="store_true", help="decode all clips into memory first")
+    p.add_argument("--no-amp", action="store_false", dest="amp", help="disable mixed precision")
+    p.add_argument("--no-progress", action="store_false", dest="progress",
+                   help="no progress bars or console log")
+    p.add_argument("--print-config", action="store_true", help="print the resolved config as TOML and exit")
+    p.set_defaults(run=run)
+
+
+def _labels(values: list[str] | None):
+    if values is None:
+        return None
+    words = [w for v in values for w in v.split(",") if w]
+    if len(words) == 1 and words[0] in ("v2-12", "all"):
+        return words[0]
+    return words
+
+
+def run(args: argparse.Namespace) -> int:
+    from audionoise.kws.train import load_train_config, train
+
+    overrides = {k: v for k, v in vars(args).items() if k not in ("config", "print_config", "run", "command")}
+    if "labels" in overrides:
+        overrides["labels"] = _labels(overrides["labels"])
+    cfg = load_train_config(getattr(args, "config", None), **overrides)
+    if getattr(args, "print_config", False):
+        import tomli_w
+
+        print(tomli_w.dumps({k: v for k, v in cfg.to_dict().items() if v is not None}), end="")
+        return 0
+    summary = train(cfg)
+    import torch.distributed as dist
+
+    if not dist.is_initialized() or dist.get_rank() == 0:
+        keep = ("run_dir", "params", "epochs_done", "best_epoch", "best_val_acc", "last_val_acc", "aug_fraction")
+        print(json.dumps({k: summary[k] for k in keep}, indent=2))
+    if dist.is_initialized():
+        dist.destroy_process_group()
+    return 0

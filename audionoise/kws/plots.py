@@ -1,0 +1,99 @@
+"""PNG plots of evaluation results: accuracy vs SNR (several runs on one plot) and confusion matrices.
+
+Figures are drawn with matplotlib's object-oriented API on an Agg canvas, so nothing here touches pyplot's
+global state or needs a display.
+
+Example:
+    >>> res = {"clean-trained": {"clean": 0.97, "snr": {"10": 0.8, "0": 0.4}, "n": 100}}
+    >>> plot_accuracy_vs_snr(res, "/tmp/acc.png")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+__all__ = ["plot_accuracy_vs_snr", "plot_confusion"]
+
+
+def _save(fig: Figure, path: str | os.PathLike) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    FigureCanvasAgg(fig)
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.png")
+    fig.savefig(tmp, dpi=120, bbox_inches="tight")
+    os.replace(tmp, path)
+    return path
+
+
+def plot_accuracy_vs_snr(results: Mapping[str, Mapping], path: str | os.PathLike, title: str | None = None) -> Path:
+    """Accuracy (%) against SNR for each run; the clean accuracy is the left-most point.
+
+    Args:
+        results: ``{run name: {"clean": acc, "snr": {"20": acc, ...}, "n": N}}`` (accuracies in [0, 1]).
+        path: PNG file to write.
+        title: Figure title.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+    """
+    conds: list[str] = []
+    for r in results.values():
+        conds += [c for c in r["snr"] if c not in conds]
+    conds.sort(key=float, reverse=True)
+    ticks = ["clean"] + [f"{c} dB" for c in conds]
+    fig = Figure(figsize=(6.4, 4.2))
+    ax = fig.add_subplot()
+    for name, r in results.items():
+        xs = [0] + [1 + conds.index(c) for c in r["snr"]]
+        ys = [100 * r["clean"]] + [100 * r["snr"][c] for c in r["snr"]]
+        order = sorted(range(len(xs)), key=xs.__getitem__)
+        ax.plot([xs[i] for i in order], [ys[i] for i in order], marker="o", label=f"{name} (n={r['n']})")
+    ax.set_xticks(range(len(ticks)), ticks)
+    ax.set_xlabel("test condition (SNR of added noise)")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower left")
+    ax.set_title(title or "Keyword-spotting accuracy vs SNR")
+    return _save(fig, path)
+
+
+def plot_confusion(
+    matrices: Mapping[str, Sequence[Sequence[int]]], labels: Sequence[str], path: str | os.PathLike,
+    title: str | None = None,
+) -> Path:  # fmt: skip
+    """Row-normalised confusion matrices side by side, one panel per condition (e.g. clean and 0 dB).
+
+    Args:
+        matrices: ``{condition: counts}`` with rows = true class, columns = predicted class.
+        labels: Class names.
+        path: PNG file to write.
+        title: Figure title.
+    """
+    n = len(labels)
+    size = max(3.5, 0.32 * n + 1.5)
+    fig = Figure(figsize=(size * len(matrices), size))
+    for k, (cond, counts) in enumerate(matrices.items()):
+        ax = fig.add_subplot(1, len(matrices), k + 1)
+        rows = [[c / max(sum(row), 1) for c in row] for row in counts]
+        ax.imshow(rows, vmin=0.0, vmax=1.0, cmap="Blues")
+        ax.set_xticks(range(n), labels, rotation=90, fontsize=7)
+        ax.set_yticks(range(n), labels, fontsize=7)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        acc = sum(counts[i][i] for i in range(n)) / max(sum(map(sum, counts)), 1)
+        ax.set_title(f"{cond if cond == 'clean' else cond + ' dB'}: {100 * acc:.1f}%", fontsize=9)
+        if n <= 15:
+            for i in range(n):
+                for j in range(n):
+                    if counts[i][j]:
+                        ax.text(j, i, str(counts[i][j]), ha="center", va="center", fontsize=6,
+                                color="white" if rows[i][j] > 0.5 else "black")
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
