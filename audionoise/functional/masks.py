@@ -82,11 +82,7 @@ def freq_mask(spec: Tensor, starts: Tensor, widths: Tensor, fill: float = 0.0,
         >>> freq_mask(torch.ones(1, 4, 2), torch.tensor([1]), torch.tensor([2]))[0, :, 0]
         tensor([1., 0., 0., 1.])
     """
-    check_waveform(spec, "spec")
-    if spec.dim() < 2:
-        raise ValueError(f"spec must be (..., freq, frames), got shape {tuple(spec.shape)}")
-    xb = spec if spec.dim() > 2 else spec[None]
-    starts, widths = _as_masks(starts, widths, xb.shape[0])
+    xb, starts, widths = _spec_batch(spec, starts, widths)
     band = _interval_mask(starts, widths, xb.shape[-2])  # (batch, freq)
     band = band.view(band.shape[0], *([1] * (xb.dim() - 3)), band.shape[-1], 1)
     if lengths is not None:
@@ -98,15 +94,20 @@ def freq_mask(spec: Tensor, starts: Tensor, widths: Tensor, fill: float = 0.0,
 
 def spec_time_mask(spec: Tensor, starts: Tensor, widths: Tensor, fill: float = 0.0) -> Tensor:
     """Set frames ``[start, start+width)`` of a spectrogram ``(batch, ..., freq, frames)`` to ``fill``."""
-    check_waveform(spec, "spec")
-    if spec.dim() < 2:
-        raise ValueError(f"spec must be (..., freq, frames), got shape {tuple(spec.shape)}")
-    xb = spec if spec.dim() > 2 else spec[None]
-    starts, widths = _as_masks(starts, widths, xb.shape[0])
+    xb, starts, widths = _spec_batch(spec, starts, widths)
     frames = _interval_mask(starts, widths, xb.shape[-1])  # (batch, frames)
     frames = frames.view(frames.shape[0], *([1] * (xb.dim() - 2)), frames.shape[-1])
     y = xb.masked_fill(frames, fill)
     return y if spec.dim() > 2 else y[0]
+
+
+def _spec_batch(spec: Tensor, starts: Tensor, widths: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Validate a spectrogram; return it with a batch axis, and the masks as ``(batch, num_masks)``."""
+    check_waveform(spec, "spec")
+    if spec.dim() < 2:
+        raise ValueError(f"spec must be (..., freq, frames), got shape {tuple(spec.shape)}")
+    xb = spec if spec.dim() > 2 else spec[None]
+    return (xb, *_as_masks(starts, widths, xb.shape[0]))
 
 
 def _as_masks(starts: Tensor, widths: Tensor, batch: int) -> tuple[Tensor, Tensor]:
