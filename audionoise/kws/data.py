@@ -222,7 +222,7 @@ class SpeechCommands(torch.utils.data.Dataset):
         files = sorted(
             f for f in folder.iterdir()
             if f.is_file() and not f.name.startswith(".") and f.suffix.lower() in io.AUDIO_EXTENSIONS
-        )  # fmt: skip
+        )
         return [io.load(f, sample_rate=self.sample_rate, mono=True)[0][0] for f in files]
 
     def _silence_window(self, g: torch.Generator) -> tuple[int, int, float]:

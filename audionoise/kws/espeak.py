@@ -119,7 +119,7 @@ class Espeak:
         lib.espeak_Synth.argtypes = [
             ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int, ctypes.c_uint,
             ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p,
-        ]  # fmt: skip
+        ]
         rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, _loader().get_data_path().encode(), 0)
         if rate != ESPEAK_RATE:
             _unload(lib._handle)
@@ -140,7 +140,7 @@ class Espeak:
     def say(
         self, text: str, voice: str, rate: int = 175, pitch: int = 50, pitch_range: int = 50,
         volume: int = 60, seed: int = 0,
-    ) -> Tensor:  # fmt: skip
+    ) -> Tensor:
         """Speak ``text`` and return the waveform ``(time,)`` at 22050 Hz.
 
         Args:
@@ -167,7 +167,7 @@ class Espeak:
         for param, value in (
             (_PARAM_RATE, rate), (_PARAM_PITCH, pitch), (_PARAM_RANGE, pitch_range),
             (_PARAM_VOLUME, volume),
-        ):  # fmt: skip
+        ):
             lib.espeak_SetParameter(param, int(value), 0)
         lib.espeak_ng_SetRandSeed(int(seed))
         data = text.encode("utf-8")

@@ -181,8 +181,7 @@ def _bursts(
     idx = (times * sample_rate).long().clamp(0, num_samples - 1)
     for r, centre in enumerate(centres_hz):
         train = torch.zeros(num_samples + grain_len)
-        sel = torch.arange(r, idx.numel(), len(centres_hz))
-        for i in sel.tolist():
+        for i in range(r, idx.numel(), len(centres_hz)):
             start = int(idx[i])
             grain = torch.randn(grain_len, generator=generator) * envelope * float(amps[i])
             train[start : start + grain_len] += grain

@@ -1,12 +1,12 @@
 """Synthetic Speech-Commands-style data spoken by espeak-ng, and the bundled noise recordings.
 
-Words are spoken by the espeak-ng library shipped in the ``espeakng-loader`` wheel (called through
-``ctypes``, no system binary). A *speaker* is a fixed combination of accent (``en-us``,
-``en-gb-scotland``, ...), voice variant (``m3``, ``f2``, ``klatt``, ...), base pitch, pitch range,
-speaking rate and a recording channel (high-pass, low-pass, one peaking EQ band, an optional short
-room reverb and a noise floor). Every utterance then varies rate, pitch, intonation (``yes``,
-``yes.``, ``yes?``, ``yes!``), onset inside the clip and peak level, so a model has to learn the words
-rather than the synthesiser's quirks.
+Words are spoken by the espeak-ng library of the ``espeakng-loader`` wheel (see
+:mod:`audionoise.kws.espeak`; no system binary). A *speaker* is a fixed combination of accent
+(``en-us``, ``en-gb-scotland``, ...), voice variant (``m3``, ``f2``, ``klatt``, ...), base pitch,
+pitch range, speaking rate, a vocal-tract scaling and a recording channel (high-pass, low-pass, one
+peaking EQ band, an optional short room reverb and a noise floor). Every utterance then varies rate,
+pitch, intonation (``yes``, ``yes.``, ``yes?``, ``yes!``), onset inside the clip and peak level, so a
+model has to learn the words rather than the synthesiser's quirks.
 
 :func:`ensure_bundled_data` builds, once, under ``root``:
 
@@ -15,8 +15,9 @@ rather than the synthesiser's quirks.
   ``speakers.json``), split by speaker about 70/15/15;
 * ``noise_eval/``: held-out noise recordings of other kinds for robustness evaluation.
 
-Everything is a deterministic function of the seed (per-speaker ``torch.Generator`` seeded from a
-hash of the seed and the speaker index).
+Everything is a deterministic function of the seed: each speaker's clips come from one fresh
+espeak-ng session and a ``torch.Generator`` seeded from a hash of (seed, speaker), so the bytes do
+not depend on what ran before in the process.
 
 Example:
     >>> paths = ensure_bundled_data("data/generated")  # doctest: +SKIP
@@ -71,17 +72,17 @@ SAMPLE_RATE = 16000
 ENGLISH_VOICES = (
     "en-us", "en", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-us-nyc", "en-gb-x-gbcwmd",
     "en-gb-x-gbclan",
-)  # fmt: skip
+)
 #: espeak-ng voice variants (espeak-ng-data/voices/!v) that sound like plausible adult/child voices.
 FEMALE_VARIANTS = (
     "f1", "f2", "f3", "f4", "f5", "Annie", "Andrea", "anika", "belinda", "linda", "steph",
     "grandma", "Alicia", "shelby", "zac",
-)  # fmt: skip
+)
 MALE_VARIANTS = (
     "m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "Andy", "Denis", "Gene", "Lee", "Michael",
     "ed", "john", "paul", "quincy", "rob", "travis", "victor", "klatt", "klatt2", "klatt3",
     "grandpa", "adam",
-)  # fmt: skip
+)
 #: Non-target words ("_unknown_" in 12-class mode), all from Speech Commands v2.
 UNKNOWN_WORDS = ("bed", "bird", "cat", "dog", "happy", "house", "marvin", "sheila", "tree", "wow")
 WORDS = tuple(V2_12_WORDS) + UNKNOWN_WORDS
@@ -133,7 +134,7 @@ class Speaker:
         floor_db: Recording noise floor (pink) relative to the clip peak, dB.
         room_seed: Seed of this speaker's room impulse response.
         formant_scale: Vocal-tract scaling: espeak's 22050 Hz output is read as if sampled at
-            ``22050 * formant_scale`` Hz (rounded to 50 Hz), which scales formants and pitch by
+            ``22050 * formant_scale`` Hz (rounded to 400 Hz), which scales formants and pitch by
             ``formant_scale`` and durations by its inverse (like vocal tract length perturbation).
     """
 
@@ -270,21 +271,29 @@ def channel_response(speaker: Speaker, sample_rate: int = SAMPLE_RATE, taps: int
     h = AF.equalizer_biquad(h, sample_rate, speaker.eq_hz, speaker.eq_gain_db, speaker.eq_q)
     if speaker.rt60_s > 0:
         g = torch.Generator().manual_seed(speaker.room_seed)
-        h = AF.fftconvolve(h, room_impulse(sample_rate, speaker.rt60_s, speaker.reverb_wet, g))
+        room = room_impulse(sample_rate, speaker.rt60_s, speaker.reverb_wet, g)
+        h = _convolve_head(torch.cat([h, torch.zeros(room.numel() - 1)]), room)
     return h
+
+
+def _convolve_head(x: Tensor, h: Tensor) -> Tensor:
+    """First ``x.shape[-1]`` samples of the linear convolution ``x * h`` (FFT of a power-of-2 size
+    >= len(x) + len(h) - 1, so there is no circular wrap-around)."""
+    n = 1 << (x.shape[-1] + h.shape[-1] - 2).bit_length()
+    y = torch.fft.irfft(torch.fft.rfft(x, n=n) * torch.fft.rfft(h, n=n), n=n)
+    return y[..., : x.shape[-1]]
 
 
 def apply_channel(x: Tensor, speaker: Speaker, sample_rate: int = SAMPLE_RATE) -> Tensor:
     """Colour waveforms ``(..., time)`` with the speaker's microphone and room (same length out):
     ``y = (x * h)[:time]`` with ``h`` from :func:`channel_response`."""
-    h = channel_response(speaker, sample_rate)
-    return AF.fftconvolve(x, h.expand(*x.shape[:-1], -1))[..., : x.shape[-1]]
+    return _convolve_head(x, channel_response(speaker, sample_rate))
 
 
 def _resample(chunks: list[Tensor], sample_rate: int, formant_scale: float = 1.0) -> list[Tensor]:
     """Resample espeak outputs to ``sample_rate`` in one padded batch, reading them as sampled at
-    ``22050 * formant_scale`` Hz (rounded to 50 Hz so the polyphase kernel stays small)."""
-    source = int(round(ESPEAK_RATE * formant_scale / 50) * 50)
+    ``22050 * formant_scale`` Hz, rounded to 400 Hz so the polyphase kernel stays small."""
+    source = int(round(ESPEAK_RATE * formant_scale / 400) * 400)
     longest = max(c.numel() for c in chunks)
     batch = torch.stack([torch.nn.functional.pad(c, (0, longest - c.numel())) for c in chunks])
     out = AF.resample(batch, source, sample_rate)
@@ -369,7 +378,7 @@ def render_words(
 def talker_stream(
     speaker: Speaker, sentences: tuple[str, ...], seconds: float, generator: torch.Generator,
     sample_rate: int = SAMPLE_RATE,
-) -> Tensor:  # fmt: skip
+) -> Tensor:
     """One talker reading random ``sentences`` with 0.2..1.0 s pauses, about ``seconds`` long."""
     parts, total = [], 0
     with Espeak() as tts:
@@ -393,7 +402,7 @@ def _level(x: Tensor, rms: float = 0.1, peak: float = 0.95) -> Tensor:
 
 
 def _babble(speakers: list[Speaker], text, seconds: float, g: torch.Generator, sample_rate: int) -> Tensor:
-    streams = [talker_stream(s, text, seconds / 2, g, sample_rate) for s in speakers]
+    streams = [talker_stream(s, text, seconds, g, sample_rate) for s in speakers]
     return noises.mix_streams(streams, int(seconds * sample_rate), g)
 
 
@@ -435,16 +444,17 @@ class DataSummary:
     seconds: float
 
 
-def _write_kws(out: Path, seed: int, repetitions: int, progress: bool) -> tuple[dict, dict, list[Speaker]]:
+def _write_kws(
+    out: Path, speakers: list[Speaker], parts: dict[str, list[Speaker]], words: tuple[str, ...],
+    seed: int, repetitions: int, progress: bool,
+) -> dict[str, int]:
     from tqdm.auto import tqdm
 
-    speakers = make_speakers(40, seed)
-    parts = split_speakers(speakers, seed)
     subset_of = {s.id: name for name, group in parts.items() for s in group}
-    for w in WORDS:
+    for w in words:
         (out / w).mkdir(parents=True)
-    lists: dict[str, list[str]] = {"validation": [], "testing": [], "training": []}
-    items = [w for w in WORDS for _ in range(repetitions)]
+    lists: dict[str, list[str]] = {"training": [], "validation": [], "testing": []}
+    items = [w for w in words for _ in range(repetitions)]
     for speaker in tqdm(speakers, desc="speakers", unit="spk", disable=not progress):
         g = torch.Generator().manual_seed(_seed_of("words", seed, speaker.id))
         clips = render_words(speaker, items, g)
@@ -456,8 +466,7 @@ def _write_kws(out: Path, seed: int, repetitions: int, progress: bool) -> tuple[
         (out / f"{name}_list.txt").write_text("".join(f"{r}\n" for r in sorted(lists[name])))
     meta = [dict(asdict(s), subset=subset_of[s.id]) for s in speakers]
     (out / "speakers.json").write_text(json.dumps(meta, indent=1) + "\n")
-    counts = {k: len(v) for k, v in lists.items()}
-    return {k: len(v) for k, v in parts.items()}, counts, speakers
+    return {k: len(v) for k, v in lists.items()}
 
 
 def _write_noises(folder: Path, recordings: dict[str, Tensor]) -> list[str]:
@@ -472,22 +481,33 @@ def _folder_bytes(path: Path) -> int:
 
 
 def generate_bundled_data(
-    out: str | os.PathLike, seed: int = 0, repetitions: int = 3, noise_seconds: float = 20.0,
-    progress: bool = False,
-) -> DataSummary:  # fmt: skip
+    out: str | os.PathLike, seed: int = 0, speakers: int = 40, words: tuple[str, ...] = WORDS,
+    repetitions: int = 3, noise_seconds: float = 20.0, progress: bool = False,
+) -> DataSummary:
     """Write ``out/kws`` and ``out/noise_eval`` (``out`` must not contain them yet).
 
-    40 speakers (28 training, 6 validation, 6 testing) each say the 20 words of :data:`WORDS`
-    ``repetitions`` times; 7 training noises (white, pink, brown, 50/60 Hz hum, fan, babble of
-    training speakers) go to ``kws/_background_noise_``; 6 evaluation noises (rain, engine, music,
-    cafe babble of test speakers with other text and clinks, keyboard, wind) go to ``noise_eval``.
-    Use :func:`ensure_bundled_data` for an atomic, cached build.
+    With the defaults: 40 speakers (28 training, 6 validation, 6 testing) each say the 20 words of
+    :data:`WORDS` ``repetitions`` times (2,400 clips); 7 training noises (white, pink, brown,
+    50/60 Hz hum, fan, babble of training speakers) go to ``kws/_background_noise_``; 6 evaluation
+    noises (rain, engine, music, cafe babble of test speakers with other text plus clinks, keyboard,
+    wind) go to ``noise_eval``. Use :func:`ensure_bundled_data` for an atomic, cached build.
+
+    Raises:
+        ValueError: an empty word list, ``repetitions < 1``, ``noise_seconds <= 0`` or a bad
+            speaker count.
     """
+    if not words or repetitions < 1 or not noise_seconds > 0:
+        raise ValueError(
+            f"need at least one word (got {len(words)}), repetitions >= 1 (got {repetitions}) and "
+            f"noise_seconds > 0 (got {noise_seconds})"
+        )
     start = time.perf_counter()
     out = Path(out)
     kws = out / "kws"
-    n_speakers, n_clips, speakers = _write_kws(kws, seed, repetitions, progress)
-    parts = split_speakers(speakers, seed)
+    voices = make_speakers(speakers, seed)
+    parts = split_speakers(voices, seed)
+    n_clips = _write_kws(kws, voices, parts, tuple(words), seed, repetitions, progress)
+    n_speakers = {k: len(v) for k, v in parts.items()}
     g = torch.Generator().manual_seed(_seed_of("noises", seed))
     background = _write_noises(
         kws / "_background_noise_", _training_noises(parts["training"], noise_seconds, g, SAMPLE_RATE)
@@ -531,12 +551,12 @@ def bundled_data_current(root: str | os.PathLike = "data/generated", seed: int =
     return (
         marker.is_file() and marker.read_text() == _marker(seed)
         and (root / "kws").is_dir() and (root / "noise_eval").is_dir()
-    )  # fmt: skip
+    )
 
 
 def ensure_bundled_data(
     root: str | os.PathLike = "data/generated", seed: int = 0, force: bool = False, progress: bool = False,
-) -> dict[str, Path]:  # fmt: skip
+) -> dict[str, Path]:
     """Return ``{"kws": root/kws, "noise_eval": root/noise_eval}``, generating them if needed.
 
     The data are rebuilt when absent, when ``root/VERSION.json`` differs from this version and
@@ -600,7 +620,7 @@ def write_repo_bundle(data_dir: str | os.PathLike, seed: int = 0, seconds: float
         id="example0", voice="en-us", variant="m3", female=False, pitch=45, pitch_range=60, rate=160,
         highpass_hz=60.0, lowpass_hz=7600.0, eq_hz=1000.0, eq_gain_db=0.0, eq_q=1.0, rt60_s=0.0,
         reverb_wet=0.0, floor_db=-70.0, room_seed=0,
-    )  # fmt: skip
+    )
     (data_dir / "examples").mkdir(parents=True, exist_ok=True)
     clips = render_words(clean, ["yes", "stop"], g)
     for word, clip in zip(["yes", "stop"], clips):

@@ -1,0 +1,308 @@
+"""espeak-ng synthesis, procedural noises and the bundled-data builder (tiny builds only)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from audionoise import io
+from audionoise.cli import main as cli_main
+from audionoise.kws import SpeechCommands, noises, synth
+from audionoise.kws.espeak import ESPEAK_RATE, Espeak
+
+SR = 16000
+
+
+def _g(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+# ---------------------------------------------------------------------------------- noises
+GENERATORS = ["white", "pink", "brown", "mains_hum", "fan", "rain", "engine", "music", "keyboard", "wind", "clinks"]
+
+
+@pytest.mark.parametrize("name", GENERATORS)
+def test_noise_generators_unit_rms_finite_deterministic(name):
+    fn = getattr(noises, name)
+    x = fn(2 * SR, SR, _g(1))
+    assert x.shape == (2 * SR,) and x.dtype == torch.float32
+    assert torch.isfinite(x).all()
+    assert float(x.pow(2).mean().sqrt()) == pytest.approx(1.0, abs=1e-4)
+    assert torch.equal(x, fn(2 * SR, SR, _g(1)))
+    assert not torch.equal(x, fn(2 * SR, SR, _g(2)))
+
+
+def _octave_slope_db(x: torch.Tensor, lo=125.0, hi=4000.0) -> float:
+    """Least-squares slope (dB per octave) of the averaged power spectrum between lo and hi Hz."""
+    frames = x[: x.numel() // 1024 * 1024].reshape(-1, 1024) * torch.hann_window(1024)
+    power = torch.fft.rfft(frames).abs().pow(2).mean(0)
+    f = torch.fft.rfftfreq(1024, 1 / SR)
+    band = (f >= lo) & (f <= hi)
+    octaves = torch.log2(f[band]).double()
+    db = 10 * torch.log10(power[band]).double()
+    slope = ((octaves - octaves.mean()) * (db - db.mean())).sum() / (octaves - octaves.mean()).pow(2).sum()
+    return float(slope)
+
+
+@pytest.mark.parametrize("exponent, expected", [(0.0, 0.0), (1.0, -3.01), (2.0, -6.02)])
+def test_shaped_noise_slope(exponent, expected):
+    x = noises.shaped_noise(20 * SR, exponent, _g(0))
+    assert _octave_slope_db(x) == pytest.approx(expected, abs=0.35)
+
+
+def test_shaped_noise_batched_rows_are_unit_rms_and_independent():
+    x = noises.shaped_noise((3, 4000), 1.0, _g(0))
+    assert torch.allclose(x.pow(2).mean(-1).sqrt(), torch.ones(3), atol=1e-5)
+    assert not torch.allclose(x[0], x[1])
+
+
+@pytest.mark.parametrize("mains", [50.0, 60.0])
+def test_mains_hum_energy_sits_on_harmonics(mains):
+    x = noises.mains_hum(4 * SR, SR, _g(0), mains)
+    spectrum = torch.fft.rfft(x).abs().pow(2)
+    f = torch.fft.rfftfreq(x.numel(), 1 / SR)
+    near = torch.zeros_like(f, dtype=torch.bool)
+    for k in range(1, int(2000 // mains) + 1):
+        near |= (f - k * mains).abs() < 1.0
+    assert spectrum[near].sum() / spectrum.sum() > 0.95
+
+
+def test_mix_streams_loops_and_skips_silent_streams():
+    g = _g(0)
+    x = noises.mix_streams([torch.randn(300, generator=g), torch.zeros(50)], 1000, g)
+    assert x.shape == (1000,) and float(x.pow(2).mean()) == pytest.approx(1.0, abs=1e-5)
+    assert torch.count_nonzero(noises.mix_streams([torch.zeros(10)], 100, g)) == 0
+
+
+# ---------------------------------------------------------------------------------- channel
+def test_room_impulse_closed_form():
+    h = synth.room_impulse(SR, 0.3, 0.2, _g(0))
+    assert h.numel() == int(0.3 * SR) and float(h[0]) == 1.0
+    assert float(h[1:].pow(2).sum()) == pytest.approx(0.2, rel=1e-5)
+    # 60 dB energy decay over rt60: the last 10 % of the tail is far below the first 10 %
+    n = h.numel() // 10
+    assert float(h[-n:].pow(2).sum() / h[1 : n + 1].pow(2).sum()) < 1e-4
+
+
+def test_convolve_head_equals_direct_convolution():
+    x, h = torch.randn(2, 700, generator=_g(0)), torch.randn(129, generator=_g(1))
+    y = synth._convolve_head(x, h)
+    direct = np.stack([np.convolve(r, h.numpy())[:700] for r in x.numpy()])
+    assert np.allclose(y.numpy(), direct, atol=1e-4)
+
+
+def _flat_speaker(**changes):
+    base = dict(
+        id="t", voice="en-us", variant="m3", female=False, pitch=50, pitch_range=50, rate=170,
+        highpass_hz=20.0, lowpass_hz=7900.0, eq_hz=1000.0, eq_gain_db=0.0, eq_q=1.0, rt60_s=0.0,
+        reverb_wet=0.0, floor_db=-60.0, room_seed=0,
+    )
+    base.update(changes)
+    return synth.Speaker(**base)
+
+
+def test_channel_eq_gain_at_centre_frequency():
+    h = synth.channel_response(_flat_speaker(eq_gain_db=6.0, eq_hz=1000.0, eq_q=1.0), SR)
+    response = torch.fft.rfft(h, n=SR).abs()  # 1 Hz bins
+    assert 20 * math.log10(float(response[1000])) == pytest.approx(6.0, abs=0.3)
+    assert 20 * math.log10(float(response[250])) == pytest.approx(0.0, abs=1.5)
+    assert synth.apply_channel(torch.zeros(2, 500), _flat_speaker()).shape == (2, 500)
+
+
+# ---------------------------------------------------------------------------------- espeak
+def test_espeak_all_words_voices_and_variants_speak():
+    with Espeak() as tts:
+        for word in synth.WORDS:
+            assert tts.say(word, "en-us+m3").numel() > 0.15 * ESPEAK_RATE
+        for voice in synth.ENGLISH_VOICES:
+            assert tts.say("yes", f"{voice}+m1").abs().max() > 0.05
+        for variant in synth.FEMALE_VARIANTS + synth.MALE_VARIANTS:
+            x = tts.say("go", f"en+{variant}")
+            assert x.abs().max() > 0.05 and x.abs().max() < 0.999  # audible, not clipped
+
+
+def test_espeak_sessions_are_reproducible():
+    calls = [("stop", "en-us+f3"), ("marvin", "en-029+klatt"), ("wow", "en+victor")]
+    with Espeak() as tts:
+        first = [tts.say(t, v, seed=7) for t, v in calls]
+    with Espeak() as tts:
+        tts.say("a long unrelated sentence to move the internal state", "en+m2")
+    with Espeak() as tts:
+        again = [tts.say(t, v, seed=7) for t, v in calls]
+    assert all(torch.equal(a, b) for a, b in zip(first, again))
+
+
+def test_espeak_errors():
+    with Espeak() as tts:
+        with pytest.raises(ValueError, match="not-a-voice"):
+            tts.say("yes", "not-a-voice")
+    with pytest.raises(RuntimeError, match="inside `with Espeak"):
+        Espeak().say("yes", "en")
+
+
+# ---------------------------------------------------------------------------------- speakers
+def test_make_speakers_distinct_and_varied():
+    speakers = synth.make_speakers(40, seed=0)
+    assert len({s.id for s in speakers}) == 40
+    assert len({s.variant for s in speakers}) == 40
+    assert {s.voice for s in speakers} == set(synth.ENGLISH_VOICES)
+    assert sum(s.female for s in speakers) == 15
+    assert speakers == synth.make_speakers(40, seed=0)
+    assert speakers != synth.make_speakers(40, seed=1)
+    with pytest.raises(ValueError, match=r"count \(41\)"):
+        synth.make_speakers(41)
+
+
+def test_split_speakers_disjoint_complete_and_mixed():
+    speakers = synth.make_speakers(40, seed=0)
+    parts = synth.split_speakers(speakers, seed=0)
+    assert {k: len(v) for k, v in parts.items()} == {"training": 28, "validation": 6, "testing": 6}
+    ids = [s.id for group in parts.values() for s in group]
+    assert sorted(ids) == sorted(s.id for s in speakers)
+    for group in parts.values():
+        assert {s.female for s in group} == {True, False}
+
+
+def test_render_words_levels_and_determinism():
+    speaker = synth.make_speakers(40, seed=0)[5]
+    words = ["yes", "sheila", "go"]
+    clips = synth.render_words(speaker, words, _g(3))
+    assert clips.shape == (3, SR) and torch.isfinite(clips).all()
+    peak_db = 20 * torch.log10(clips.abs().amax(dim=1))
+    assert torch.all(peak_db >= -20.01) and torch.all(peak_db <= -0.99)
+    synth.render_words(synth.make_speakers(40, seed=0)[6], ["no"], _g(9))  # unrelated call between
+    assert torch.equal(clips, synth.render_words(speaker, words, _g(3)))
+    assert not torch.equal(clips, synth.render_words(speaker, words, _g(4)))
+    # the word is inside the clip, not at the edges: first and last 10 ms are near the noise floor
+    edges = torch.cat([clips[:, :160], clips[:, -160:]], dim=1).abs().amax(dim=1)
+    assert torch.all(edges < 0.1 * clips.abs().amax(dim=1))
+
+
+# ---------------------------------------------------------------------------------- builder
+@pytest.fixture(scope="module")
+def tiny_build(tmp_path_factory):
+    out = tmp_path_factory.mktemp("build")
+    summary = synth.generate_bundled_data(
+        out, seed=0, speakers=8, words=("yes", "no", "bed"), repetitions=2, noise_seconds=1.0
+    )
+    return out, summary
+
+
+def test_tiny_build_layout_and_summary(tiny_build):
+    out, summary = tiny_build
+    kws = out / "kws"
+    assert summary.speakers == {"training": 6, "validation": 1, "testing": 1}
+    assert summary.clips == {"training": 36, "validation": 6, "testing": 6}
+    assert sorted(p.name for p in (kws / "_background_noise_").iterdir()) == summary.background_noises
+    assert sorted(p.name for p in (out / "noise_eval").iterdir()) == summary.eval_noises
+    assert not set(summary.background_noises) & set(summary.eval_noises)
+    for path in list((kws / "yes").iterdir()) + list((out / "noise_eval").iterdir()):
+        info = io.info(path)
+        assert (info.sample_rate, info.channels, info.subtype) == (SR, 1, "PCM_16")
+    assert io.info(kws / "yes" / next((kws / "yes").iterdir()).name).frames == SR
+    assert io.info(out / "noise_eval" / "rain.wav").frames == SR
+    assert summary.bytes == sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
+
+
+def test_tiny_build_splits_by_speaker(tiny_build):
+    out, _ = tiny_build
+    kws = out / "kws"
+    meta = {m["id"]: m["subset"] for m in json.loads((kws / "speakers.json").read_text())}
+    seen: dict[str, set[str]] = {}
+    for subset in ("training", "validation", "testing"):
+        ds = SpeechCommands(kws, subset, labels="all")
+        speakers = {f.name.split("_nohash_")[0] for f in ds.files}
+        assert all(meta[s] == subset for s in speakers)
+        seen[subset] = speakers
+    assert not (seen["training"] & seen["validation"]) and not (seen["training"] & seen["testing"])
+    assert not (seen["validation"] & seen["testing"])
+    assert set().union(*seen.values()) == set(meta)
+
+
+def test_tiny_build_is_deterministic(tiny_build, tmp_path):
+    out, _ = tiny_build
+    synth.generate_bundled_data(
+        tmp_path, seed=0, speakers=8, words=("yes", "no", "bed"), repetitions=2, noise_seconds=1.0
+    )
+    files = sorted(p.relative_to(out) for p in out.rglob("*.wav"))
+    assert files == sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*.wav"))
+    assert all((out / f).read_bytes() == (tmp_path / f).read_bytes() for f in files)
+
+
+def test_generate_rejects_bad_options(tmp_path):
+    with pytest.raises(ValueError, match="repetitions >= 1"):
+        synth.generate_bundled_data(tmp_path, repetitions=0)
+
+
+# ---------------------------------------------------------------------------------- ensure
+def _fake_generate(calls, fail=False):
+    def generate(out, seed=0, progress=False, **kw):
+        calls.append(seed)
+        (out / "kws" / "yes").mkdir(parents=True)
+        (out / "kws" / "yes" / "marker.txt").write_text(f"seed {seed} call {len(calls)}")
+        if fail:
+            raise KeyboardInterrupt("interrupted")
+        (out / "noise_eval").mkdir()
+        return synth.DataSummary({}, {}, [], [], 0, 0.0)
+
+    return generate
+
+
+def test_ensure_builds_once_and_rebuilds_on_change(tmp_path, monkeypatch):
+    calls: list[int] = []
+    monkeypatch.setattr(synth, "generate_bundled_data", _fake_generate(calls))
+    paths = synth.ensure_bundled_data(tmp_path / "gen")
+    assert paths == {"kws": tmp_path / "gen" / "kws", "noise_eval": tmp_path / "gen" / "noise_eval"}
+    assert synth.bundled_data_current(tmp_path / "gen", seed=0)
+    synth.ensure_bundled_data(tmp_path / "gen")
+    assert calls == [0]  # up to date: not rebuilt
+    synth.ensure_bundled_data(tmp_path / "gen", seed=1)
+    assert calls == [0, 1]
+    assert (paths["kws"] / "yes" / "marker.txt").read_text() == "seed 1 call 2"
+    (tmp_path / "gen" / "VERSION.json").write_text('{"data_version": 0, "seed": 1}')
+    synth.ensure_bundled_data(tmp_path / "gen", seed=1)
+    synth.ensure_bundled_data(tmp_path / "gen", seed=1, force=True)
+    assert calls == [0, 1, 1, 1]
+    assert not [p for p in (tmp_path / "gen").iterdir() if p.name.startswith(".building")]
+
+
+def test_ensure_interrupted_build_leaves_no_partial_set(tmp_path, monkeypatch):
+    root = tmp_path / "gen"
+    calls: list[int] = []
+    monkeypatch.setattr(synth, "generate_bundled_data", _fake_generate(calls))
+    synth.ensure_bundled_data(root)
+    monkeypatch.setattr(synth, "generate_bundled_data", _fake_generate(calls, fail=True))
+    with pytest.raises(KeyboardInterrupt):
+        synth.ensure_bundled_data(root, seed=5)
+    assert (root / "kws" / "yes" / "marker.txt").read_text() == "seed 0 call 1"  # old set intact
+    assert synth.bundled_data_current(root, seed=0) and not synth.bundled_data_current(root, seed=5)
+    assert sorted(p.name for p in root.iterdir()) == [".lock", "VERSION.json", "kws", "noise_eval", "summary.json"]
+
+
+def test_cli_make_data(tmp_path, monkeypatch, capsys):
+    calls: list[int] = []
+    monkeypatch.setattr(synth, "generate_bundled_data", _fake_generate(calls))
+    assert cli_main(["make-data", "--out", str(tmp_path / "g"), "--seed", "2"]) == 0
+    assert cli_main(["make-data", "--out", str(tmp_path / "g"), "--seed", "2"]) == 0
+    assert calls == [2]
+    assert "up to date" in capsys.readouterr().out
+    (tmp_path / "file").write_text("x")
+    assert cli_main(["make-data", "--out", str(tmp_path / "file")]) == 2
+
+
+def test_repo_bundle(tmp_path):
+    written = synth.write_repo_bundle(tmp_path, seed=0, seconds=0.5)
+    names = sorted(str(p.relative_to(tmp_path)) for p in written)
+    assert names == [
+        "examples/stop.wav", "examples/yes.wav", "noise/babble.wav", "noise/fan.wav",
+        "noise/hum_50hz.wav", "noise/pink.wav",
+    ]
+    for p in written:
+        data, rate = sf.read(p)
+        assert rate == SR and data.ndim == 1 and np.abs(data).max() > 0.05
+    assert io.info(tmp_path / "examples" / "yes.wav").frames == SR
