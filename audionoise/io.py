@@ -41,8 +41,11 @@ __all__ = [
     "AudioInfo",
     "info",
     "load",
+    "load_with_info",
     "save",
     "format_for_path",
+    "subtype_allowed",
+    "default_subtype",
     "temp_target",
 ]
 
@@ -131,6 +134,30 @@ def format_for_path(path: str | os.PathLike) -> tuple[str, str]:
             "m4a/aac/wma, with ffmpeg first)",
         )
     return _FORMATS[ext]
+
+
+def subtype_allowed(container: str, subtype: str) -> bool:
+    """Whether libsndfile can write ``subtype`` into ``container`` (e.g. FLAC holds no FLOAT).
+
+    Example:
+        >>> subtype_allowed("WAV", "PCM_24"), subtype_allowed("FLAC", "FLOAT")
+        (True, False)
+    """
+    return bool(sf.check_format(container, subtype))
+
+
+def default_subtype(container: str) -> str:
+    """The subtype :func:`save` uses for ``container`` when none is given (``"PCM_16"`` for WAV and FLAC).
+
+    Example:
+        >>> default_subtype("OGG")
+        'VORBIS'
+    """
+    for fmt, sub in _FORMATS.values():
+        if fmt == container:
+            return sub
+    raise ValueError(f"container {container!r} is not written by audionoise; use one of "
+                     f"{', '.join(sorted({f for f, _ in _FORMATS.values()}))}")
 
 
 def _check_readable(path: Path) -> None:
@@ -235,6 +262,22 @@ def load(
         >>> x.shape, sr  # doctest: +SKIP
         (torch.Size([1, 16000]), 16000)
     """
+    x, rate, _ = load_with_info(path, sample_rate=sample_rate, mono=mono)
+    return x, rate
+
+
+def load_with_info(
+    path: str | os.PathLike,
+    sample_rate: int | None = None,
+    mono: bool = False,
+) -> tuple[torch.Tensor, int, AudioInfo]:
+    """:func:`load` plus the file's :class:`AudioInfo` (as stored, before resampling), with one open.
+
+    Example:
+        >>> x, sr, meta = load_with_info("speech_24bit.wav")  # doctest: +SKIP
+        >>> meta.subtype  # doctest: +SKIP
+        'PCM_24'
+    """
     if sample_rate is not None and (int(sample_rate) != sample_rate or sample_rate <= 0):
         raise ValueError(f"sample_rate ({sample_rate!r}) must be a positive integer number of Hz or None")
     path = Path(path)
@@ -243,6 +286,7 @@ def load(
         declared = int(f.frames)
         file_rate = int(f.samplerate)
         fmt = f.format
+        meta = AudioInfo(file_rate, declared, int(f.channels), fmt, f.subtype)
         reason = _truncation(f)
         if reason is None:
             try:
@@ -282,7 +326,7 @@ def load(
     if sample_rate is not None and int(sample_rate) != file_rate:
         x = AF.resample(x, file_rate, int(sample_rate))
         file_rate = int(sample_rate)
-    return x, file_rate
+    return x, file_rate, meta
 
 
 def _as_frames_by_channels(waveform, path) -> np.ndarray:

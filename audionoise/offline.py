@@ -10,14 +10,15 @@ audio file, named ``<stem>_aug<k><ext>``. It is built for folders of precious, m
   ``in_dir``; symlinks that resolve outside ``in_dir`` are reported, not followed; every output is written to a
   temporary file and renamed (:func:`audionoise.io.save`), so a killed job leaves no partial output.
 * **Robust.** A file that cannot be read or augmented gives one line in ``errors.jsonl`` and the job goes on.
-  Files without an audio extension are skipped and counted.
+  Files without an audio extension, hidden files and hidden folders are skipped and counted.
 * **Resumable, parallel, shardable.** ``resume=True`` keeps finished outputs (those with a manifest line),
   ``workers`` processes share the files, ``shard=(i, n)`` takes every n-th input of the sorted list.
 
 ``out_dir/manifest.jsonl`` holds one JSON line per output, sorted (``{"output", "input", "copy", "seed",
 "sample_rate", "frames", "channels", "subtype", "clipped", "transforms"}``); ``out_dir/errors.jsonl`` one line
-per failed input (``{"input", "reason"}``). With ``n > 1`` shards the names carry the shard
-(``manifest.shard-2-of-8.jsonl``) so that shards can share one ``out_dir``.
+per failed input (``{"input", "reason"}``); ``out_dir/run.json`` the settings that decide the bytes (seed,
+format, sample rate, pipeline config): a resume with other settings is refused. With ``n > 1`` shards the
+JSONL names carry the shard (``manifest.shard-2-of-8.jsonl``) so that shards can share one ``out_dir``.
 
 Example:
     >>> summary = augment_folder("clean/", "noisy/", "pipeline.toml", copies=2, workers=2)  # doctest: +SKIP
@@ -29,14 +30,13 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import copy as copy_module
+import functools
 import hashlib
 import json
 import multiprocessing
 import os
-import re
 import sys
 import time
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -45,6 +45,7 @@ import torch
 from torch import nn
 
 from audionoise import io
+from audionoise.pipeline import load_pipeline, read_config
 
 __all__ = ["Summary", "OfflineUsageError", "augment_folder", "output_seed", "output_name", "output_subtype",
            "shard_of", "manifest_name"]
@@ -131,6 +132,7 @@ def output_name(rel: str, copy: int, fmt: str = "same") -> str:
     return f"{head}/{stem}_aug{copy}{ext}" if head else f"{stem}_aug{copy}{ext}"
 
 
+@functools.lru_cache(maxsize=None)
 def output_subtype(container: str, in_subtype: str) -> str:
     """Subtype for an output in ``container`` made from an input stored as ``in_subtype``.
 
@@ -142,14 +144,11 @@ def output_subtype(container: str, in_subtype: str) -> str:
         >>> output_subtype("WAV", "PCM_24"), output_subtype("FLAC", "FLOAT"), output_subtype("WAV", "IMA_ADPCM")
         ('PCM_24', 'PCM_24', 'PCM_16')
     """
-    import soundfile as sf
-
-    if in_subtype in _KEEP_SUBTYPES and sf.check_format(container, in_subtype):
+    if in_subtype in _KEEP_SUBTYPES and io.subtype_allowed(container, in_subtype):
         return in_subtype
     if container == "FLAC" and in_subtype in ("PCM_32", "FLOAT", "DOUBLE"):
         return "PCM_24"
-    return io.format_for_path("x." + {"WAV": "wav", "FLAC": "flac", "OGG": "ogg", "MP3": "mp3",
-                                      "AIFF": "aiff", "AU": "au", "CAF": "caf", "W64": "w64"}[container])[1]
+    return io.default_subtype(container)
 
 
 def shard_of(index: int, shard: tuple[int, int]) -> bool:
@@ -175,14 +174,21 @@ class _Scan:
 
 
 def _scan(in_dir: Path, extensions: frozenset[str]) -> _Scan:
-    """Walk ``in_dir`` without following symlinked folders; classify every entry."""
+    """Walk ``in_dir`` without following symlinked folders; classify every entry.
+
+    Audio = a non-hidden file with one of ``extensions``; hidden files and folders (name starting with ".") are
+    skipped, like other entries that are not audio.
+    """
     real_in = in_dir.resolve()
     scan = _Scan()
     for folder, dirs, files in os.walk(in_dir, followlinks=False):
         base = Path(folder)
         for d in list(dirs):
             p = base / d
-            if p.is_symlink():
+            if d.startswith("."):  # hidden folders (.git, .Trash, ...): not descended
+                dirs.remove(d)
+                scan.skipped.append(p.relative_to(in_dir).as_posix())
+            elif p.is_symlink():
                 rel = p.relative_to(in_dir).as_posix()
                 target = p.resolve()
                 if not _is_within(target, real_in):
@@ -193,7 +199,7 @@ def _scan(in_dir: Path, extensions: frozenset[str]) -> _Scan:
         for name in files:
             p = base / name
             rel = p.relative_to(in_dir).as_posix()
-            if p.suffix.lower() not in extensions:
+            if p.suffix.lower() not in extensions or name.startswith("."):  # "._x.wav": macOS metadata
                 scan.skipped.append(rel)
                 continue
             if p.is_symlink():
@@ -225,6 +231,7 @@ class _Pipelines:
     def __init__(self, pipeline_or_config: Any) -> None:
         self.module: nn.Module | None = None
         self.config: dict | None = None
+        self.base_dir: Path | None = None
         self.cache: dict[int, nn.Module] = {}
         if isinstance(pipeline_or_config, nn.Module):
             self.module = pipeline_or_config
@@ -233,22 +240,15 @@ class _Pipelines:
                 raise OfflineUsageError(f"pipeline mixes sample rates {sorted(rates)}; use one rate")
             self.module_rate = rates.pop() if rates else None
         else:
-            self.config = self._read_config(pipeline_or_config)
+            if isinstance(pipeline_or_config, dict):
+                self.config = copy_module.deepcopy(pipeline_or_config)
+            else:
+                try:
+                    self.config = read_config(pipeline_or_config)
+                except ValueError as exc:
+                    raise OfflineUsageError(f"{exc} (--config)") from None
+                self.base_dir = Path(pipeline_or_config).resolve().parent
             self.default_rate = self.config.get("sample_rate")
-
-    @staticmethod
-    def _read_config(cfg: Any) -> dict:
-        if isinstance(cfg, dict):
-            return copy_module.deepcopy(cfg)
-        path = Path(cfg)
-        if not path.is_file():
-            raise OfflineUsageError(f"pipeline config {str(path)!r} not found; pass a TOML file (--config)")
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise OfflineUsageError(f"pipeline config {str(path)!r} is not valid TOML: {exc}") from None
-        _absolute_noise_paths(data.get("transforms"), path.resolve().parent)
-        return data
 
     def get(self, rate: int) -> nn.Module:
         if rate in self.cache:
@@ -260,16 +260,10 @@ class _Pipelines:
                                  f"sample_rate={self.module_rate}")
             pipe = self.module
         else:
-            from audionoise.pipeline import load_pipeline
-
-            cfg = copy_module.deepcopy(self.config)
-            cfg["sample_rate"] = int(rate)
-            _override_rates(cfg.get("transforms"), int(rate))
-            try:
-                pipe = load_pipeline(cfg)
+            try:  # the file's rate wins over any rate in the config
+                pipe = load_pipeline(self.config, sample_rate=int(rate), base_dir=self.base_dir)
             except ValueError as exc:
                 raise OfflineUsageError(f"pipeline config: {exc}") from None
-        pipe.eval()
         self.cache[rate] = pipe
         return pipe
 
@@ -277,28 +271,6 @@ class _Pipelines:
         """Build the pipeline at the config's own rate (or 16 kHz) now, so a bad config fails before any work."""
         if self.module is None:
             self.get(int(self.default_rate or 16000))
-
-
-def _walk_tables(entries: Any) -> Iterable[dict]:
-    for e in entries if isinstance(entries, list) else []:
-        if isinstance(e, dict):
-            yield e
-            yield from _walk_tables(e.get("transforms"))
-            if isinstance(e.get("transform"), dict):
-                yield from _walk_tables([e["transform"]])
-
-
-def _absolute_noise_paths(entries: Any, base: Path) -> None:
-    """Make relative ``noise`` folders absolute when they exist next to the config file (load_pipeline's rule)."""
-    for e in _walk_tables(entries):
-        noise = e.get("noise")
-        if isinstance(noise, str) and not Path(noise).expanduser().is_absolute() and (base / noise).exists():
-            e["noise"] = str(base / noise)
-
-
-def _override_rates(entries: Any, rate: int) -> None:
-    for e in _walk_tables(entries):
-        e.pop("sample_rate", None)
 
 
 # ---------------------------------------------------------------------------------------------- the work
@@ -327,23 +299,30 @@ def _error_reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def _check_out_folder(folder: Path, real_out: Path) -> None:
+    """Create ``folder`` and check that it really lies in the output folder (not behind a symlink)."""
+    verified: set[Path] = _STATE.setdefault("verified", set())
+    if folder in verified:
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    if not _is_within(folder.resolve(), real_out):
+        raise ValueError(f"output folder {folder} resolves outside the output folder (a symlink in OUT?); "
+                         "not written")
+    verified.add(folder)
+
+
 def _process_input(rel: str, copies: list[int]) -> tuple[list[dict], dict | None]:
     """Augment one input into the given copies; return (manifest rows, error row or None)."""
     job: _Job = _STATE["job"]
     pipelines: _Pipelines = _STATE["pipelines"]
     rows: list[dict] = []
     try:
-        src = job.in_dir / rel
-        meta = io.info(src)
-        x, rate = io.load(src, sample_rate=job.sample_rate)
+        x, rate, meta = io.load_with_info(job.in_dir / rel, sample_rate=job.sample_rate)
         pipe = pipelines.get(rate)
         for k in copies:
             out_rel = output_name(rel, k, job.fmt)
             dst = job.out_dir / out_rel
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            if not _is_within(dst.parent.resolve(), job.real_out):
-                raise ValueError(f"output folder {dst.parent} resolves outside the output folder (a symlink in "
-                                 "OUT?); not written")
+            _check_out_folder(dst.parent, job.real_out)
             container = io.format_for_path(dst)[0]
             subtype = output_subtype(container, meta.subtype)
             seed = output_seed(job.seed, rel, k)
@@ -370,7 +349,7 @@ def _line(row: dict) -> str:
 
 
 def _write_lines_atomic(path: Path, lines: Iterable[str]) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid():012x}.tmp")  # a name io.temp_target recognizes
     with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
         fh.writelines(lines)
     os.replace(tmp, path)
@@ -394,7 +373,8 @@ def _read_manifest(path: Path) -> dict[str, str]:
 
 
 def _remove_stale_temps(out_dir: Path, planned: set[str]) -> None:
-    """Delete temporary files left by a killed run, only those of this job's own outputs."""
+    """Delete temporary files left by a killed run, only those of this job's own files (other shards may be
+    writing theirs in the same folder)."""
     folders = {str(Path(p).parent) for p in planned}
     for folder in folders:
         d = out_dir / folder
@@ -407,21 +387,47 @@ def _remove_stale_temps(out_dir: Path, planned: set[str]) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- entry point
-def _check_dirs(in_dir: Path, out_dir: Path) -> tuple[Path, Path]:
+def _settings(pipelines: _Pipelines, seed: int, fmt: str, sample_rate: int | None) -> str:
+    """The settings that decide the bytes of every output, as the text of ``OUT/run.json``."""
+    if pipelines.config is not None:
+        pipe: Any = pipelines.config
+    else:
+        from audionoise.pipeline import pipeline_config
+
+        try:
+            pipe = pipeline_config(pipelines.module)
+        except ValueError:  # e.g. an in-memory noise bank: no config form
+            pipe = repr(pipelines.module)
+    return json.dumps({"seed": seed, "format": fmt, "sample_rate": sample_rate, "pipeline": pipe},
+                      sort_keys=True, indent=1, ensure_ascii=False, default=str) + "\n"
+
+
+def _check_same_settings(path: Path, settings: str, resume: bool) -> None:
+    if not (resume and path.is_file()):
+        return
+    before = path.read_text(encoding="utf-8")
+    if before != settings:
+        old, new = json.loads(before), json.loads(settings)
+        differ = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        raise OfflineUsageError(f"cannot resume: {path.parent} was made with other settings ({', '.join(differ)} "
+                                f"differ, see {path}); resume with the same ones or choose a new output folder")
+
+
+def _check_dirs(in_dir: Path, out_dir: Path) -> None:
     if not in_dir.exists():
         raise OfflineUsageError(f"input folder {str(in_dir)!r} does not exist; pass a folder of audio files")
     if not in_dir.is_dir():
         raise OfflineUsageError(f"input folder {str(in_dir)!r} is not a folder; pass a folder of audio files")
     real_in, real_out = in_dir.resolve(), out_dir.resolve()
     if _is_within(real_out, real_in):
-        raise OfflineUsageError(f"output folder {str(out_dir)!r} is {'the input folder' if real_out == real_in else 'inside the input folder'} "
-                                f"{str(in_dir)!r}; choose a folder outside it (the input is never written to)")
+        where = "the input folder" if real_out == real_in else "inside the input folder"
+        raise OfflineUsageError(f"output folder {str(out_dir)!r} is {where} {str(in_dir)!r}; choose a folder "
+                                "outside it (the input is never written to)")
     if _is_within(real_in, real_out):
         raise OfflineUsageError(f"output folder {str(out_dir)!r} contains the input folder {str(in_dir)!r}; "
                                 "choose a separate folder so outputs can never land among the inputs")
     if out_dir.exists() and not out_dir.is_dir():
         raise OfflineUsageError(f"output folder {str(out_dir)!r} exists and is not a folder")
-    return real_in, real_out
 
 
 def _check_options(copies, workers, shard, fmt, sample_rate, extensions) -> frozenset[str]:
@@ -450,6 +456,7 @@ def _plan(scan: _Scan, shard, copies, fmt) -> tuple[list[str], dict[str, str], d
     """Inputs of this shard, failing entries of this shard, and planned outputs per good input."""
     every = sorted(scan.inputs + list(scan.bad))
     mine = [rel for i, rel in enumerate(every) if shard_of(i, shard)]
+    mine_set = set(mine)
     bad = {rel: scan.bad[rel] for rel in mine if rel in scan.bad}
     # Output names may collide (a.wav + a.flac with fmt="wav"); check over all inputs, not just this shard.
     owner: dict[str, list[str]] = {}
@@ -459,7 +466,7 @@ def _plan(scan: _Scan, shard, copies, fmt) -> tuple[list[str], dict[str, str], d
     for out, rels in owner.items():
         if len(rels) > 1:
             for rel in rels:
-                if rel in mine:
+                if rel in mine_set:
                     bad[rel] = (f"output name {out!r} would be shared by {', '.join(sorted(rels))}; rename one of "
                                 "them or use --format same")
     outputs = {rel: [output_name(rel, k, fmt) for k in range(copies)] for rel in mine if rel not in bad}
@@ -498,16 +505,31 @@ def augment_folder(in_dir: str | os.PathLike, out_dir: str | os.PathLike, pipeli
     Raises:
         OfflineUsageError: bad folders, options or config, or ``out_dir`` holds a manifest and ``resume`` is false.
     """
+    threads = torch.get_num_threads()
+    # One thread everywhere: bit-identical results in every process, and no OpenMP hand-offs, which cost
+    # milliseconds per small op on a busy machine. Parallelism comes from worker processes.
+    torch.set_num_threads(1)
+    try:
+        return _augment_folder(in_dir, out_dir, pipeline_or_config, copies, workers, seed, resume, shard, fmt,
+                               sample_rate, extensions, progress)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _augment_folder(in_dir, out_dir, pipeline_or_config, copies, workers, seed, resume, shard, fmt, sample_rate,
+                    extensions, progress) -> Summary:
     start = time.perf_counter()
     in_dir, out_dir = Path(in_dir), Path(out_dir)
     exts = _check_options(copies, workers, shard, fmt, sample_rate, extensions)
-    _, real_out = _check_dirs(in_dir, out_dir)
+    _check_dirs(in_dir, out_dir)
     pipelines = _Pipelines(pipeline_or_config)
     manifest = out_dir / manifest_name("manifest", shard)
     errors = out_dir / manifest_name("errors", shard)
     if manifest.exists() and not resume:
         raise OfflineUsageError(f"{manifest} exists: {out_dir} holds an earlier run; pass resume=True (--resume) "
                                 "to finish it, or choose an empty output folder")
+    settings = _settings(pipelines, int(seed), fmt, sample_rate)
+    _check_same_settings(out_dir / "run.json", settings, resume)
     pipelines.validate()
 
     scan = _scan(in_dir, exts)
@@ -515,8 +537,10 @@ def augment_folder(in_dir: str | os.PathLike, out_dir: str | os.PathLike, pipeli
     planned = {o for outs in outputs.values() for o in outs}
     out_dir.mkdir(parents=True, exist_ok=True)
     real_out = out_dir.resolve()
+    _write_lines_atomic(out_dir / "run.json", [settings])
     kept = {o: line for o, line in _read_manifest(manifest).items() if o in planned and (out_dir / o).is_file()}
-    _remove_stale_temps(out_dir, planned)
+    own = {manifest.name, errors.name} | ({"run.json"} if shard[1] == 1 else set())
+    _remove_stale_temps(out_dir, planned | own)
     _write_lines_atomic(manifest, [kept[o] for o in sorted(kept)])
     error_rows = [{"input": rel, "reason": bad[rel]} for rel in sorted(bad)]
     _write_lines_atomic(errors, [_line(r) for r in error_rows])
@@ -559,9 +583,8 @@ def _progress_bar(total: int, initial: int, enabled: bool):
 def _run(tasks, job: _Job, pipelines: _Pipelines, workers: int, progress: bool, done: int):
     """Yield ``(rel, rows, error)`` per input, in this process or in a pool of ``workers`` processes."""
     total = done + len(tasks)
-    if workers == 1 or len(tasks) <= 1:
-        threads = torch.get_num_threads()
-        _init_worker(job, pipelines, 1)  # one thread: bit-identical to the pool's workers
+    if workers == 1:
+        _init_worker(job, pipelines, 1)
         try:
             with _progress_bar(total, done, progress) as bar:
                 for rel, copies in tasks:
@@ -569,7 +592,6 @@ def _run(tasks, job: _Job, pipelines: _Pipelines, workers: int, progress: bool, 
                     bar.update(1)
                     yield rel, rows, err
         finally:
-            torch.set_num_threads(threads)
             _STATE.clear()
         return
     yield from _run_pool(tasks, job, pipelines, workers, progress, done, total)
@@ -589,6 +611,9 @@ def _run_pool(tasks, job, pipelines, workers, progress, done, total):
     window = 2 * workers
     bar = None
     while pending:
+        # Forked children inherit unflushed stdio buffers and flush them again on exit: flush first.
+        sys.stdout.flush()
+        sys.stderr.flush()
         pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context(),
                                       initializer=_init_worker, initargs=(job, pipelines, 1))
         futures: dict[cf.Future, list] = {}

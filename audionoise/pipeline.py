@@ -8,6 +8,7 @@ not, so the random stream (and hence every other example's augmentation) never d
 
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 import tomllib
@@ -50,8 +51,9 @@ class _Container(nn.Module):
         """Apply to the ``active`` examples; records only when ``record`` (see :meth:`Injector.run`)."""
         raise NotImplementedError
 
-    @property
+    @functools.cached_property
     def spectrogram(self) -> bool:
+        """Whether this pipeline works on spectrograms (then a 2-D input is one example, not a batch)."""
         return any(getattr(t, "spectrogram", False) for t in self.modules() if t is not self)
 
 
@@ -157,7 +159,8 @@ def _resolve(path: str, base_dir: Path | None, where: str) -> str:
                      f"the config file's folder, then to the current directory")
 
 
-def _build(entry: Any, sample_rate: int | None, base_dir: Path | None, where: str) -> nn.Module:
+def _build(entry: Any, sample_rate: int | None, base_dir: Path | None, where: str,
+           force_rate: bool = False) -> nn.Module:
     if not isinstance(entry, dict):
         raise ValueError(f"{where} must be a table with a 'name' field, got {entry!r}")
     entry = dict(entry)
@@ -167,18 +170,20 @@ def _build(entry: Any, sample_rate: int | None, base_dir: Path | None, where: st
         raise ValueError(f"{where}.name: unknown transform {name!r}; allowed: {', '.join(allowed_names)}")
     if name == "RandomApply":
         _check_fields(entry, {"p", "transform"}, where, name)
-        return RandomApply(_build(entry.get("transform"), sample_rate, base_dir, f"{where}.transform"),
+        return RandomApply(_build(entry.get("transform"), sample_rate, base_dir, f"{where}.transform", force_rate),
                            p=entry.get("p", 0.5))
     if name in ("Compose", "OneOf"):
         _check_fields(entry, {"transforms", "p"} if name == "Compose" else {"transforms", "weights"}, where, name)
-        children = [_build(e, sample_rate, base_dir, f"{where}.transforms[{i}]")
+        children = [_build(e, sample_rate, base_dir, f"{where}.transforms[{i}]", force_rate)
                     for i, e in enumerate(entry.pop("transforms", []))]
         return CONTAINERS[name](children, **entry)
     cls = REGISTRY[name]
     sig = inspect.signature(cls.__init__)
     fields = [n for n in sig.parameters if n != "self"]
     _check_fields(entry, set(fields), where, name)
-    if "sample_rate" in fields and "sample_rate" not in entry:
+    if "sample_rate" in fields and force_rate:
+        entry["sample_rate"] = sample_rate
+    elif "sample_rate" in fields and "sample_rate" not in entry:
         if sample_rate is None:
             raise ValueError(f"{where}: {name} needs sample_rate; set it in the table or at the top of the config")
         entry["sample_rate"] = sample_rate
@@ -202,41 +207,55 @@ def _check_fields(entry: dict, allowed: set[str], where: str, name: str) -> None
                          f"{', '.join(['name'] + sorted(allowed))}")
 
 
-def load_pipeline(config: str | os.PathLike | dict) -> Compose:
+def read_config(path: str | os.PathLike) -> dict[str, Any]:
+    """Parse a pipeline TOML file into a dict, with errors that name the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"pipeline config {str(path)!r} not found; pass a TOML file (see README 'Pipelines')")
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"pipeline config {str(path)!r} is not valid TOML: {exc}") from exc
+
+
+def load_pipeline(config: str | os.PathLike | dict, *, sample_rate: int | None = None,
+                  base_dir: str | os.PathLike | None = None) -> Compose:
     """Build a :class:`Compose` pipeline from a TOML file or an equivalent dict.
 
     The config has an optional top-level ``sample_rate`` (given to every transform that needs one) and a
     ``[[transforms]]`` array of tables, each with ``name`` and the transform's constructor fields. Containers nest:
     ``name = "OneOf"`` with its own ``[[transforms.transforms]]``; ``name = "RandomApply"`` with a ``transform``
-    table. A relative ``noise`` folder is looked up next to the config file first, then in the current directory.
+    table. A relative ``noise`` folder is looked up next to the config file (or in ``base_dir`` for a dict) first,
+    then in the current directory.
+
+    Args:
+        config: TOML path or dict.
+        sample_rate: if given, overrides every rate of the config (e.g. to build the pipeline for files of
+            another rate: noise banks are then resampled to it).
+        base_dir: folder that relative ``noise`` paths of a dict config are relative to.
 
     Example:
         >>> pipe = load_pipeline({"sample_rate": 16000,
         ...                       "transforms": [{"name": "WhiteNoise", "min_snr_db": 5, "max_snr_db": 20}]})
     """
-    base_dir = None
+    base_dir = Path(base_dir) if base_dir is not None else None
     if isinstance(config, dict):
         cfg = dict(config)
     else:
-        path = Path(config)
-        if not path.is_file():
-            raise ValueError(f"pipeline config {str(path)!r} not found; pass a TOML file (see README 'Pipelines')")
-        try:
-            cfg = tomllib.loads(path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise ValueError(f"pipeline config {str(path)!r} is not valid TOML: {exc}") from exc
-        base_dir = path.resolve().parent
+        cfg = read_config(config)
+        base_dir = Path(config).resolve().parent
     unknown = sorted(set(cfg) - {"sample_rate", "transforms", "p"})
     if unknown:
         raise ValueError(f"unknown top-level field(s) {unknown} in pipeline config; allowed: p, sample_rate, "
                          f"transforms")
-    sample_rate = cfg.get("sample_rate")
+    force = sample_rate is not None
+    sample_rate = sample_rate if force else cfg.get("sample_rate")
     if sample_rate is not None and (not isinstance(sample_rate, int) or sample_rate <= 0):
         raise ValueError(f"sample_rate must be a positive integer (Hz), got {sample_rate!r}")
     entries = cfg.get("transforms")
     if not isinstance(entries, list):
         raise ValueError("pipeline config needs a 'transforms' array ([[transforms]] tables in TOML)")
-    return Compose([_build(e, sample_rate, base_dir, f"transforms[{i}]") for i, e in enumerate(entries)],
+    return Compose([_build(e, sample_rate, base_dir, f"transforms[{i}]", force) for i, e in enumerate(entries)],
                    p=cfg.get("p", 1.0))
 
 

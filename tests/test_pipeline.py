@@ -198,3 +198,11 @@ def test_spectrogram_pipeline():
     pipe = an.Compose([an.SpecFreqMask(5, 2), an.SpecTimeMask(10, 2)])
     y, rec = pipe(torch.ones(3, 40, 101), torch.tensor([101, 50, 10]), seeded(), return_params=True)
     assert y.shape == (3, 40, 101) and (y[1, :, 50:] == 1).all() and len(rec) == 3
+
+
+def test_sample_rate_override_rebuilds_every_rate(config_path):
+    pipe = an.load_pipeline(config_path, sample_rate=8000)
+    rates = {t.sample_rate for t in pipe.modules() if hasattr(t, "sample_rate")}
+    assert rates == {8000}
+    bank = pipe.transforms[0].bank
+    assert bank.sample_rate == 8000 and bank.lengths.tolist() == [4000, 8000]  # resampled to the new rate
