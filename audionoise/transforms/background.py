@@ -244,7 +244,9 @@ class BackgroundNoise(Injector):
         mask = valid_mask(lengths, xb.shape[-1], xb.device)
         if mask is not None:
             noise = noise * expand_to(mask, noise)
-        y, info = add_scaled_noise(xb, noise, params.snr_db, params.applied, lengths, self.snr_reference)
+        # the windows are a fresh copy owned here: mix into them
+        y, info = add_scaled_noise(xb, noise, params.snr_db, params.applied, lengths, self.snr_reference,
+                                   reuse_noise=True)
         return (y[0] if single else y), info
 
     def records(self, params: Params, info: dict[str, Tensor]) -> list[dict]:

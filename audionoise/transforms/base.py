@@ -135,7 +135,7 @@ class Injector(nn.Module):
     # -- shared machinery ---------------------------------------------------------------------------------------
     def forward(self, x: Tensor, lengths: Tensor | None = None,
                 generator: torch.Generator | None = None) -> Tensor:
-        return self.apply(x, self.sample(x, lengths, generator), lengths)
+        return self.apply_owned(x, self.sample(x, lengths, generator), lengths)[0]
 
     def run(self, x: Tensor, lengths: Tensor | None, generator: torch.Generator | None,
             active: Tensor | None = None, record: bool = True) -> tuple[Tensor, list[list[dict[str, Any]]] | None]:
@@ -147,8 +147,17 @@ class Injector(nn.Module):
         params = self.sample(x, lengths, generator)
         if active is not None:
             params = dataclasses.replace(params, applied=params.applied & active.to(params.applied.device))
-        y, info = self.apply_with_info(x, params, lengths)
+        y, info = self.apply_owned(x, params, lengths)
         return y, ([[r] for r in self.records(params, info)] if record else None)
+
+    def apply_owned(self, x: Tensor, params: Params, lengths: Tensor | None = None
+                    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """:meth:`apply_with_info` for parameters nobody else holds (``forward``, ``run``).
+
+        Subclasses may consume buffers of ``params`` (e.g. write the mix into a noise tensor) to save memory
+        traffic; the public :meth:`apply` never does, so parameters stay reusable there.
+        """
+        return self.apply_with_info(x, params, lengths)
 
     def records(self, params: Params, info: dict[str, Tensor]) -> list[dict[str, Any]]:
         """One JSON-able dict per example: transform name, applied flag, parameters, apply-time info."""

@@ -42,6 +42,28 @@ class Gain(Injector):
         return y[0] if single else y
 
 
+def shift_rows(x: Tensor, shift: Tensor, mode: str) -> Tensor:
+    """Shift each row of ``x`` ``(rows, time)`` by ``shift[row]`` samples (positive = later): ``y[t] = x[t - s]``.
+
+    ``mode="roll"`` wraps around (``x[(t - s) mod T]``), ``"pad"`` shifts zeros in. The rows are extended once
+    (``[x, x]`` for roll, ``m`` zeros on both sides for pad, ``m = max |s|``), the flat result is viewed as all its
+    length-``T`` windows (``unfold``, no copy) and row ``r`` picks the window starting at
+    ``r * T_ext + first[r]`` with one ``index_select``: two contiguous copies, no ``(rows, time)`` index tensor.
+    On CUDA ``m = T`` (reading ``max |s|`` would sync with the host); shifts beyond ``T`` give zeros in pad mode.
+    """
+    rows, t = x.shape
+    if mode == "roll":
+        ext = torch.cat([x, x], dim=-1)
+        first = torch.remainder(-shift, max(t, 1))
+    else:
+        m = t if x.device.type != "cpu" or shift.numel() == 0 else min(t, int(shift.abs().max()))
+        shift = shift.clamp(-m, m)
+        ext = torch.nn.functional.pad(x, (m, m))
+        first = m - shift
+    base = torch.arange(rows, device=x.device) * ext.shape[-1]
+    return ext.reshape(-1).unfold(0, t, 1).index_select(0, base + first)
+
+
 @dataclasses.dataclass(frozen=True)
 class ShiftParams(Params):
     shift: Tensor  # samples, positive = later in time
@@ -82,7 +104,11 @@ class TimeShift(Injector):
         xb, single, lengths = self._prepare(x, lengths)
         t = xb.shape[-1]
         shift = torch.where(params.applied, params.shift, torch.zeros_like(params.shift)).to(xb.device)
-        n = lengths.to(xb.device) if lengths is not None else torch.full_like(shift, t)
+        if lengths is None:  # every sample valid: two contiguous copies instead of (batch, time) index maths
+            y = shift_rows(xb.reshape(-1, t), shift.repeat_interleave(xb[0].numel() // max(t, 1)), self.mode)
+            y = y.view_as(xb)
+            return y[0] if single else y
+        n = lengths.to(xb.device)
         pos = torch.arange(t, device=xb.device).expand(xb.shape[0], t)
         src = pos - shift[:, None]
         inside = pos < n[:, None]
