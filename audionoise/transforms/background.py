@@ -238,7 +238,7 @@ class BackgroundNoise(Injector):
 
     def apply_with_info(self, x: Tensor, params: Params,
                         lengths: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]:
-        xb, single, lengths = self._prepare(x, lengths)
+        xb, single, lengths = self._prepare(x, lengths, finite=False)
         noise = self.bank.windows(params.clip, params.offset, xb.shape[-1]).to(device=xb.device, dtype=xb.dtype)
         noise = noise.view(xb.shape[0], *([1] * (xb.dim() - 2)), xb.shape[-1])
         mask = valid_mask(lengths, xb.shape[-1], xb.device)

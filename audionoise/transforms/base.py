@@ -180,14 +180,20 @@ class Injector(nn.Module):
         return ", ".join(f"{k}={v!r}" for k, v in self.config().items())
 
     # -- helpers for subclasses ---------------------------------------------------------------------------------
-    def _prepare(self, x: Tensor, lengths: Tensor | None) -> tuple[Tensor, bool, Tensor | None]:
-        """Validate input; return the batched view, whether input was 1-D, and int64 lengths."""
+    def _prepare(self, x: Tensor, lengths: Tensor | None,
+                 finite: bool = True) -> tuple[Tensor, bool, Tensor | None]:
+        """Validate input; return the batched view, whether input was 1-D, and int64 lengths.
+
+        ``finite=True`` (in ``sample``, which every ``forward`` runs) also rejects NaN/Inf; ``apply`` skips that
+        scan because the same input already passed it in ``sample``.
+        """
         check_waveform(x)
         min_dim = 2 if self.spectrogram else 1
         if x.dim() < min_dim:
             raise ValueError(f"{type(self).__name__} expects a spectrogram (..., freq, frames), "
                              f"got shape {tuple(x.shape)}")
-        check_finite(x)
+        if finite:
+            check_finite(x)
         if self.spectrogram:
             xb, single = (x, False) if x.dim() > 2 else (x[None], True)
         else:

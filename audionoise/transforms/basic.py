@@ -36,7 +36,7 @@ class Gain(Injector):
         return GainParams(applied=applied, gain_db=uniform(xb.shape[0], self.min_db, self.max_db, generator))
 
     def apply(self, x: Tensor, params: Params, lengths: Tensor | None = None) -> Tensor:
-        xb, single, _ = self._prepare(x, lengths)
+        xb, single, _ = self._prepare(x, lengths, finite=False)
         db = torch.where(params.applied, params.gain_db, torch.zeros_like(params.gain_db)).to(xb.device)
         y = xb * per_example(torch.pow(10.0, db / 20.0).to(xb.dtype), xb)
         return y[0] if single else y
@@ -101,7 +101,7 @@ class TimeShift(Injector):
         return ShiftParams(applied=applied, shift=shift)
 
     def apply(self, x: Tensor, params: Params, lengths: Tensor | None = None) -> Tensor:
-        xb, single, lengths = self._prepare(x, lengths)
+        xb, single, lengths = self._prepare(x, lengths, finite=False)
         t = xb.shape[-1]
         shift = torch.where(params.applied, params.shift, torch.zeros_like(params.shift)).to(xb.device)
         if lengths is None:  # every sample valid: two contiguous copies instead of (batch, time) index maths

@@ -83,7 +83,7 @@ class TimeMask(Injector):
         return sample_masks(xb.shape[0], self.num_masks, self.max_width, _sizes(xb, lengths, -1), self.p, generator)
 
     def apply(self, x: Tensor, params: Params, lengths: Tensor | None = None) -> Tensor:
-        xb, single, lengths = self._prepare(x, lengths)
+        xb, single, lengths = self._prepare(x, lengths, finite=False)
         widths = params.widths * params.applied.view(-1, 1)
         fade = int(round(self.fade_s * self.sample_rate))
         y = time_mask(xb, params.starts.to(xb.device), widths.to(xb.device), fade=fade)
@@ -110,7 +110,7 @@ class SpecTimeMask(Injector):
         return sample_masks(xb.shape[0], self.num_masks, self.max_width, _sizes(xb, lengths, -1), self.p, generator)
 
     def apply(self, x: Tensor, params: Params, lengths: Tensor | None = None) -> Tensor:
-        xb, single, _ = self._prepare(x, lengths)
+        xb, single, _ = self._prepare(x, lengths, finite=False)
         widths = params.widths * params.applied.view(-1, 1)
         y = spec_time_mask(xb, params.starts.to(xb.device), widths.to(xb.device), fill=self.fill)
         return y[0] if single else y
@@ -135,7 +135,7 @@ class SpecFreqMask(Injector):
         return sample_masks(xb.shape[0], self.num_masks, self.max_width, sizes, self.p, generator)
 
     def apply(self, x: Tensor, params: Params, lengths: Tensor | None = None) -> Tensor:
-        xb, single, lengths = self._prepare(x, lengths)
+        xb, single, lengths = self._prepare(x, lengths, finite=False)
         widths = params.widths * params.applied.view(-1, 1)
         y = freq_mask(xb, params.starts.to(xb.device), widths.to(xb.device), lengths=lengths)
         return y[0] if single else y

@@ -88,7 +88,7 @@ class ColoredNoise(Injector):
 
     def _mix(self, x: Tensor, params: Params, lengths: Tensor | None,
              reuse_noise: bool) -> tuple[Tensor, dict[str, Tensor]]:
-        xb, single, lengths = self._prepare(x, lengths)
+        xb, single, lengths = self._prepare(x, lengths, finite=False)
         y, info = add_scaled_noise(xb, params.noise, params.snr_db, params.applied, lengths, self.snr_reference,
                                    reuse_noise=reuse_noise)
         return (y[0] if single else y), info
