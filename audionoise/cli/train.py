@@ -26,7 +26,8 @@ def register(subparsers) -> None:
     p.add_argument("--epochs", type=int, help="number of epochs")
     p.add_argument("--batch-size", type=int, help="clips per step (per process)")
     p.add_argument("--lr", type=float, help="peak learning rate")
-    p.add_argument("--width", type=float, help="BC-ResNet width (1: 9k params, 3: 54k, 8: 320k)")
+    p.add_argument("--arch", choices=["matchboxnet", "bcresnet"], help="network architecture")
+    p.add_argument("--width", type=float, help="channel multiplier of the network")
     p.add_argument("--augment", help="'default', 'none', or a pipeline TOML")
     p.add_argument("--noise-dir", help="background noise folder of the default augmentation "
                    "(default: DATA/_background_noise_, else data/noise)")
@@ -35,6 +36,7 @@ def register(subparsers) -> None:
     p.add_argument("--stop-after", type=int, help="stop this invocation after N epochs (resume later)")
     p.add_argument("--device", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--workers", type=int, dest="num_workers", help="DataLoader worker processes")
+    p.add_argument("--threads", type=int, help="torch CPU threads per process")
     p.add_argument("--preload", action="store_true", help="decode all clips into memory first")
     p.add_argument("--no-amp", action="store_false", dest="amp", help="disable mixed precision")
     p.add_argument("--no-progress", action="store_false", dest="progress",

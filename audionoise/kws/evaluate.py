@@ -111,9 +111,10 @@ def evaluate_run(
         subset: ``"testing"`` (default), ``"validation"`` or ``"training"``.
         noise: Folder of noise recordings; ``None`` evaluates clean only.
         snrs: SNRs in dB (ignored without ``noise``).
-        seed: Seed of the per-clip noise choice.
+        seed: Seed of the per-clip noise choice and of the test set's silence/unknown examples (the same for
+            every run, so runs trained with different seeds meet the same test clips).
         batch_size: Clips per forward pass.
-        device: Evaluation device.
+        device: Evaluation device (``"auto"``: CUDA when available).
         checkpoint: ``"best"`` or ``"last"``.
         num_workers: DataLoader workers.
         progress: Show a progress bar.
@@ -126,6 +127,8 @@ def evaluate_run(
     """
     from audionoise.kws.data import SpeechCommands, collate
 
+    if str(device) == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(device)
     model, saved = load_model(run, device, checkpoint)
     labels = list(saved["labels"])
@@ -133,7 +136,7 @@ def evaluate_run(
     ds = SpeechCommands(
         data, subset, labels=labels, clip_seconds=tc.get("clip_seconds", 1.0),
         sample_rate=model.config.sample_rate, silence_fraction=tc.get("silence_fraction", 0.1),
-        unknown_fraction=tc.get("unknown_fraction", 0.1), seed=tc.get("seed", 0),
+        unknown_fraction=tc.get("unknown_fraction", 0.1), seed=seed,
     )  # fmt: skip
     if ds.labels != labels:  # pragma: no cover - SpeechCommands keeps an explicit label list as given
         raise ValueError(f"labels of {data!r} ({ds.labels}) differ from the run's ({labels})")
@@ -207,8 +210,8 @@ def format_table(results: dict[str, dict]) -> str:
 
     Example:
         >>> print(format_table({"m": {"clean": 0.975, "snr": {"0": 0.5}, "n": 200}}))
-        run   clean   0 dB     n
-        m     97.5%  50.0%   200
+        run  clean   0 dB    n
+        m    97.5%  50.0%  200
     """
     conds = []
     for r in results.values():

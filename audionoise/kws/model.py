@@ -1,4 +1,12 @@
-"""Keyword-spotting network: log-Mel frontend + BC-ResNet (Kim et al., Interspeech 2021).
+"""Keyword-spotting networks: log-Mel frontend + MatchboxNet or BC-ResNet.
+
+Two compact, modern KWS architectures are available (``ModelConfig.arch``):
+
+* ``"matchboxnet"`` (default; Majumdar & Ginsburg, Interspeech 2020): 1-D time-channel separable
+  convolutions over the Mel bins as channels, residual blocks ``B x R`` = 3 x 2 with 64 x ``width``
+  channels, kernels 13/15/17 and a dilated epilogue. 87k parameters at ``width=1`` (12 classes). Its
+  feature maps are 1-D, so it is cheap on CPUs and converges in few epochs.
+* ``"bcresnet"`` (Kim et al., Interspeech 2021), see below.
 
 BC-ResNet ("broadcasted residual learning") processes the ``(freq, time)`` feature map with cheap
 frequency-wise depthwise convolutions, averages over frequency, runs a temporal depthwise convolution
@@ -9,8 +17,8 @@ on the resulting 1-D sequence and *broadcasts* it back over frequency:
     y = \\mathrm{ReLU}\\big(x + f_2(x) + \\mathrm{BC}(f_1(\\mathrm{avgpool}_{freq}(f_2(x))))\\big),
 
 where :math:`f_2` is a 3x1 depthwise conv + SubSpectral Norm and :math:`f_1` a dilated 1x3 depthwise
-conv + BN + SiLU + 1x1 conv. ``width`` is the paper's :math:`\\tau` (BC-ResNet-``width``): about
-9.6k parameters at 1, 56k at 3, 321k at 8 (12 classes).
+conv + BN + SiLU + 1x1 conv. ``width`` is the paper's :math:`\\tau` (BC-ResNet-``width``): 9.2k
+parameters at 1, 54k at 3 (12 classes).
 
 Weights are initialised from an explicit ``torch.Generator`` (see :func:`init_weights`), so the same
 seed gives the same model without touching torch's global RNG.
@@ -28,7 +36,8 @@ from torch import Tensor, nn
 
 from audionoise.kws.features import LogMel
 
-__all__ = ["BCResNet", "KeywordSpotter", "ModelConfig", "count_parameters", "init_weights", "load_model"]
+__all__ = ["ARCHITECTURES", "BCResNet", "KeywordSpotter", "MatchboxNet", "ModelConfig", "count_parameters",
+           "init_weights", "load_model"]
 
 
 @dataclass(frozen=True)
@@ -37,21 +46,27 @@ class ModelConfig:
 
     Attributes:
         n_classes: Number of output classes.
+        arch: ``"matchboxnet"`` or ``"bcresnet"``.
         sample_rate: Input sample rate in Hz.
         n_mels: Mel bins of the frontend (multiple of 8 keeps SubSpectral Norm's 5 sub-bands exact at 40).
         win_ms: Frontend window in milliseconds.
         hop_ms: Frontend hop in milliseconds.
-        width: BC-ResNet width multiplier tau (channels 8, 12, 16, 20 times ``width``).
-        sub_bands: SubSpectral Norm sub-bands (1 = plain BatchNorm).
+        width: Channel multiplier (MatchboxNet: 64 x ``width`` block channels; BC-ResNet: tau).
+        sub_bands: SubSpectral Norm sub-bands of BC-ResNet (1 = plain BatchNorm).
     """
 
     n_classes: int
+    arch: str = "matchboxnet"
     sample_rate: int = 16000
     n_mels: int = 40
     win_ms: float = 30.0
     hop_ms: float = 10.0
-    width: float = 3.0
+    width: float = 1.0
     sub_bands: int = 5
+
+    def __post_init__(self) -> None:
+        if self.arch not in ARCHITECTURES:
+            raise ValueError(f"arch must be one of {sorted(ARCHITECTURES)}, got {self.arch!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -125,10 +140,7 @@ class BCResNet(nn.Module):
 
     def __init__(self, n_classes: int, n_mels: int = 40, width: float = 3.0, sub_bands: int = 5) -> None:
         super().__init__()
-        if n_classes < 2:
-            raise ValueError(f"n_classes ({n_classes}) must be >= 2")
-        if width <= 0:
-            raise ValueError(f"width ({width}) must be > 0, e.g. 1, 3 or 8 (BC-ResNet-1/3/8)")
+        _check_head(n_classes, width)
         ch = lambda m: max(1, round(m * width))  # noqa: E731 - tiny local helper
         stem_ch = ch(16)
         self.stem = nn.Sequential(
@@ -163,15 +175,89 @@ class BCResNet(nn.Module):
         return self.classifier(x).flatten(1)
 
 
+def _separable(in_ch: int, out_ch: int, kernel: int, dilation: int = 1) -> list[nn.Module]:
+    """Depthwise conv over time (per channel) then pointwise conv across channels, then BatchNorm."""
+    return [
+        nn.Conv1d(in_ch, in_ch, kernel, padding=dilation * (kernel // 2), dilation=dilation, groups=in_ch,
+                  bias=False),
+        nn.Conv1d(in_ch, out_ch, 1, bias=False),
+        nn.BatchNorm1d(out_ch),
+    ]
+
+
+class MatchboxBlock(nn.Module):
+    """``repeats`` separable sub-blocks with a pointwise+BN residual added before the last ReLU."""
+
+    def __init__(self, in_ch: int, out_ch: int, kernel: int, repeats: int) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        ch = in_ch
+        for r in range(repeats):
+            layers += _separable(ch, out_ch, kernel)
+            if r < repeats - 1:
+                layers.append(nn.ReLU(inplace=True))
+            ch = out_ch
+        self.body = nn.Sequential(*layers)
+        self.residual = nn.Sequential(nn.Conv1d(in_ch, out_ch, 1, bias=False), nn.BatchNorm1d(out_ch))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.relu(self.body(x) + self.residual(x))
+
+
+class MatchboxNet(nn.Module):
+    """MatchboxNet 3x2x(64 x ``width``) classifier on a ``(batch, n_mels, frames)`` feature map.
+
+    Prologue (separable conv, kernel 11, 128 x ``width`` channels), three residual blocks of two
+    separable sub-blocks (kernels 13, 15, 17), epilogue (kernel 29 dilated 2, then 1x1), a 1x1 classifier
+    and global average pooling over time.
+
+    Example:
+        >>> MatchboxNet(n_classes=12)(torch.zeros(2, 40, 101)).shape
+        torch.Size([2, 12])
+    """
+
+    KERNELS = (13, 15, 17)
+
+    def __init__(self, n_classes: int, n_mels: int = 40, width: float = 1.0, repeats: int = 2) -> None:
+        super().__init__()
+        _check_head(n_classes, width)
+        wide, ch = max(1, round(128 * width)), max(1, round(64 * width))
+        self.prologue = nn.Sequential(*_separable(n_mels, wide, 11), nn.ReLU(inplace=True))
+        blocks, in_ch = [], wide
+        for k in self.KERNELS:
+            blocks.append(MatchboxBlock(in_ch, ch, k, repeats))
+            in_ch = ch
+        self.blocks = nn.Sequential(*blocks)
+        self.epilogue = nn.Sequential(
+            *_separable(ch, wide, 29, dilation=2), nn.ReLU(inplace=True),
+            nn.Conv1d(wide, wide, 1, bias=False), nn.BatchNorm1d(wide), nn.ReLU(inplace=True),
+        )  # fmt: skip
+        self.classifier = nn.Conv1d(wide, n_classes, 1)
+
+    def forward(self, spec: Tensor) -> Tensor:
+        """Logits ``(batch, n_classes)`` for features ``(batch, n_mels, frames)``."""
+        return self.classifier(self.epilogue(self.blocks(self.prologue(spec)))).mean(dim=-1)
+
+
+def _check_head(n_classes: int, width: float) -> None:
+    if n_classes < 2:
+        raise ValueError(f"n_classes ({n_classes}) must be >= 2")
+    if width <= 0:
+        raise ValueError(f"width ({width}) must be > 0, e.g. 1")
+
+
+ARCHITECTURES = {"matchboxnet": MatchboxNet, "bcresnet": BCResNet}
+
+
 class KeywordSpotter(nn.Module):
-    """Waveform -> logits: :class:`~audionoise.kws.features.LogMel` followed by :class:`BCResNet`.
+    """Waveform -> logits: :class:`~audionoise.kws.features.LogMel` followed by the ``config.arch`` network.
 
     ``forward(x, lengths=None, spec_transform=None)``: ``x`` is ``(batch, time)`` or
     ``(batch, channels, time)``; ``spec_transform(spec, frame_lengths) -> spec`` (e.g. SpecAugment
     masks during training) runs between the frontend and the network.
 
     Example:
-        >>> model = KeywordSpotter(ModelConfig(n_classes=12, width=1))
+        >>> model = KeywordSpotter(ModelConfig(n_classes=12))
         >>> model(torch.zeros(2, 1, 16000)).shape
         torch.Size([2, 12])
     """
@@ -180,7 +266,10 @@ class KeywordSpotter(nn.Module):
         super().__init__()
         self.config = config
         self.frontend = LogMel(config.sample_rate, config.n_mels, config.win_ms, config.hop_ms)
-        self.net = BCResNet(config.n_classes, config.n_mels, config.width, config.sub_bands)
+        if config.arch == "bcresnet":
+            self.net: nn.Module = BCResNet(config.n_classes, config.n_mels, config.width, config.sub_bands)
+        else:
+            self.net = MatchboxNet(config.n_classes, config.n_mels, config.width)
 
     def forward(self, x: Tensor, lengths: Tensor | None = None, spec_transform=None) -> Tensor:
         spec, flen = self.frontend(x, lengths)
@@ -196,7 +285,7 @@ def init_weights(model: nn.Module, generator: torch.Generator) -> nn.Module:
     generator's state. Returns ``model``.
     """
     for m in model.modules():
-        if isinstance(m, (nn.Conv2d, nn.Conv1d, nn.Linear)):
+        if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear)):
             nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu", generator=generator)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)

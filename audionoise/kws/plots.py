@@ -25,7 +25,7 @@ def _save(fig: Figure, path: str | os.PathLike) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     FigureCanvasAgg(fig)
     tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.png")
-    fig.savefig(tmp, dpi=120, bbox_inches="tight")
+    fig.savefig(tmp, dpi=120)
     os.replace(tmp, path)
     return path
 
@@ -46,7 +46,7 @@ def plot_accuracy_vs_snr(results: Mapping[str, Mapping], path: str | os.PathLike
         conds += [c for c in r["snr"] if c not in conds]
     conds.sort(key=float, reverse=True)
     ticks = ["clean"] + [f"{c} dB" for c in conds]
-    fig = Figure(figsize=(6.4, 4.2))
+    fig = Figure(figsize=(6.4, 4.2), layout="constrained")
     ax = fig.add_subplot()
     for name, r in results.items():
         xs = [0] + [1 + conds.index(c) for c in r["snr"]]
@@ -77,7 +77,7 @@ def plot_confusion(
     """
     n = len(labels)
     size = max(3.5, 0.32 * n + 1.5)
-    fig = Figure(figsize=(size * len(matrices), size))
+    fig = Figure(figsize=(size * len(matrices), size), layout="constrained")
     for k, (cond, counts) in enumerate(matrices.items()):
         ax = fig.add_subplot(1, len(matrices), k + 1)
         rows = [[c / max(sum(row), 1) for c in row] for row in counts]
@@ -85,7 +85,8 @@ def plot_confusion(
         ax.set_xticks(range(n), labels, rotation=90, fontsize=7)
         ax.set_yticks(range(n), labels, fontsize=7)
         ax.set_xlabel("predicted")
-        ax.set_ylabel("true")
+        if k == 0:
+            ax.set_ylabel("true")
         acc = sum(counts[i][i] for i in range(n)) / max(sum(map(sum, counts)), 1)
         ax.set_title(f"{cond if cond == 'clean' else cond + ' dB'}: {100 * acc:.1f}%", fontsize=9)
         if n <= 15:

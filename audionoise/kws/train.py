@@ -2,11 +2,12 @@
 
 Per step: a batch of clips is moved to the device, the waveform augmentation pipeline runs on the whole
 batch there (one explicit ``torch.Generator``, saved in every checkpoint), the model computes the log-Mel
-features, spectrogram masks are applied, and AdamW takes a step (linear warm-up, cosine decay; AMP on CUDA).
+features, spectrogram transforms are applied, and AdamW takes a step (linear warm-up, cosine decay; AMP on
+CUDA); a moving average of the weights is what gets validated and saved for inference.
 Every epoch ends with validation, ``last.pt`` (and ``best.pt`` when validation accuracy improves),
 ``metrics.json`` and a line in ``train.log``. ``resume=True`` continues from ``last.pt`` exactly: the data
-order is a function of ``(seed, epoch)``, and the weights, optimiser, schedule, AMP scaler and augmentation
-generators are restored, so 2 epochs == 1 epoch + resume 1 epoch, bit for bit on CPU.
+order is a function of ``(seed, epoch)``, and the weights, weight average, optimiser, schedule, AMP scaler and
+augmentation generators are restored, so 2 epochs == 1 epoch + resume 1 epoch, bit for bit on CPU.
 
 Under ``torchrun --nproc_per_node=N -m audionoise train ...`` it runs DistributedDataParallel (NCCL on
 CUDA, gloo on CPU): each rank trains on its shard with its own augmentation generator, validation is
@@ -19,6 +20,8 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import dataclasses
 import hashlib
 import json
@@ -48,7 +51,8 @@ log = logging.getLogger("audionoise.kws.train")
 
 CHECKPOINT_VERSION = 1
 # fields that must not change between a checkpoint and a resumed run
-_RESUME_FIXED = ("labels", "width", "n_mels", "sample_rate", "clip_seconds", "batch_size", "seed", "augment")
+_RESUME_FIXED = ("labels", "arch", "width", "n_mels", "sample_rate", "clip_seconds", "batch_size", "seed",
+                 "augment", "ema_epochs")
 
 
 @dataclass
@@ -63,9 +67,13 @@ class TrainConfig:
         batch_size: Clips per step and per process.
         lr: Peak AdamW learning rate (after ``warmup_epochs`` of linear warm-up, then cosine to 0).
         weight_decay: AdamW weight decay.
-        warmup_epochs: Length of the linear warm-up, in epochs (fractions allowed).
+        warmup_epochs: Length of the linear warm-up, in epochs (fractions allowed; at most a fifth of the run).
         label_smoothing: Cross-entropy label smoothing.
-        width: BC-ResNet width multiplier (1 = 9k parameters, 3 = 54k, 8 = 320k).
+        ema_epochs: Validate, save and evaluate an exponential moving average of the weights (and BatchNorm
+            statistics) over about this many epochs (decay ``1 - 1/(ema_epochs * steps_per_epoch)``); 0 = off.
+        arch: ``"matchboxnet"`` (1-D separable convs, 87k parameters at width 1) or ``"bcresnet"``
+            (BC-ResNet-``width``: 9k parameters at 1, 54k at 3).
+        width: Channel multiplier of the network.
         n_mels: Mel bins of the frontend.
         augment: ``"default"``, ``"none"`` or a pipeline TOML path.
         noise_dir: Background noise folder of the default pipeline (else the data's ``_background_noise_``).
@@ -81,7 +89,8 @@ class TrainConfig:
         resume: Continue from ``out/last.pt`` when it exists.
         stop_after: Stop this invocation after that many epochs (resume later), e.g. for job time limits.
         progress: Show tqdm progress bars.
-        threads: torch intra-op threads per process (``None``: leave as is; split between ranks under DDP).
+        threads: torch intra-op threads per process during the run (``None``: leave as is; split between
+            ranks under DDP). On a CPU shared with other jobs, 1 thread is often several times faster than 2.
         eval_batch_size: Batch size of validation.
     """
 
@@ -89,12 +98,14 @@ class TrainConfig:
     out: str = ""
     labels: str | list[str] = "v2-12"
     epochs: int = 30
-    batch_size: int = 128
+    batch_size: int = 64
     lr: float = 5e-3
     weight_decay: float = 1e-3
     warmup_epochs: float = 1.0
     label_smoothing: float = 0.1
-    width: float = 3.0
+    ema_epochs: float = 2.0
+    arch: str = "matchboxnet"
+    width: float = 1.0
     n_mels: int = 40
     augment: str = "default"
     noise_dir: str | None = None
@@ -137,9 +148,13 @@ class TrainConfig:
             raise ValueError(f"stop_after must be a positive integer or None, got {self.stop_after!r}")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing!r}")
-        if self.weight_decay < 0 or self.warmup_epochs < 0:
-            raise ValueError(f"weight_decay ({self.weight_decay}) and warmup_epochs ({self.warmup_epochs}) "
-                             f"must be >= 0")
+        if self.weight_decay < 0 or self.warmup_epochs < 0 or self.ema_epochs < 0:
+            raise ValueError(f"weight_decay ({self.weight_decay}), warmup_epochs ({self.warmup_epochs}) and "
+                             f"ema_epochs ({self.ema_epochs}) must be >= 0")
+        from audionoise.kws.model import ARCHITECTURES
+
+        if self.arch not in ARCHITECTURES:
+            raise ValueError(f"arch must be one of {sorted(ARCHITECTURES)}, got {self.arch!r}")
         if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
             raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
         if isinstance(self.labels, (list, tuple)):
@@ -323,8 +338,45 @@ def _amp_dtype(device: torch.device, enabled: bool) -> torch.dtype | None:
 # ---------------------------------------------------------------------------------------------------------------
 # one epoch, validation, checkpoints
 # ---------------------------------------------------------------------------------------------------------------
+class _WeightAverage:
+    """Exponential moving average of a model's floating-point parameters and buffers.
+
+    After update ``n`` the average is ``a <- d a + (1 - d) w`` with ``d = min(decay, (1 + n) / (10 + n))``: the
+    short memory of the first updates keeps the random initial weights from lingering in short runs. Integer
+    buffers (BatchNorm's batch counter) are copied.
+    """
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        self.module = copy.deepcopy(model).requires_grad_(False)
+        self.decay = decay
+        self.updates = 0
+
+    @staticmethod
+    def _tensors(model: nn.Module) -> tuple[list[Tensor], list[Tensor]]:
+        tensors = list(model.parameters()) + list(model.buffers())
+        return [t for t in tensors if t.is_floating_point()], [t for t in tensors if not t.is_floating_point()]
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        self.updates += 1
+        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        (avg_f, avg_i), (cur_f, cur_i) = self._tensors(self.module), self._tensors(model)
+        torch._foreach_lerp_(avg_f, [t.detach() for t in cur_f], 1.0 - d)
+        for a, c in zip(avg_i, cur_i):
+            a.copy_(c)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"module": self.module.state_dict(), "updates": self.updates}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.module.load_state_dict(state["module"])
+        self.updates = int(state["updates"])
+
+
 @dataclass
 class _State:
+    """Everything that changes while training (and goes into checkpoints)."""
+
     model: nn.Module  # DDP wrapper or the model itself
     raw: KeywordSpotter
     optimizer: torch.optim.Optimizer
@@ -333,15 +385,62 @@ class _State:
     aug: Augmentation
     aug_gen: torch.Generator
     amp_dtype: torch.dtype | None
+    ema: _WeightAverage | None = None
     epoch: int = 0  # completed epochs
     best_val_acc: float = -1.0
     best_epoch: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+class _StepTimer:
+    """Wall time of whole training steps and of the augmentation inside them.
+
+    On CPU every step is timed; on CUDA only every 10th (timing needs device syncs, which slow training).
+    """
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.timed = False
+        self.step_s = self.aug_s = 0.0
+        self.steps = 0
+        self._t0 = 0.0
+
+    def _sync(self) -> None:
+        if self.timed and self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def start(self, step: int) -> None:
+        self.timed = self.device.type == "cpu" or step % 10 == 5
+        self._sync()
+        self._t0 = time.perf_counter()
+
+    @contextlib.contextmanager
+    def augmenting(self):
+        self._sync()
+        t0 = time.perf_counter()
+        yield
+        self._sync()
+        if self.timed:
+            self.aug_s += time.perf_counter() - t0
+
+    def stop(self) -> None:
+        self._sync()
+        if self.timed:
+            self.step_s += time.perf_counter() - self._t0
+            self.steps += 1
+
+    def metrics(self) -> dict[str, float]:
+        n = max(self.steps, 1)
+        return {"aug_ms_per_step": 1000 * self.aug_s / n, "step_ms": 1000 * self.step_s / n,
+                "aug_fraction": self.aug_s / self.step_s if self.step_s > 0 else 0.0}
+
+
+def _all_reduce_sum(values: list[float], env: _Dist, device: torch.device) -> list[float]:
+    totals = torch.tensor(values, dtype=torch.float64)
+    if env.world > 1:  # NCCL reduces CUDA tensors only
+        totals = totals.to(device)
+        dist.all_reduce(totals)
+    return totals.cpu().tolist()
 
 
 def _train_epoch(st: _State, loader: DataLoader, cfg: TrainConfig, env: _Dist, device: torch.device,
@@ -350,39 +449,19 @@ def _train_epoch(st: _State, loader: DataLoader, cfg: TrainConfig, env: _Dist, d
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
     seen = 0
-    # augmentation cost: timed every step on CPU; on CUDA every 10th step (timing needs a device sync)
-    aug_time = step_time = 0.0
-    timed_steps = 0
+    timer = _StepTimer(device)
+
+    def spec_aug(spec: Tensor, flen: Tensor) -> Tensor:
+        with timer.augmenting():
+            return st.aug.apply_spectrogram(spec, flen, st.aug_gen)
+
     bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not (cfg.progress and env.main),
                leave=False, dynamic_ncols=True)
     for i, (x, lengths, y) in enumerate(bar):
-        timed = device.type == "cpu" or i % 10 == 5
-        if timed:
-            _sync(device)
-        t0 = time.perf_counter()
-        x = x.to(device, non_blocking=True)
-        lengths = lengths.to(device, non_blocking=True)
-        y = y.to(device, non_blocking=True)
-        spec_time = [0.0]
-
-        def spec_aug(spec: Tensor, flen: Tensor) -> Tensor:
-            if timed:
-                _sync(device)
-            s0 = time.perf_counter()
-            out = st.aug.apply_spectrogram(spec, flen, st.aug_gen)
-            if timed:
-                _sync(device)
-            spec_time[0] += time.perf_counter() - s0
-            return out
-
-        if timed:
-            _sync(device)
-        a0 = time.perf_counter()
-        with torch.no_grad():
+        timer.start(i)
+        x, lengths, y = (t.to(device, non_blocking=True) for t in (x, lengths, y))
+        with timer.augmenting(), torch.no_grad():
             x = st.aug.apply_waveform(x, lengths, st.aug_gen)
-        if timed:
-            _sync(device)
-        wave_time = time.perf_counter() - a0
         with torch.autocast(device_type=device.type, dtype=st.amp_dtype, enabled=st.amp_dtype is not None):
             logits = st.model(x, lengths, spec_transform=spec_aug if st.aug.spectrogram is not None else None)
             loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
@@ -391,44 +470,33 @@ def _train_epoch(st: _State, loader: DataLoader, cfg: TrainConfig, env: _Dist, d
         st.scaler.step(st.optimizer)
         st.scaler.update()
         st.scheduler.step()
+        if st.ema is not None:
+            st.ema.update(st.raw)
         loss_sum += loss.detach() * y.shape[0]
         correct += (logits.detach().argmax(1) == y).sum()
         seen += y.shape[0]
-        if timed:
-            _sync(device)
-            step_time += time.perf_counter() - t0
-            aug_time += wave_time + spec_time[0]
-            timed_steps += 1
+        timer.stop()
         if env.main and cfg.progress and i % 10 == 0:
             bar.set_postfix(loss=f"{loss.item():.3f}")
-    totals = torch.tensor([loss_sum.item(), float(correct.item()), float(seen)], dtype=torch.float64)
-    if env.world > 1:
-        dist.all_reduce(totals)
-    return {
-        "train_loss": totals[0].item() / max(totals[2].item(), 1),
-        "train_acc": totals[1].item() / max(totals[2].item(), 1),
-        "aug_ms_per_step": 1000 * aug_time / max(timed_steps, 1),
-        "step_ms": 1000 * step_time / max(timed_steps, 1),
-        "aug_fraction": aug_time / step_time if step_time > 0 else 0.0,
-    }
+    loss_total, correct_total, n = _all_reduce_sum([loss_sum.item(), float(correct.item()), float(seen)], env,
+                                                   device)
+    return {"train_loss": loss_total / max(n, 1), "train_acc": correct_total / max(n, 1), **timer.metrics()}
 
 
 @torch.no_grad()
 def _validate(model: KeywordSpotter, loader: DataLoader, env: _Dist, device: torch.device,
               amp_dtype: torch.dtype | None) -> dict[str, float]:
     model.eval()
-    totals = torch.zeros(3, dtype=torch.float64)
+    loss_sum = correct = n = 0.0
     for x, lengths, y in loader:
         x, lengths, y = x.to(device), lengths.to(device), y.to(device)
         with torch.autocast(device_type=device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
             logits = model(x, lengths).float()
-        totals[0] += F.cross_entropy(logits, y, reduction="sum").item()
-        totals[1] += (logits.argmax(1) == y).sum().item()
-        totals[2] += y.shape[0]
-    if env.world > 1:
-        dist.all_reduce(totals)
-    n = max(totals[2].item(), 1)
-    return {"val_loss": totals[0].item() / n, "val_acc": totals[1].item() / n, "val_n": int(totals[2].item())}
+        loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
+        correct += (logits.argmax(1) == y).sum().item()
+        n += y.shape[0]
+    loss_sum, correct, n = _all_reduce_sum([loss_sum, correct, n], env, device)
+    return {"val_loss": loss_sum / max(n, 1), "val_acc": correct / max(n, 1), "val_n": int(n)}
 
 
 def _gather_generator_states(gen: torch.Generator, env: _Dist) -> list[Tensor]:
@@ -440,10 +508,17 @@ def _gather_generator_states(gen: torch.Generator, env: _Dist) -> list[Tensor]:
     return states
 
 
+def _eval_model(st: _State) -> KeywordSpotter:
+    """The model to validate, save as ``model`` and evaluate: the weight average when there is one."""
+    return st.raw if st.ema is None else st.ema.module
+
+
 def _checkpoint(st: _State, cfg: TrainConfig, labels: list[str], aug_states: list[Tensor]) -> dict[str, Any]:
     return {
         "version": CHECKPOINT_VERSION,
-        "model": st.raw.state_dict(),
+        "model": _eval_model(st).state_dict(),
+        "train_model": st.raw.state_dict(),
+        "ema": None if st.ema is None else st.ema.state_dict(),
         "model_config": st.raw.config.to_dict(),
         "labels": list(labels),
         "train_config": cfg.to_dict(),
@@ -473,7 +548,9 @@ def _check_resumable(saved: dict[str, Any], cfg: TrainConfig, path: Path) -> Non
 
 
 def _restore(st: _State, saved: dict[str, Any], env: _Dist, device: torch.device) -> None:
-    st.raw.load_state_dict(saved["model"])
+    st.raw.load_state_dict(saved["train_model"])
+    if st.ema is not None:
+        st.ema.load_state_dict(saved["ema"])
     st.optimizer.load_state_dict(saved["optimizer"])
     st.scheduler.load_state_dict(saved["scheduler"])
     st.scaler.load_state_dict(saved["scaler"])
@@ -516,7 +593,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     if last_path.exists() and not cfg.resume:
         raise ValueError(f"{str(out)!r} already holds a run (last.pt); pass --resume to continue it or choose "
                          f"another --out")
-    threads = cfg.threads
+    threads, previous_threads = cfg.threads, torch.get_num_threads()
     if threads is None and env.world > 1 and device.type == "cpu":
         threads = max(1, (os.cpu_count() or 1) // env.world)
     if threads is not None:
@@ -525,6 +602,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     try:
         return _run(cfg, env, device, out, last_path, best_path)
     finally:
+        torch.set_num_threads(previous_threads)
         for h in handlers:
             log.removeHandler(h)
             h.close()
@@ -534,7 +612,8 @@ def _run(cfg: TrainConfig, env: _Dist, device: torch.device, out: Path, last_pat
          best_path: Path) -> dict[str, Any]:
     train_ds, val_ds = _datasets(cfg)
     labels = list(train_ds.labels)
-    model_cfg = ModelConfig(n_classes=len(labels), sample_rate=cfg.sample_rate, n_mels=cfg.n_mels, width=cfg.width)
+    model_cfg = ModelConfig(n_classes=len(labels), arch=cfg.arch, sample_rate=cfg.sample_rate, n_mels=cfg.n_mels,
+                            width=cfg.width)
     raw = init_weights(KeywordSpotter(model_cfg), torch.Generator().manual_seed(derive_seed(cfg.seed, "init")))
     raw.to(device)
     model: nn.Module = raw
@@ -545,11 +624,16 @@ def _run(cfg: TrainConfig, env: _Dist, device: torch.device, out: Path, last_pat
     aug_gen = torch.Generator(device=device).manual_seed(derive_seed(cfg.seed, "augment", env.rank))
     steps_per_epoch = len(_loader(train_ds, cfg, env, 0, device))
     optimizer = torch.optim.AdamW(raw.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, _lr_lambda(cfg.epochs * steps_per_epoch, round(cfg.warmup_epochs * steps_per_epoch)))
+    total_steps = cfg.epochs * steps_per_epoch
+    warmup_steps = min(round(cfg.warmup_epochs * steps_per_epoch), total_steps // 5)  # short runs still decay
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(total_steps, warmup_steps))
     amp_dtype = _amp_dtype(device, cfg.amp)
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
-    st = _State(model, raw, optimizer, scheduler, scaler, aug, aug_gen, amp_dtype)
+    ema = None
+    if cfg.ema_epochs > 0:
+        decay = 1.0 - 1.0 / max(1.0, cfg.ema_epochs * steps_per_epoch)
+        ema = _WeightAverage(raw, decay)
+    st = _State(model, raw, optimizer, scheduler, scaler, aug, aug_gen, amp_dtype, ema)
 
     if cfg.resume and last_path.exists():
         saved = torch.load(last_path, map_location=device, weights_only=True)
@@ -569,7 +653,7 @@ def _run(cfg: TrainConfig, env: _Dist, device: torch.device, out: Path, last_pat
         epoch = st.epoch
         t0 = time.perf_counter()
         metrics = _train_epoch(st, _loader(train_ds, cfg, env, epoch, device), cfg, env, device, epoch)
-        metrics.update(_validate(raw, val_loader, env, device, amp_dtype))
+        metrics.update(_validate(_eval_model(st), val_loader, env, device, amp_dtype))
         metrics.update(epoch=epoch + 1, lr=scheduler.get_last_lr()[0], seconds=time.perf_counter() - t0)
         st.epoch = epoch + 1
         epochs_this_run += 1

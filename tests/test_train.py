@@ -1,0 +1,230 @@
+"""Trainer: config parsing, run files, exact resume, determinism, workers, errors, DDP under torchrun."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from audionoise.cli import main as cli_main
+from audionoise.kws.augment import build_augmentation, default_pipeline_config, resolve_noise_dir
+from audionoise.kws.train import TrainConfig, load_train_config, train
+
+sys.path.insert(0, str(Path(__file__).parent))
+from kws_tiny_data import make_tiny_speech_commands  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return make_tiny_speech_commands(tmp_path_factory.mktemp("tiny"))
+
+
+def _cfg(data, out, **kw):
+    base = dict(data=str(data), out=str(out), epochs=2, batch_size=16, width=0.25, clip_seconds=0.5, num_workers=0,
+                progress=False, preload=True, lr=3e-3, device="cpu")
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def _weights(run: Path, name="last.pt"):
+    return torch.load(run / name, weights_only=True)
+
+
+def test_run_writes_checkpoints_logs_and_metrics(tiny, tmp_path):
+    summary = train(_cfg(tiny["kws"], tmp_path / "run"))
+    run = tmp_path / "run"
+    for name in ("last.pt", "best.pt", "train.log", "metrics.json", "config.toml", "augmentation.json"):
+        assert (run / name).is_file(), name
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert [e["epoch"] for e in metrics["epochs"]] == [1, 2]
+    assert metrics["labels"][-2:] == ["_silence_", "_unknown_"] and len(metrics["labels"]) == 12
+    assert metrics["params"] == summary["params"] > 0
+    for e in metrics["epochs"]:
+        assert 0.0 <= e["val_acc"] <= 1.0 and e["val_n"] == 12  # 10 words + 1 silence + 1 unknown
+        assert 0.0 < e["aug_fraction"] < 1.0 and e["step_ms"] > e["aug_ms_per_step"] > 0
+    assert summary["best_val_acc"] == max(e["val_acc"] for e in metrics["epochs"])
+    log = (run / "train.log").read_text()
+    assert "epoch 1/2" in log and "epoch 2/2" in log
+    ckpt = _weights(run)
+    assert ckpt["epoch"] == 2 and ckpt["labels"] == metrics["labels"]
+    assert [t["name"] for t in ckpt["augmentation"]["transforms"]][:2] == ["TimeShift", "BackgroundNoise"]
+    assert len(ckpt["aug_generator_states"]) == 1
+
+
+def test_two_epochs_equal_one_epoch_plus_resume(tiny, tmp_path):
+    train(_cfg(tiny["kws"], tmp_path / "full"))
+    train(_cfg(tiny["kws"], tmp_path / "split", stop_after=1))
+    assert _weights(tmp_path / "split")["epoch"] == 1
+    train(_cfg(tiny["kws"], tmp_path / "split", resume=True))
+    a, b = _weights(tmp_path / "full"), _weights(tmp_path / "split")
+    assert b["epoch"] == 2
+    for part in ("model", "train_model"):  # weight average and trained weights
+        for k in a[part]:
+            assert torch.equal(a[part][k], b[part][k]), (part, k)
+    assert torch.equal(a["aug_generator_states"][0], b["aug_generator_states"][0])
+    assert a["history"][1]["val_acc"] == b["history"][1]["val_acc"]
+    # resuming a finished run is a no-op
+    summary = train(_cfg(tiny["kws"], tmp_path / "split", resume=True))
+    assert summary["epochs_done"] == 2
+
+
+def test_seed_changes_the_run_and_workers_do_not(tiny, tmp_path):
+    train(_cfg(tiny["kws"], tmp_path / "w0", epochs=1, augment="none"))
+    train(_cfg(tiny["kws"], tmp_path / "w2", epochs=1, augment="none", num_workers=2, preload=False))
+    train(_cfg(tiny["kws"], tmp_path / "s1", epochs=1, augment="none", seed=1))
+    a, b, c = (_weights(tmp_path / n)["model"] for n in ("w0", "w2", "s1"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not torch.equal(a["net.prologue.0.weight"], c["net.prologue.0.weight"])
+
+
+def test_existing_run_needs_resume_and_resume_checks_settings(tiny, tmp_path):
+    train(_cfg(tiny["kws"], tmp_path / "r", epochs=1, augment="none", stop_after=1))
+    with pytest.raises(ValueError, match="--resume"):
+        train(_cfg(tiny["kws"], tmp_path / "r", epochs=1, augment="none"))
+    with pytest.raises(ValueError, match=r"width: 0.25 -> 0.5"):
+        train(_cfg(tiny["kws"], tmp_path / "r", epochs=2, augment="none", width=0.5, resume=True))
+
+
+def test_config_toml_then_overrides_and_errors(tmp_path):
+    toml = tmp_path / "train.toml"
+    toml.write_text('data = "d"\nout = "o"\nepochs = 7\nlr = 0.01\nlabels = ["yes", "no"]\n')
+    cfg = load_train_config(toml, epochs=3, lr=None)
+    assert (cfg.data, cfg.epochs, cfg.lr, cfg.labels) == ("d", 3, 0.01, ["yes", "no"])
+    toml.write_text('data = "d"\nout = "o"\nepoch = 7\n')
+    with pytest.raises(ValueError, match=r"unknown field\(s\) \['epoch'\].*allowed fields"):
+        load_train_config(toml)
+    with pytest.raises(ValueError, match="does not exist"):
+        load_train_config(tmp_path / "missing.toml")
+    with pytest.raises(ValueError, match="epochs must be a positive number, got 0"):
+        TrainConfig(data="d", out="o", epochs=0)
+    with pytest.raises(ValueError, match="labels must be 'v2-12', 'all' or a list"):
+        TrainConfig(data="d", out="o", labels="v3")
+    with pytest.raises(ValueError, match="data is required"):
+        TrainConfig(out="o")
+    with pytest.raises(ValueError, match="device must be"):
+        TrainConfig(data="d", out="o", device="tpu")
+
+
+def test_cli_parses_into_the_config(tmp_path, capsys):
+    toml = tmp_path / "train.toml"
+    toml.write_text("epochs = 9\nwidth = 2.0\nbatch_size = 8\n")
+    argv = ["train", "--data", "D", "--out", "O", "--config", str(toml), "--epochs", "4", "--labels", "yes,no",
+            "up", "--augment", "none", "--seed", "5", "--resume", "--no-amp", "--print-config"]
+    assert cli_main(argv) == 0
+    import tomllib
+
+    printed = tomllib.loads(capsys.readouterr().out)
+    assert printed["epochs"] == 4 and printed["width"] == 2.0 and printed["batch_size"] == 8
+    assert printed["labels"] == ["yes", "no", "up"] and printed["augment"] == "none"
+    assert printed["seed"] == 5 and printed["resume"] is True and printed["amp"] is False
+    assert cli_main(["train", "--data", "D", "--out", "O", "--labels", "all", "--print-config"]) == 0
+    assert tomllib.loads(capsys.readouterr().out)["labels"] == "all"
+
+
+def test_default_augmentation_noise_folder_fallbacks(tiny, tmp_path):
+    assert resolve_noise_dir(None, tiny["kws"]) == tiny["kws"] / "_background_noise_"
+    assert resolve_noise_dir(tiny["noise_eval"], tiny["kws"]) == tiny["noise_eval"]
+    with pytest.raises(ValueError, match="holds no audio"):
+        resolve_noise_dir(tmp_path, None)
+    aug = build_augmentation("default", data_root=tiny["kws"])
+    assert [type(t).__name__ for t in aug.waveform.transforms] == ["TimeShift", "BackgroundNoise", "WhiteNoise"]
+    assert [type(t).__name__ for t in aug.spectrogram.transforms] == ["SpecWarp", "SpecTimeMask", "SpecFreqMask"]
+    assert default_pipeline_config("n")["transforms"][1]["min_snr_db"] == -5.0
+
+
+def test_pipeline_toml_is_split_into_waveform_and_spectrogram_stages(tiny, tmp_path):
+    toml = tmp_path / "pipe.toml"
+    toml.write_text('sample_rate = 16000\n[[transforms]]\nname = "WhiteNoise"\nmin_snr_db = 10.0\n'
+                    'max_snr_db = 10.0\n[[transforms]]\nname = "SpecFreqMask"\nmax_width = 3\n')
+    aug = build_augmentation(toml)
+    g = torch.Generator().manual_seed(0)
+    x = torch.ones(2, 1, 8000)
+    y = aug.apply_waveform(x, None, g)
+    noise_rms = (y - x).pow(2).mean(dim=(1, 2)).sqrt()
+    torch.testing.assert_close(noise_rms, torch.full((2,), 10 ** (-10 / 20)), rtol=1e-4, atol=0)  # 10 dB exact
+    spec = aug.apply_spectrogram(torch.ones(2, 40, 51), torch.tensor([51, 30]), g)
+    assert spec.shape == (2, 40, 51)
+    for b, n in enumerate((51, 30)):  # whole bins masked over the valid frames, padding untouched
+        valid = spec[b, :, :n]
+        assert ((valid == 0).all(dim=1) | (valid == 1).all(dim=1)).all()
+        assert (spec[b, :, n:] == 1).all()
+    with pytest.raises(ValueError, match="neither 'default', 'none' nor an existing pipeline"):
+        build_augmentation(tmp_path / "missing.toml")
+    toml.write_text('sample_rate = 8000\n[[transforms]]\nname = "TimeShift"\nmax_shift_s = 0.1\n')
+    with pytest.raises(ValueError, match="sample_rate"):
+        build_augmentation(toml, sample_rate=16000)
+
+
+def test_augmented_training_learns_the_tiny_task(tmp_path):
+    words = ["yes", "no", "up", "down"]
+    data = make_tiny_speech_commands(tmp_path / "data", words=words, reps=4)  # 64 training clips
+    summary = train(_cfg(data["kws"], tmp_path / "learn", epochs=15, labels=words, width=0.5, lr=5e-3))
+    assert summary["best_val_acc"] >= 0.75  # 16 validation clips of 4 classes, chance 0.25
+
+
+def test_ddp_under_torchrun_two_cpu_processes(tiny, tmp_path):
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "-m", "audionoise", "train", "--data", str(tiny["kws"]), "--out", str(out), "--epochs", "1",
+           "--width", "0.25", "--batch-size", "8", "--device", "cpu", "--workers", "0", "--no-progress"]
+    toml = tmp_path / "ddp.toml"
+    toml.write_text("clip_seconds = 0.5\n")
+    cmd += ["--config", str(toml)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ckpt = torch.load(out / "last.pt", weights_only=True)
+    assert ckpt["epoch"] == 1 and len(ckpt["aug_generator_states"]) == 2
+    assert not torch.equal(ckpt["aug_generator_states"][0], ckpt["aug_generator_states"][1])
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["epochs"][0]["val_n"] == 12  # validation sharded over 2 ranks, then summed
+    assert "world 2" in (out / "train.log").read_text()
+
+
+def test_spec_warp_closed_form_and_passthrough():
+    from audionoise.kws.augment import SpecWarp, WarpParams, warp_spectrogram
+
+    spec = torch.zeros(2, 40, 20)
+    spec[:, 20, :] = 1.0
+    out = warp_spectrogram(spec, torch.tensor([1.1, 1.0]), torch.tensor([1.0, 1.0]))
+    # output bin f reads input bin f / 1.1: the line at bin 20 moves to bin 22 exactly
+    torch.testing.assert_close(out[0, 22], torch.ones(20), rtol=0, atol=1e-5)
+    assert out[0, 20].abs().max() < 1e-5
+    torch.testing.assert_close(out[1], spec[1], rtol=0, atol=1e-5)  # scale 1 is the identity (float rounding)
+    ramp = torch.arange(10.0).expand(1, 3, 10)
+    slow = warp_spectrogram(ramp, torch.tensor([1.0]), torch.tensor([2.0]))  # twice as slow: t -> t / 2
+    torch.testing.assert_close(slow[0, 0], torch.arange(10.0) / 2, rtol=0, atol=1e-5)
+    t = SpecWarp(0.1, 0.15)
+    x = torch.randn(3, 40, 30, generator=torch.Generator().manual_seed(0))
+    params = WarpParams(applied=torch.tensor([True, False, True]), freq_scale=torch.tensor([1.05, 1.1, 0.95]),
+                        time_scale=torch.tensor([0.9, 1.1, 1.0]))
+    y = t.apply(x, params)
+    assert torch.equal(y[1], x[1]) and not torch.equal(y[0], x[0])
+    with pytest.raises(ValueError, match="max_freq_warp"):
+        SpecWarp(max_freq_warp=-0.1)
+
+
+
+def test_weight_average_closed_form():
+    from audionoise.kws.train import _WeightAverage
+
+    model = torch.nn.Sequential(torch.nn.Linear(1, 1, bias=False), torch.nn.BatchNorm1d(1))
+    torch.nn.init.zeros_(model[0].weight)
+    avg = _WeightAverage(model, decay=0.9)
+    for w in (1.0, 2.0):
+        torch.nn.init.constant_(model[0].weight, w)
+        model(torch.randn(4, 1))  # moves the BatchNorm statistics and its integer counter
+        avg.update(model)
+    # d1 = min(0.9, 2/11), d2 = min(0.9, 3/12): a = (0 * d1 + 1 * (1 - d1)) * d2 + 2 * (1 - d2)
+    expected = (1 - 2 / 11) * 0.25 + 2 * 0.75
+    assert avg.module[0].weight.item() == pytest.approx(expected, rel=1e-6)
+    assert avg.module[1].num_batches_tracked.item() == 2
+    assert not avg.module[0].weight.requires_grad
+    restored = _WeightAverage(model, decay=0.9)
+    restored.load_state_dict(avg.state_dict())
+    assert restored.updates == 2 and torch.equal(restored.module[0].weight, avg.module[0].weight)
