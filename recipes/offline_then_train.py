@@ -60,8 +60,7 @@ def main(argv=None) -> int:
                       clip_seconds=args.clip_seconds, seed=args.seed, device=args.device, resume=True)
     summary = train(cfg)
     print(f"trained on {data}: best validation accuracy {100 * summary['best_val_acc']:.1f}%")
-    results = evaluate([out / "run"], data, noise=args.noise_eval, snrs=[20, 10, 5, 0, -5] if args.noise_eval
-                       else [])
+    results = evaluate([out / "run"], data, noise=args.noise_eval, checkpoint="last")
     print(format_table(results))
     return 0
 

@@ -72,7 +72,7 @@ def main(argv=None) -> int:
         train(TrainConfig(data=args.data, out=str(out / name), augment=augment, epochs=args.epochs,
                           batch_size=args.batch_size, labels=args.labels, clip_seconds=args.clip_seconds,
                           seed=args.seed, device=args.device, preload=True, num_workers=0, resume=True))
-    results = evaluate([out / n for n in conditions], args.data, noise=args.noise_eval)
+    results = evaluate([out / n for n in conditions], args.data, noise=args.noise_eval, checkpoint="last")
     print(format_table(results))
     (out / "results.json").write_text(json.dumps({k: {f: r[f] for f in ("clean", "snr", "n")}
                                                    for k, r in results.items()}, indent=1) + "\n")

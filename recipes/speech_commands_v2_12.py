@@ -42,7 +42,7 @@ def main(argv=None) -> int:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=5e-3)
     p.add_argument("--arch", default="matchboxnet", choices=["matchboxnet", "bcresnet"])
-    p.add_argument("--width", type=float, default=1.0)
+    p.add_argument("--width", type=float, default=1.5)
     p.add_argument("--augment", default="default", help="'default', 'none' or a pipeline TOML")
     p.add_argument("--workers", type=int, default=4, help="DataLoader workers")
     p.add_argument("--seed", type=int, default=0)

@@ -71,8 +71,8 @@ class TrainConfig:
         label_smoothing: Cross-entropy label smoothing.
         ema_epochs: Validate, save and evaluate an exponential moving average of the weights (and BatchNorm
             statistics) over about this many epochs (decay ``1 - 1/(ema_epochs * steps_per_epoch)``); 0 = off.
-        arch: ``"matchboxnet"`` (1-D separable convs, 87k parameters at width 1) or ``"bcresnet"``
-            (BC-ResNet-``width``: 9k parameters at 1, 54k at 3).
+        arch: ``"matchboxnet"`` (1-D separable convs: 87k parameters at width 1, 183k at 1.5) or
+            ``"bcresnet"`` (BC-ResNet-``width``: 9k parameters at 1, 54k at 3).
         width: Channel multiplier of the network.
         n_mels: Mel bins of the frontend.
         augment: ``"default"``, ``"none"`` or a pipeline TOML path.
@@ -105,7 +105,7 @@ class TrainConfig:
     label_smoothing: float = 0.1
     ema_epochs: float = 2.0
     arch: str = "matchboxnet"
-    width: float = 1.0
+    width: float = 1.5
     n_mels: int = 40
     augment: str = "default"
     noise_dir: str | None = None
