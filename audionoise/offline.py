@@ -46,6 +46,7 @@ from torch import nn
 
 from audionoise import io
 from audionoise.pipeline import load_pipeline, read_config
+from audionoise.runtime import keep_freed_memory
 
 __all__ = ["Summary", "OfflineUsageError", "augment_folder", "output_seed", "output_name", "output_subtype",
            "shard_of", "manifest_name"]
@@ -519,6 +520,7 @@ def augment_folder(in_dir: str | os.PathLike, out_dir: str | os.PathLike, pipeli
 def _augment_folder(in_dir, out_dir, pipeline_or_config, copies, workers, seed, resume, shard, fmt, sample_rate,
                     extensions, progress) -> Summary:
     start = time.perf_counter()
+    keep_freed_memory()  # workers fork from here and inherit it (audionoise.runtime)
     in_dir, out_dir = Path(in_dir), Path(out_dir)
     exts = _check_options(copies, workers, shard, fmt, sample_rate, extensions)
     _check_dirs(in_dir, out_dir)

@@ -808,6 +808,9 @@ def main(argv: list[str] | None = None) -> int:
         print("--device cuda: no CUDA device visible; run on a GPU machine or use --device cpu", file=sys.stderr)
         return 2
     torch.set_num_threads(args.threads)
+    from audionoise.runtime import keep_freed_memory
+
+    keep_freed_memory()  # the same allocator settings for every library in this process
     warnings.simplefilter("ignore")  # peers warn on every call (resampling, deprecated output_type)
     random.seed(0)  # the peers draw from Python's and numpy's global RNGs; seeded here, in the benchmark only
     np.random.seed(0)

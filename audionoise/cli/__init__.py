@@ -40,8 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from audionoise.runtime import keep_freed_memory
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    keep_freed_memory()  # batch-sized buffers stay in the heap: no page faults per call (see runtime.py)
     return int(args.run(args) or 0)
 
 

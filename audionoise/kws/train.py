@@ -42,6 +42,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, DistributedSampler, Subset
 from tqdm.auto import tqdm
 
+from audionoise.runtime import keep_freed_memory
 from audionoise.kws.augment import Augmentation, build_augmentation
 from audionoise.kws.model import KeywordSpotter, ModelConfig, count_parameters, init_weights
 
@@ -583,6 +584,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     Raises:
         ValueError: bad config, missing data, or an existing run without ``resume``.
     """
+    keep_freed_memory()  # no page faults on every batch-sized buffer (audionoise.runtime)
     env, device = _setup_distributed(cfg.device)
     out = Path(cfg.out)
     last_path, best_path = out / "last.pt", out / "best.pt"

@@ -7,7 +7,7 @@ import dataclasses
 import torch
 from torch import Tensor
 
-from audionoise.functional._checks import expand_to, per_example
+from audionoise.functional._checks import expand_to, per_example, valid_mask
 from audionoise.transforms.base import Injector, Params, bernoulli, check_range, randint, uniform
 
 
@@ -64,6 +64,25 @@ def shift_rows(x: Tensor, shift: Tensor, mode: str) -> Tensor:
     return ext.reshape(-1).unfold(0, t, 1).index_select(0, base + first)
 
 
+def _with_padding(x: Tensor, lengths: Tensor, source: Tensor | None) -> Tensor:
+    """``x`` with its padding (samples from ``lengths`` on) set to zero, or to ``source``'s padding.
+
+    On CPU a slice per example (a few microseconds each) beats a dense mask over the whole batch; on other
+    devices the dense mask avoids a host sync.
+    """
+    if x.device.type != "cpu":
+        valid = expand_to(valid_mask(lengths, x.shape[-1], x.device), x)
+        return torch.where(valid, x, torch.zeros((), dtype=x.dtype) if source is None else source)
+    y = x.clone() if source is None else x
+    for b, n in enumerate(lengths.tolist()):
+        if n < x.shape[-1]:
+            if source is None:
+                y[b, ..., n:] = 0.0
+            else:
+                y[b, ..., n:] = source[b, ..., n:]
+    return y
+
+
 @dataclasses.dataclass(frozen=True)
 class ShiftParams(Params):
     shift: Tensor  # samples, positive = later in time
@@ -104,9 +123,13 @@ class TimeShift(Injector):
         xb, single, lengths = self._prepare(x, lengths, finite=False)
         t = xb.shape[-1]
         shift = torch.where(params.applied, params.shift, torch.zeros_like(params.shift)).to(xb.device)
+        rows_shift = shift.repeat_interleave(xb[0].numel() // max(t, 1))
         if lengths is None:  # every sample valid: two contiguous copies instead of (batch, time) index maths
-            y = shift_rows(xb.reshape(-1, t), shift.repeat_interleave(xb[0].numel() // max(t, 1)), self.mode)
-            y = y.view_as(xb)
+            y = shift_rows(xb.reshape(-1, t), rows_shift, self.mode).view_as(xb)
+            return y[0] if single else y
+        if self.mode == "pad":  # zero the padding so nothing shifts in from it, shift, then restore the padding
+            y = shift_rows(_with_padding(xb, lengths, None).reshape(-1, t), rows_shift, "pad").view_as(xb)
+            y = _with_padding(y, lengths, xb)
             return y[0] if single else y
         n = lengths.to(xb.device)
         pos = torch.arange(t, device=xb.device).expand(xb.shape[0], t)
