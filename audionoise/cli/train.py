@@ -14,7 +14,7 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "train",
         help="train a keyword-spotting model with on-the-fly noise augmentation",
-        description="Train a BC-ResNet keyword spotter on a Speech-Commands-layout folder. Options left out "
+        description="Train a keyword spotter (log-Mel + MatchboxNet or BC-ResNet) on a Speech-Commands-layout folder. Options left out "
         "come from --config, then from the TrainConfig defaults (see them with --print-config).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         argument_default=argparse.SUPPRESS,
