@@ -81,3 +81,10 @@ def test_spec_masks_closed_form():
     assert (f[:, [0, 3]] == 0).all() and (f[:, 1:3] == 1).all()
     with pytest.raises(ValueError, match="starts"):
         F.freq_mask(s, torch.tensor([0, 1, 2]), torch.tensor([1, 1, 1]))
+
+
+def test_time_mask_is_clipped_to_lengths():
+    x = torch.ones(2, 10)
+    y = F.time_mask(x, torch.tensor([4, 0]), torch.tensor([6, 3]), lengths=torch.tensor([7, 10]))
+    assert y[0].tolist() == [1, 1, 1, 1, 0, 0, 0, 1, 1, 1]  # samples 7..9 are padding: untouched
+    assert y[1].tolist() == [0, 0, 0, 1, 1, 1, 1, 1, 1, 1]

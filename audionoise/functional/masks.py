@@ -39,8 +39,7 @@ def time_mask(x: Tensor, starts: Tensor, widths: Tensor, lengths: Tensor | None 
             (masks apply to the last axis); 1-D is one example.
         starts, widths: ``(batch,)`` or ``(batch, num_masks)`` integer tensors in samples (frames). Zero width
             masks nothing.
-        lengths: accepted for API symmetry; masks are expected to lie inside the valid region (the transforms
-            sample them there). Masked samples beyond ``lengths`` are left as they are.
+        lengths: optional ``(batch,)`` valid samples: masks are clipped to them, so padding is never written.
         fade: linear fade length in samples at each inner edge of a mask (0 = hard edges). Requires ``fill=0``.
         fill: value written inside the masks.
 

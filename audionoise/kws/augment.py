@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from audionoise.transforms.base import Injector, Params, bernoulli, check_range, uniform
+from audionoise.transforms.base import Injector, Params, bernoulli, check_number, uniform
 
 __all__ = [
     "Augmentation",
@@ -127,8 +127,8 @@ class SpecWarp(Injector):
 
     def __init__(self, max_freq_warp: float = 0.1, max_time_warp: float = 0.15, p: float = 1.0) -> None:
         super().__init__(p)
-        check_range("max_freq_warp", max_freq_warp, "max_freq_warp", max_freq_warp, lo_bound=0.0)
-        check_range("max_time_warp", max_time_warp, "max_time_warp", max_time_warp, lo_bound=0.0)
+        check_number("max_freq_warp", max_freq_warp, lo_bound=0.0)
+        check_number("max_time_warp", max_time_warp, lo_bound=0.0)
         if max_freq_warp >= 1 or max_time_warp >= 1:
             raise ValueError(f"max_freq_warp ({max_freq_warp}) and max_time_warp ({max_time_warp}) must be < 1, "
                              f"e.g. 0.1")

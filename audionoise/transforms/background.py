@@ -15,7 +15,8 @@ from torch import Tensor, nn
 
 from audionoise.functional._checks import expand_to, valid_mask
 from audionoise.transforms._mixing import add_scaled_noise, check_snr_reference
-from audionoise.transforms.base import Injector, Params, bernoulli, check_range, randint, uniform
+from audionoise.transforms.base import (Injector, Params, bernoulli, check_range, check_sample_rate, randint,
+                                        uniform)
 
 
 class NoiseBank(nn.Module):
@@ -203,8 +204,7 @@ class BackgroundNoise(Injector):
                  cache_dir: str | None = None) -> None:
         super().__init__(p)
         check_range("min_snr_db", min_snr_db, "max_snr_db", max_snr_db)
-        if not isinstance(sample_rate, int) or sample_rate <= 0:
-            raise ValueError(f"sample_rate must be a positive integer (Hz), got {sample_rate!r}")
+        check_sample_rate(sample_rate)
         if isinstance(noise, NoiseBank):
             if noise.sample_rate != sample_rate:
                 raise ValueError(f"NoiseBank sample_rate ({noise.sample_rate}) differs from sample_rate "

@@ -83,14 +83,26 @@ def randint(batch_shape: tuple[int, ...], high: Tensor, generator: torch.Generat
     return torch.minimum((u * (high + 1)).floor(), high).long()
 
 
+def check_number(name: str, value: float, lo_bound: float | None = None) -> float:
+    """``value`` as a float, or ``ValueError`` naming ``name`` unless it is a finite number >= ``lo_bound``."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if lo_bound is not None and value < lo_bound:
+        raise ValueError(f"{name} ({value}) must be >= {lo_bound}")
+    return float(value)
+
+
 def check_range(name_low: str, low: float, name_high: str, high: float, lo_bound: float | None = None) -> None:
-    for n, v in ((name_low, low), (name_high, high)):
-        if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
-            raise ValueError(f"{n} must be a finite number, got {v!r}")
-        if lo_bound is not None and v < lo_bound:
-            raise ValueError(f"{n} ({v}) must be >= {lo_bound}")
+    check_number(name_low, low, lo_bound)
+    check_number(name_high, high, lo_bound)
     if low > high:
         raise ValueError(f"{name_low} ({low}) must be <= {name_high} ({high})")
+
+
+def check_sample_rate(sample_rate: int) -> int:
+    if not isinstance(sample_rate, int) or isinstance(sample_rate, bool) or sample_rate <= 0:
+        raise ValueError(f"sample_rate must be a positive integer (Hz), got {sample_rate!r}")
+    return sample_rate
 
 
 def check_probability(p: float, name: str = "p") -> float:

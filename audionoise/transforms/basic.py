@@ -8,7 +8,8 @@ import torch
 from torch import Tensor
 
 from audionoise.functional._checks import expand_to, per_example, valid_mask
-from audionoise.transforms.base import Injector, Params, bernoulli, check_range, randint, uniform
+from audionoise.transforms.base import (Injector, Params, bernoulli, check_number, check_range, check_sample_rate,
+                                        randint, uniform)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,9 +104,8 @@ class TimeShift(Injector):
 
     def __init__(self, max_shift_s: float, *, sample_rate: int, mode: str = "roll", p: float = 1.0) -> None:
         super().__init__(p)
-        check_range("max_shift_s", max_shift_s, "max_shift_s", max_shift_s, lo_bound=0.0)
-        if not isinstance(sample_rate, int) or sample_rate <= 0:
-            raise ValueError(f"sample_rate must be a positive integer (Hz), got {sample_rate!r}")
+        check_number("max_shift_s", max_shift_s, lo_bound=0.0)
+        check_sample_rate(sample_rate)
         if mode not in self.MODES:
             raise ValueError(f"mode must be one of {list(self.MODES)}, got {mode!r}")
         self.max_shift_s, self.sample_rate, self.mode = float(max_shift_s), sample_rate, mode

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from audionoise.functional.masks import freq_mask, spec_time_mask, time_mask
-from audionoise.transforms.base import Injector, Params, bernoulli, check_range, randint
+from audionoise.transforms.base import Injector, Params, bernoulli, check_number, check_sample_rate, randint
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,13 +45,22 @@ def sample_masks(batch: int, num_masks: int, max_width: int, size: Tensor, p: fl
     return MaskParams(applied=applied, starts=starts, widths=widths)
 
 
-def _sizes(xb: Tensor, lengths: Tensor | None, axis: int) -> Tensor:
-    if lengths is not None:
-        return lengths
-    return torch.full((xb.shape[0],), xb.shape[axis], dtype=torch.long)
+class _IntervalMask(Injector):
+    """Shared sampling of the mask injectors: ``num_masks`` intervals of up to ``max_width`` inside ``_sizes``."""
+
+    def _sizes(self, xb: Tensor, lengths: Tensor | None) -> Tensor:
+        """Valid extent of the masked axis per example: ``lengths`` or the whole last axis."""
+        if lengths is not None:
+            return lengths
+        return torch.full((xb.shape[0],), xb.shape[-1], dtype=torch.long)
+
+    def sample(self, x: Tensor, lengths: Tensor | None = None,
+               generator: torch.Generator | None = None) -> MaskParams:
+        xb, _, lengths = self._prepare(x, lengths)
+        return sample_masks(xb.shape[0], self.num_masks, self.max_width, self._sizes(xb, lengths), self.p, generator)
 
 
-class TimeMask(Injector):
+class TimeMask(_IntervalMask):
     """Silence ``num_masks`` random intervals of a waveform, each up to ``max_width_s`` seconds long.
 
     Widths are uniform in ``[0, max_width]`` samples (inclusive), masks lie inside the valid samples only,
@@ -66,21 +75,15 @@ class TimeMask(Injector):
     def __init__(self, max_width_s: float, num_masks: int = 1, *, sample_rate: int, p: float = 1.0,
                  fade_s: float = 0.0) -> None:
         super().__init__(p)
-        check_range("max_width_s", max_width_s, "max_width_s", max_width_s, lo_bound=0.0)
-        check_range("fade_s", fade_s, "fade_s", fade_s, lo_bound=0.0)
-        if not isinstance(sample_rate, int) or sample_rate <= 0:
-            raise ValueError(f"sample_rate must be a positive integer (Hz), got {sample_rate!r}")
+        check_number("max_width_s", max_width_s, lo_bound=0.0)
+        check_number("fade_s", fade_s, lo_bound=0.0)
+        check_sample_rate(sample_rate)
         self.max_width_s, self.num_masks = float(max_width_s), _check_count(num_masks)
         self.sample_rate, self.fade_s = sample_rate, float(fade_s)
 
     @property
     def max_width(self) -> int:
         return int(round(self.max_width_s * self.sample_rate))
-
-    def sample(self, x: Tensor, lengths: Tensor | None = None,
-               generator: torch.Generator | None = None) -> MaskParams:
-        xb, _, lengths = self._prepare(x, lengths)
-        return sample_masks(xb.shape[0], self.num_masks, self.max_width, _sizes(xb, lengths, -1), self.p, generator)
 
     def apply(self, x: Tensor, params: Params, lengths: Tensor | None = None) -> Tensor:
         xb, single, lengths = self._prepare(x, lengths, finite=False)
@@ -90,7 +93,7 @@ class TimeMask(Injector):
         return y[0] if single else y
 
 
-class SpecTimeMask(Injector):
+class SpecTimeMask(_IntervalMask):
     """Fill ``num_masks`` random frame intervals of a spectrogram ``(..., freq, frames)`` with ``fill``.
 
     Widths uniform in ``[0, max_width]`` frames inclusive; masks stay inside the valid frames (``lengths``).
@@ -101,13 +104,7 @@ class SpecTimeMask(Injector):
     def __init__(self, max_width: int, num_masks: int = 1, p: float = 1.0, fill: float = 0.0) -> None:
         super().__init__(p)
         self.max_width, self.num_masks = _check_width("max_width", max_width), _check_count(num_masks)
-        check_range("fill", fill, "fill", fill)
-        self.fill = float(fill)
-
-    def sample(self, x: Tensor, lengths: Tensor | None = None,
-               generator: torch.Generator | None = None) -> MaskParams:
-        xb, _, lengths = self._prepare(x, lengths)
-        return sample_masks(xb.shape[0], self.num_masks, self.max_width, _sizes(xb, lengths, -1), self.p, generator)
+        self.fill = check_number("fill", fill)
 
     def apply(self, x: Tensor, params: Params, lengths: Tensor | None = None) -> Tensor:
         xb, single, _ = self._prepare(x, lengths, finite=False)
@@ -116,7 +113,7 @@ class SpecTimeMask(Injector):
         return y[0] if single else y
 
 
-class SpecFreqMask(Injector):
+class SpecFreqMask(_IntervalMask):
     """Zero ``num_masks`` random bands of frequency bins of a spectrogram ``(..., freq, frames)``.
 
     Widths uniform in ``[0, max_width]`` bins inclusive, per example; padding frames (``lengths``) untouched.
@@ -128,11 +125,8 @@ class SpecFreqMask(Injector):
         super().__init__(p)
         self.max_width, self.num_masks = _check_width("max_width", max_width), _check_count(num_masks)
 
-    def sample(self, x: Tensor, lengths: Tensor | None = None,
-               generator: torch.Generator | None = None) -> MaskParams:
-        xb, _, _ = self._prepare(x, lengths)
-        sizes = torch.full((xb.shape[0],), xb.shape[-2], dtype=torch.long)
-        return sample_masks(xb.shape[0], self.num_masks, self.max_width, sizes, self.p, generator)
+    def _sizes(self, xb: Tensor, lengths: Tensor | None) -> Tensor:
+        return torch.full((xb.shape[0],), xb.shape[-2], dtype=torch.long)  # every frequency bin
 
     def apply(self, x: Tensor, params: Params, lengths: Tensor | None = None) -> Tensor:
         xb, single, lengths = self._prepare(x, lengths, finite=False)
