@@ -9,12 +9,13 @@ Example:
 """
 
 from audionoise import functional
-from audionoise.pipeline import Compose, OneOf, RandomApply, load_pipeline, pipeline_config, save_pipeline
+from audionoise.pipeline import (Compose, OneOf, RandomApply, load_pipeline, pipeline_config, save_pipeline,
+                                 split_stages)
 from audionoise.transforms import (BackgroundNoise, ColoredNoise, Gain, Injector, NoiseBank, Params, SpecFreqMask,
-                                   SpecTimeMask, TimeMask, TimeShift, WhiteNoise)
+                                   SpecTimeMask, SpecWarp, TimeMask, TimeShift, WhiteNoise)
 
 __version__ = "0.1.0"
 
 __all__ = ["BackgroundNoise", "ColoredNoise", "Compose", "Gain", "Injector", "NoiseBank", "OneOf", "Params",
-           "RandomApply", "SpecFreqMask", "SpecTimeMask", "TimeMask", "TimeShift", "WhiteNoise", "functional",
-           "load_pipeline", "pipeline_config", "save_pipeline"]
+           "RandomApply", "SpecFreqMask", "SpecTimeMask", "SpecWarp", "TimeMask", "TimeShift", "WhiteNoise", "functional",
+           "load_pipeline", "pipeline_config", "save_pipeline", "split_stages"]

@@ -19,7 +19,7 @@ import tomli_w
 import torch
 from torch import Tensor, nn
 
-from audionoise.transforms.base import REGISTRY, Injector, bernoulli, check_probability
+from audionoise.transforms.base import REGISTRY, Injector, check_probability, draw, enter
 
 Records = list[list[dict[str, Any]]]
 
@@ -34,21 +34,21 @@ def _merge(batch: int, parts: list[Records | None]) -> Records | None:
     return out
 
 
-def _batch_size(x: Tensor, spectrogram: bool) -> int:
-    return 1 if x.dim() == (2 if spectrogram else 1) else x.shape[0]
-
-
 class _Container(nn.Module):
-    """Shared ``forward`` of the pipeline containers."""
+    """Shared ``forward`` of the pipeline containers: validate once, then run the children on trusted input."""
 
     def forward(self, x: Tensor, lengths: Tensor | None = None, generator: torch.Generator | None = None,
                 return_params: bool = False) -> Tensor | tuple[Tensor, Records]:
-        y, records = self.run(x, lengths, generator, None, record=return_params)
+        """Augment ``x`` (see :class:`audionoise.transforms.Injector` for shapes); with ``return_params`` also
+        return the records: ``records[i]`` lists one JSON-able dict per leaf transform for example ``i``."""
+        xb, single, lengths = enter(x, lengths, self.spectrogram, type(self).__name__)
+        y, records = self._run(xb, lengths, generator, None, return_params)
+        y = y[0] if single else y
         return (y, records) if return_params else y
 
-    def run(self, x: Tensor, lengths: Tensor | None, generator: torch.Generator | None,
-            active: Tensor | None, record: bool = True) -> tuple[Tensor, Records | None]:
-        """Apply to the ``active`` examples; records only when ``record`` (see :meth:`Injector.run`)."""
+    def _run(self, x: Tensor, lengths: Tensor | None, generator: torch.Generator | None,
+             active: Tensor | None, record: bool) -> tuple[Tensor, Records | None]:
+        """Apply to the ``active`` examples; records only when ``record`` (see :meth:`Injector._run`)."""
         raise NotImplementedError
 
     @functools.cached_property
@@ -57,8 +57,16 @@ class _Container(nn.Module):
         return any(getattr(t, "spectrogram", False) for t in self.modules() if t is not self)
 
 
-def _restrict(active: Tensor | None, mask: Tensor) -> Tensor:
+def _restrict(active: Tensor | None, mask: Tensor, p: float = 0.0) -> Tensor | None:
+    """``active & mask``; ``None`` (everyone) when ``mask`` came from a probability of 1 and ``active`` is None."""
+    if p == 1.0:
+        return active
     return mask if active is None else active.to(mask.device) & mask
+
+
+def _coin(batch: int, p: float, generator: torch.Generator | None) -> Tensor:
+    """Per-example booleans, true with probability ``p`` (always drawn: the stream never depends on p)."""
+    return draw(batch, 1, generator)[:, 0] < p
 
 
 class Compose(_Container):
@@ -75,14 +83,13 @@ class Compose(_Container):
         self.transforms = nn.ModuleList(transforms)
         self.p = check_probability(p)
 
-    def run(self, x, lengths, generator, active, record=True):
-        b = _batch_size(x, self.spectrogram)
-        active = _restrict(active, bernoulli(b, self.p, generator))
+    def _run(self, x, lengths, generator, active, record):
+        active = _restrict(active, _coin(x.shape[0], self.p, generator), self.p)
         parts = []
         for t in self.transforms:
-            x, rec = t.run(x, lengths, generator, active, record)
+            x, rec = t._run(x, lengths, generator, active, record)
             parts.append(rec)
-        return x, _merge(b, parts)
+        return x, _merge(x.shape[0], parts)
 
     def config(self) -> dict[str, Any]:
         return {"name": "Compose", "p": self.p, "transforms": [_config(t) for t in self.transforms]}
@@ -102,13 +109,13 @@ class OneOf(_Container):
                              f"got {weights}")
         self.weights = weights
 
-    def run(self, x, lengths, generator, active, record=True):
-        b = _batch_size(x, self.spectrogram)
+    def _run(self, x, lengths, generator, active, record):
+        b = x.shape[0]
         probs = torch.tensor(self.weights, device=generator.device if generator is not None else None)
         choice = torch.multinomial(probs, b, replacement=True, generator=generator)
         parts = []
         for k, t in enumerate(self.transforms):
-            x, rec = t.run(x, lengths, generator, _restrict(active, choice == k), record)
+            x, rec = t._run(x, lengths, generator, _restrict(active, choice == k), record)
             parts.append(rec)
         return x, _merge(b, parts)
 
@@ -124,21 +131,70 @@ class RandomApply(_Container):
         self.transform = transform
         self.p = check_probability(p)
 
-    def run(self, x, lengths, generator, active, record=True):
-        b = _batch_size(x, self.spectrogram)
-        return self.transform.run(x, lengths, generator, _restrict(active, bernoulli(b, self.p, generator)), record)
+    def _run(self, x, lengths, generator, active, record):
+        coin = _coin(x.shape[0], self.p, generator)
+        return self.transform._run(x, lengths, generator, _restrict(active, coin, self.p), record)
 
     def config(self) -> dict[str, Any]:
         return {"name": "RandomApply", "p": self.p, "transform": _config(self.transform)}
 
 
+def split_stages(pipeline: nn.Module) -> tuple[list[nn.Module], list[nn.Module]]:
+    """Top-level transforms of a pipeline split into (waveform, spectrogram) stages, order kept.
+
+    The split reads each transform's own ``spectrogram`` declaration (a container is a spectrogram stage when
+    its leaves are); a container that mixes both kinds, or a top-level ``p`` below 1 on a pipeline with a
+    spectrogram stage, cannot be split and raises ``ValueError``.
+    """
+    children = list(pipeline.transforms) if isinstance(pipeline, Compose) else [pipeline]
+    wave, spec = [], []
+    for t in children:
+        leaves = [m for m in t.modules() if isinstance(m, Injector)]
+        kinds = {bool(m.spectrogram) for m in leaves}
+        if len(kinds) > 1:
+            raise ValueError(f"{type(t).__name__} mixes waveform and spectrogram transforms; keep spectrogram "
+                             f"transforms (SpecTimeMask, SpecFreqMask, SpecWarp) in their own top-level entries")
+        (spec if kinds == {True} else wave).append(t)
+    if spec and getattr(pipeline, "p", 1.0) != 1.0:
+        raise ValueError(f"a pipeline with a spectrogram stage cannot have a top-level p ({pipeline.p}); set p on "
+                         f"the transforms instead")
+    return wave, spec
+
+
 CONTAINERS = {"Compose": Compose, "OneOf": OneOf, "RandomApply": RandomApply}
+
+
+def entry_is_spectrogram(entry: Any, where: str = "transforms[0]") -> bool:
+    """Whether a config entry (a transform or container table) is a spectrogram stage.
+
+    Reads the registered classes' own ``spectrogram`` declaration, like :func:`split_stages` does for modules;
+    a container mixing both kinds raises ``ValueError``.
+    """
+    if not isinstance(entry, dict):
+        raise ValueError(f"{where} must be a table with a 'name' field, got {entry!r}")
+    name = entry.get("name")
+    if name in REGISTRY:
+        return bool(REGISTRY[name].spectrogram)
+    if name not in CONTAINERS:
+        raise ValueError(f"{where}.name: unknown transform {name!r}; allowed: "
+                         f"{', '.join(sorted(REGISTRY) + sorted(CONTAINERS))}")
+    children = [entry["transform"]] if name == "RandomApply" and "transform" in entry else entry.get("transforms", [])
+    kinds = {entry_is_spectrogram(c, f"{where}.transforms[{i}]") for i, c in enumerate(children)}
+    if len(kinds) > 1:
+        raise ValueError(f"{where}: {name} mixes waveform and spectrogram transforms; keep spectrogram transforms "
+                         f"(SpecTimeMask, SpecFreqMask, SpecWarp) in their own top-level entries")
+    return kinds == {True}
 
 
 # -- config ---------------------------------------------------------------------------------------------------------
 def _config(t: nn.Module) -> dict[str, Any]:
     if isinstance(t, Injector):
-        return {"name": type(t).__name__, **{k: v for k, v in t.config().items() if v is not None}}
+        cfg = {k: v for k, v in t.config().items() if v is not None}
+        held = [k for k, v in cfg.items() if isinstance(v, nn.Module)]
+        if held:
+            raise ValueError(f"cannot save {type(t).__name__} in a pipeline config: its {held[0]!r} is an in-memory "
+                             f"{type(cfg[held[0]]).__name__}; build it from a noise folder to save it")
+        return {"name": type(t).__name__, **cfg}
     if isinstance(t, _Container):
         return t.config()
     raise ValueError(f"cannot save {type(t).__name__} in a pipeline config: only audionoise injectors and "

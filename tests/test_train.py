@@ -187,7 +187,8 @@ def test_ddp_under_torchrun_two_cpu_processes(tiny, tmp_path):
 
 
 def test_spec_warp_closed_form_and_passthrough():
-    from audionoise.kws.augment import SpecWarp, WarpParams, warp_spectrogram
+    from audionoise.functional import warp_spectrogram
+    from audionoise.transforms.warp import SpecWarp, WarpParams
 
     spec = torch.zeros(2, 40, 20)
     spec[:, 20, :] = 1.0
@@ -203,7 +204,7 @@ def test_spec_warp_closed_form_and_passthrough():
     x = torch.randn(3, 40, 30, generator=torch.Generator().manual_seed(0))
     params = WarpParams(applied=torch.tensor([True, False, True]), freq_scale=torch.tensor([1.05, 1.1, 0.95]),
                         time_scale=torch.tensor([0.9, 1.1, 1.0]))
-    y = t.apply(x, params)
+    y = t.apply_params(x, params)
     assert torch.equal(y[1], x[1]) and not torch.equal(y[0], x[0])
     with pytest.raises(ValueError, match="max_freq_warp"):
         SpecWarp(max_freq_warp=-0.1)

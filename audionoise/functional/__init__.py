@@ -2,7 +2,8 @@
 
 from audionoise.functional.masks import freq_mask, spec_time_mask, time_mask
 from audionoise.functional.noise import COLORS, colored_noise, shape_noise
+from audionoise.functional.warp import warp_spectrogram
 from audionoise.functional.snr import SNR_REFERENCES, active_mask, mix_at_snr, power, rms, snr_db, snr_gain
 
 __all__ = ["COLORS", "SNR_REFERENCES", "active_mask", "colored_noise", "freq_mask", "mix_at_snr", "power", "rms",
-           "shape_noise", "snr_db", "snr_gain", "spec_time_mask", "time_mask"]
+           "shape_noise", "snr_db", "snr_gain", "spec_time_mask", "time_mask", "warp_spectrogram"]

@@ -50,26 +50,34 @@ def time_mask(x: Tensor, starts: Tensor, widths: Tensor, lengths: Tensor | None 
     check_waveform(x)
     xb, single = as_batch(x)
     starts, widths = _as_masks(starts, widths, xb.shape[0])
-    size = xb.shape[-1]
     if lengths is not None:
         lengths = torch.as_tensor(lengths, device=starts.device).long()
         end = torch.minimum(starts + widths, lengths[:, None])
         widths = (end - starts).clamp_min(0)
+    if fade > 0 and fill != 0.0:
+        raise ValueError("fade > 0 needs fill == 0.0 (a fade is a gain ramp towards silence)")
+    y = masked_copy(xb, starts, widths, fade, fill)
+    return y[0] if single else y
+
+
+def masked_copy(x: Tensor, starts: Tensor, widths: Tensor, fade: int = 0, fill: float = 0.0) -> Tensor:
+    """:func:`time_mask` on trusted input: ``x`` batched, ``starts``/``widths`` ``(batch, num_masks)`` inside x.
+
+    On CPU, without autograd, the copy is filled one interval at a time through a NumPy view (a slice
+    assignment costs ~0.4 us there against ~2.5 us for a torch slice): per-example intervals beat a dense
+    ``(batch, time)`` mask by ~3x. With autograd, or on other devices, a dense mask is used (no host sync).
+    """
     if fade > 0:
-        if fill != 0.0:
-            raise ValueError("fade > 0 needs fill == 0.0 (a fade is a gain ramp towards silence)")
-        y = xb * expand_to(_fade_gain(starts, widths, size, fade).to(xb.dtype), xb)
-    elif xb.device.type == "cpu":
-        # Slicing per example is ~3x faster on CPU than building a dense mask (see docs/benchmarks.md).
-        y = xb.clone()
-        # basic slicing of per-example views + fill_: ~2 us per mask against ~3.4 us for y[b, ..., s:e] = fill
-        for row, s_row, w_row in zip(y.unbind(0), starts.tolist(), widths.tolist()):
+        return x * expand_to(_fade_gain(starts, widths, x.shape[-1], fade).to(x.dtype), x)
+    if x.device.type == "cpu" and not (x.requires_grad and torch.is_grad_enabled()) and x.dtype != torch.bfloat16:
+        y = x.clone()
+        a = y.numpy()
+        for b, (s_row, w_row) in enumerate(zip(starts.tolist(), widths.tolist())):
             for s, w in zip(s_row, w_row):
                 if w > 0:
-                    row[..., s:s + w].fill_(fill)
-    else:  # dense mask: no host-device sync
-        y = xb.masked_fill(expand_to(_interval_mask(starts, widths, size), xb), fill)
-    return y[0] if single else y
+                    a[b, ..., s:s + w] = fill
+        return y
+    return x.masked_fill(expand_to(_interval_mask(starts, widths, x.shape[-1]), x), fill)
 
 
 def freq_mask(spec: Tensor, starts: Tensor, widths: Tensor, fill: float = 0.0,

@@ -31,12 +31,17 @@ _TINY_POWER = 1e-30
 
 
 def _power(x: Tensor, mask: Tensor | None) -> Tensor:
-    """Mean square per example over the samples where ``mask`` (broadcastable to x) is true."""
+    """Mean square per example over the samples where ``mask`` (``(batch, time)``) is true (trusted input).
+
+    float16/bfloat16 input is measured in float32 (a bf16 sum of 16000 squares is off by ~0.05 dB).
+    """
+    if x.dtype in (torch.float16, torch.bfloat16):
+        x = x.float()
     b = x.shape[0]
     if mask is None:
         flat = x.reshape(b, -1)
         return torch.linalg.vector_norm(flat, dim=1).square() / max(flat.shape[1], 1)
-    m = mask.expand_as(x).reshape(b, -1)
+    m = expand_to(mask, x).expand_as(x).reshape(b, -1)
     total = (x.reshape(b, -1).square() * m).sum(1)
     return total / m.sum(1).clamp_min(1)
 
@@ -54,8 +59,7 @@ def power(x: Tensor, lengths: Tensor | None = None) -> Tensor:
     check_waveform(x)
     xb, single = as_batch(x)
     lengths = check_lengths(lengths, xb.shape[0], xb.shape[-1])
-    mask = valid_mask(lengths, xb.shape[-1], xb.device)
-    p = _power(xb, None if mask is None else expand_to(mask, xb))
+    p = _power(xb, valid_mask(lengths, xb.shape[-1], xb.device))
     return p[0] if single else p
 
 
@@ -124,6 +128,21 @@ def active_mask(x: Tensor, lengths: Tensor | None = None, frame: int = VAD_FRAME
     return out[0] if single else out
 
 
+def signal_mask(x: Tensor, lengths: Tensor | None, snr_reference: str) -> Tensor | None:
+    """``(batch, time)`` mask of the samples the SNR is measured on (``None``: all of them; trusted input)."""
+    if snr_reference == "active":
+        return active_mask(x, lengths)
+    return valid_mask(lengths, x.shape[-1], x.device)
+
+
+def gain_for_snr(ps: Tensor, pn: Tensor, snr_db: Tensor | float) -> Tensor:
+    """``g = sqrt(ps / (pn * 10**(snr_db / 10)))`` per example, 0 where ``ps == 0`` or ``pn`` is ~0."""
+    target = torch.as_tensor(snr_db, dtype=ps.dtype, device=ps.device).expand_as(ps)
+    usable = (ps > 0) & (pn > _TINY_POWER)
+    g = torch.sqrt(ps / (pn.clamp_min(_TINY_POWER) * torch.pow(10.0, target / 10.0)))
+    return torch.where(usable & torch.isfinite(g), g, torch.zeros_like(g))
+
+
 def snr_gain(signal: Tensor, noise: Tensor, snr_db: Tensor | float, lengths: Tensor | None = None,
              snr_reference: str = "full") -> Tensor:
     """Gain ``g`` per example such that ``signal`` and ``g * noise`` have SNR ``snr_db`` exactly.
@@ -131,6 +150,7 @@ def snr_gain(signal: Tensor, noise: Tensor, snr_db: Tensor | float, lengths: Ten
     ``g = sqrt(P_s / (P_n * 10**(snr_db / 10)))`` with both powers measured over the same samples: the valid
     samples (``snr_reference="full"``) or the active-speech samples of the signal (``"active"``, see
     :func:`active_mask`). ``g = 0`` (no noise) when the signal is silent there or the noise is all zero.
+    Powers are measured in float32 for float16/bfloat16 inputs.
 
     Returns:
         ``(batch,)`` gains (0-d for 1-D input).
@@ -145,16 +165,8 @@ def snr_gain(signal: Tensor, noise: Tensor, snr_db: Tensor | float, lengths: Ten
         raise ValueError(f"noise shape {tuple(noise.shape)} must match signal shape {tuple(signal.shape)} "
                          f"in batch and time (channels may broadcast)")
     lengths = check_lengths(lengths, s.shape[0], s.shape[-1])
-    if snr_reference == "active":
-        mask = active_mask(s, lengths)
-    else:
-        mask = valid_mask(lengths, s.shape[-1], s.device)
-    ps = _power(s, None if mask is None else expand_to(mask, s))
-    pn = _power(n, None if mask is None else expand_to(mask, n))
-    target = torch.as_tensor(snr_db, dtype=ps.dtype, device=ps.device).expand_as(ps)
-    usable = (ps > 0) & (pn > _TINY_POWER)
-    g = torch.sqrt(ps / (pn.clamp_min(_TINY_POWER) * torch.pow(10.0, target / 10.0)))
-    g = torch.where(usable & torch.isfinite(g), g, torch.zeros_like(g))
+    mask = signal_mask(s, lengths, snr_reference)
+    g = gain_for_snr(_power(s, mask), _power(n, mask), snr_db)
     return g[0] if single else g
 
 
@@ -183,5 +195,5 @@ def mix_at_snr(signal: Tensor, noise: Tensor, snr_db: Tensor | float, lengths: T
     n, _ = as_batch(noise)
     if lengths is not None:
         n = n * expand_to(valid_mask(lengths, s.shape[-1], s.device), n)
-    y = s + per_example(g.reshape(-1), n) * n
+    y = (s + per_example(g.reshape(-1), n) * n).to(s.dtype)  # float16/bfloat16: summed in float32
     return y[0] if single else y

@@ -35,10 +35,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from audionoise.transforms.base import Injector, Params, bernoulli, check_number, uniform
+from audionoise.functional.warp import warp_spectrogram
+from audionoise.transforms.warp import SpecWarp
 
 __all__ = [
     "Augmentation",
@@ -74,84 +74,6 @@ def default_pipeline_config(noise_dir: str | os.PathLike, sample_rate: int = 160
             {"name": "SpecFreqMask", "max_width": 5, "num_masks": 2},
         ],
     }
-
-
-def warp_spectrogram(spec: Tensor, freq_scale: Tensor, time_scale: Tensor) -> Tensor:
-    """Stretch each spectrogram ``(batch, freq, frames)`` along both axes, anchored at bin 0 and frame 0.
-
-    Output bin ``f`` and frame ``t`` take the (bilinearly interpolated) input at ``f / freq_scale`` and
-    ``t / time_scale``: a scale above 1 moves content to higher bins (a shorter vocal tract) or later frames
-    (slower speech); what falls outside the input is 0 (the mean of normalised features).
-
-    Example:
-        >>> s = torch.arange(4.0).repeat(1, 2, 1)  # (1, 2, 4): frames 0 1 2 3
-        >>> warp_spectrogram(s, torch.tensor([1.0]), torch.tensor([2.0]))[0, 0]
-        tensor([0.0000, 0.5000, 1.0000, 1.5000])
-    """
-    b, f, t = spec.shape
-    dev, dtype = spec.device, spec.dtype
-    # normalised output coordinates in [-1, 1] (align_corners=True: -1 and 1 are the first/last bin centres)
-    v = torch.linspace(-1.0, 1.0, f, device=dev, dtype=dtype) if f > 1 else torch.full((1,), -1.0, device=dev)
-    u = torch.linspace(-1.0, 1.0, t, device=dev, dtype=dtype) if t > 1 else torch.full((1,), -1.0, device=dev)
-    fs = freq_scale.to(dev, dtype).view(b, 1, 1)
-    ts = time_scale.to(dev, dtype).view(b, 1, 1)
-    y_in = (v.view(1, f, 1) + 1.0) / fs - 1.0
-    x_in = (u.view(1, 1, t) + 1.0) / ts - 1.0
-    grid = torch.stack(torch.broadcast_tensors(x_in, y_in), dim=-1)  # (b, f, t, 2) as (x=time, y=freq)
-    out = F.grid_sample(spec.unsqueeze(1), grid, mode="bilinear", padding_mode="zeros", align_corners=True)
-    return out.squeeze(1)
-
-
-@dataclass(frozen=True)
-class WarpParams(Params):
-    """``freq_scale`` and ``time_scale`` per example, ``(batch,)``."""
-
-    freq_scale: Tensor
-    time_scale: Tensor
-
-
-class SpecWarp(Injector):
-    """Random frequency and time stretch of a spectrogram ``(batch, freq, frames)`` (see :func:`warp_spectrogram`).
-
-    Per example: ``freq_scale ~ U(1 - max_freq_warp, 1 + max_freq_warp)`` (vocal-tract length perturbation,
-    VTLP) and ``time_scale ~ U(1 - max_time_warp, 1 + max_time_warp)`` (speaking rate). Examples not applied
-    are returned bit for bit.
-
-    Example:
-        >>> t = SpecWarp(0.1, 0.15)
-        >>> t(torch.randn(2, 40, 101), generator=torch.Generator().manual_seed(0)).shape
-        torch.Size([2, 40, 101])
-    """
-
-    spectrogram = True
-
-    def __init__(self, max_freq_warp: float = 0.1, max_time_warp: float = 0.15, p: float = 1.0) -> None:
-        super().__init__(p)
-        check_number("max_freq_warp", max_freq_warp, lo_bound=0.0)
-        check_number("max_time_warp", max_time_warp, lo_bound=0.0)
-        if max_freq_warp >= 1 or max_time_warp >= 1:
-            raise ValueError(f"max_freq_warp ({max_freq_warp}) and max_time_warp ({max_time_warp}) must be < 1, "
-                             f"e.g. 0.1")
-        self.max_freq_warp, self.max_time_warp = float(max_freq_warp), float(max_time_warp)
-
-    def sample(self, x: Tensor, lengths: Tensor | None = None,
-               generator: torch.Generator | None = None) -> WarpParams:
-        xb, _, _ = self._prepare(x, lengths)
-        b = xb.shape[0]
-        applied = bernoulli(b, self.p, generator)
-        fs = uniform(b, 1.0 - self.max_freq_warp, 1.0 + self.max_freq_warp, generator)
-        ts = uniform(b, 1.0 - self.max_time_warp, 1.0 + self.max_time_warp, generator)
-        return WarpParams(applied=applied, freq_scale=fs, time_scale=ts)
-
-    def apply(self, x: Tensor, params: Params, lengths: Tensor | None = None) -> Tensor:
-        xb, single, _ = self._prepare(x, lengths)
-        flat = xb.reshape(-1, *xb.shape[-2:])
-        reps = flat.shape[0] // xb.shape[0]
-        warped = warp_spectrogram(flat, params.freq_scale.repeat_interleave(reps),
-                                  params.time_scale.repeat_interleave(reps)).reshape(xb.shape)
-        keep = params.applied.to(xb.device).view(-1, *([1] * (xb.dim() - 1)))
-        y = torch.where(keep, warped, xb)
-        return y[0] if single else y
 
 
 def _has_audio(folder: Path) -> bool:
@@ -216,22 +138,6 @@ class Augmentation:
         return spec if self.spectrogram is None else self._call(self.spectrogram, spec, frame_lengths, generator)
 
 
-def _split(pipeline: nn.Module) -> tuple[list[nn.Module], list[nn.Module]]:
-    """Top-level transforms of a pipeline, split into (waveform, spectrogram) stages, order kept."""
-    children = list(getattr(pipeline, "transforms", [pipeline]))
-    wave = [t for t in children if not getattr(t, "spectrogram", False)]
-    spec = [t for t in children if getattr(t, "spectrogram", False)]
-    for t in spec:
-        inner = [m for m in t.modules() if m is not t and hasattr(m, "sample")]
-        if inner and not all(getattr(m, "spectrogram", False) for m in inner):
-            raise ValueError(f"{type(t).__name__} mixes waveform and spectrogram transforms; keep SpecTimeMask/"
-                             f"SpecFreqMask in their own entries of the pipeline")
-    if spec and getattr(pipeline, "p", 1.0) != 1.0:
-        raise ValueError(f"a pipeline with spectrogram masks cannot have a top-level p ({pipeline.p}); set p on "
-                         f"the transforms instead")
-    return wave, spec
-
-
 def build_augmentation(
     augment: str | os.PathLike | None,
     *,
@@ -250,7 +156,7 @@ def build_augmentation(
         >>> aug.waveform is None and aug.spectrogram is None
         True
     """
-    from audionoise import Compose, load_pipeline, pipeline_config  # lazy: keeps `import audionoise.kws` light
+    from audionoise import Compose, load_pipeline, pipeline_config, split_stages  # lazy: light `import .kws`
 
     if augment is None or str(augment) == "none":
         return Augmentation(None, None, None)
@@ -267,27 +173,30 @@ def build_augmentation(
         raise ValueError(f"pipeline sample_rate {sorted(rates)} differs from the data's sample_rate ({sample_rate}); "
                          f"set sample_rate = {sample_rate} in {augment}")
     config = pipeline_config(pipeline)
-    wave, spec = _split(pipeline)
+    wave, spec = split_stages(pipeline)
     if not spec:
         return Augmentation(pipeline, None, config)
     return Augmentation(Compose(wave) if wave else None, Compose(spec), config)
 
 
-SPECTROGRAM_TRANSFORMS = ("SpecTimeMask", "SpecFreqMask")
-
-
 def split_config(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Split a pipeline config dict into (waveform-only, spectrogram-only) configs, order kept.
+
+    Like :func:`audionoise.split_stages` for modules, each registered transform's own ``spectrogram``
+    declaration decides (:func:`audionoise.pipeline.entry_is_spectrogram`), so no list of names is kept here.
 
     Example:
         >>> wave, spec = split_config(default_pipeline_config("data/noise"))
         >>> [t["name"] for t in spec["transforms"]]
-        ['SpecTimeMask', 'SpecFreqMask']
+        ['SpecWarp', 'SpecTimeMask', 'SpecFreqMask']
     """
+    from audionoise.pipeline import entry_is_spectrogram
+
     top = {k: v for k, v in config.items() if k != "transforms"}
     entries = config.get("transforms", [])
-    wave = [t for t in entries if t.get("name") not in SPECTROGRAM_TRANSFORMS]
-    spec = [t for t in entries if t.get("name") in SPECTROGRAM_TRANSFORMS]
+    spec_flags = [entry_is_spectrogram(e, f"transforms[{i}]") for i, e in enumerate(entries)]
+    wave = [e for e, is_spec in zip(entries, spec_flags) if not is_spec]
+    spec = [e for e, is_spec in zip(entries, spec_flags) if is_spec]
     return {**top, "transforms": wave}, {**top, "transforms": spec}
 
 

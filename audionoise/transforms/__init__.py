@@ -5,6 +5,7 @@ from audionoise.transforms.base import REGISTRY, Injector, Params
 from audionoise.transforms.basic import Gain, TimeShift
 from audionoise.transforms.masks import SpecFreqMask, SpecTimeMask, TimeMask
 from audionoise.transforms.noise import ColoredNoise, WhiteNoise
+from audionoise.transforms.warp import SpecWarp
 
 __all__ = ["REGISTRY", "BackgroundNoise", "BackgroundParams", "ColoredNoise", "Gain", "Injector", "NoiseBank",
-           "Params", "SpecFreqMask", "SpecTimeMask", "TimeMask", "TimeShift", "WhiteNoise"]
+           "Params", "SpecFreqMask", "SpecTimeMask", "SpecWarp", "TimeMask", "TimeShift", "WhiteNoise"]

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
-from audionoise.functional._checks import per_example
-from audionoise.functional.snr import SNR_REFERENCES, snr_gain
+from audionoise.functional._checks import check_finite, per_example
+from audionoise.functional.snr import SNR_REFERENCES, gain_for_snr, signal_mask, _power
+from audionoise.transforms.base import needs_grad
+
+#: dtypes whose powers, gains and sums are computed in float32 (then cast back), so the SNR stays exact
+LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 
 def check_snr_reference(snr_reference: str) -> str:
@@ -15,23 +21,41 @@ def check_snr_reference(snr_reference: str) -> str:
     return snr_reference
 
 
-def add_scaled_noise(x: Tensor, noise: Tensor, snr_db: Tensor, applied: Tensor, lengths: Tensor | None,
-                     snr_reference: str, reuse_noise: bool = False) -> tuple[Tensor, dict[str, Tensor]]:
-    """``x + g * noise`` per example with ``g`` from :func:`snr_gain`, and ``g = 0`` where not applied.
+def signal_power(x: Tensor, lengths: Tensor | None, snr_reference: str) -> tuple[Tensor, Tensor | None]:
+    """Per-example power of ``x`` over the SNR reference samples, and the mask used (``None``: all samples).
 
-    ``noise`` must already be zero in the padding. Returns the mix and the record info
-    ``{"noise_added": bool, "noise_rms": float}`` per example (``noise_added`` is false for a silent signal or an
-    all-zero noise: the SNR is undefined there, so nothing is added).
-
-    ``reuse_noise=True`` writes the mix into ``noise`` (which the caller must own and not use again) when it has
-    the shape and dtype of ``x``: one batch-sized allocation less per call, which on CPU also saves its page
-    faults (~1000 per 4 MB when the allocator returns memory to the OS between calls).
+    Also the NaN/Inf check of the noise injectors: the power is a sum over every sample, so it is finite whenever
+    the input is (checked on CPU only; on GPU the check would sync with the host).
     """
-    g = snr_gain(x, noise, snr_db.to(x.device), lengths, snr_reference)
-    g = torch.where(applied.to(x.device), g, torch.zeros_like(g))
+    mask = signal_mask(x, lengths, snr_reference)
+    ps = _power(x, mask)
+    if ps.device.type == "cpu" and ps.numel() and not math.isfinite(float(ps.sum())):
+        check_finite(x)  # names the bad values; huge finite values (power overflow) pass and get no noise
+    return ps, mask
+
+
+def add_scaled_noise(x: Tensor, noise: Tensor, snr_db: Tensor, applied: Tensor, lengths: Tensor | None,
+                     snr_reference: str, owned: bool = False) -> tuple[Tensor, dict[str, Tensor]]:
+    """``x + g * noise`` per example with ``g`` from :func:`gain_for_snr`, and ``g = 0`` where not applied.
+
+    ``noise`` must already be zero in the padding; it may be float32 under a float16/bfloat16 ``x`` (powers,
+    gains and the sum are then formed in float32 and the result cast back to ``x.dtype``). Returns the mix and
+    the record info ``{"noise_added": bool}`` per example (false for a silent signal or an all-zero noise: the
+    SNR is undefined there, so nothing is added).
+
+    The gain depends on the signal's power and is NOT detached: gradients are those of the whole map
+    ``x -> x + g(x) * noise``. ``owned=True`` lets the mix be written into ``noise`` (which the caller must own)
+    when nothing needs a gradient: one batch-sized allocation less per call.
+    """
+    ps, mask = signal_power(x, lengths, snr_reference)
+    pn = _power(noise, mask)
+    g = gain_for_snr(ps, pn, snr_db.to(ps.device))
+    g = torch.where(applied.to(g.device), g, torch.zeros_like(g))
+    info = {"noise_added": g > 0}
+    if x.dtype in LOW_PRECISION:
+        y = (x.float() + per_example(g.float(), noise) * noise.float()).to(x.dtype)
+        return y, info
     scale = per_example(g.to(x.dtype), noise)
-    if reuse_noise and noise.shape == x.shape and noise.dtype == x.dtype and not noise.requires_grad:
-        y = torch.addcmul(x, noise, scale, out=noise)
-    else:
-        y = torch.addcmul(x, noise, scale)
-    return y, {"noise_added": g > 0}
+    if owned and noise.shape == x.shape and noise.dtype == x.dtype and not (needs_grad(x) or needs_grad(noise)):
+        return torch.addcmul(x, noise, scale, out=noise), info
+    return torch.addcmul(x, noise, scale), info

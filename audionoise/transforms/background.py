@@ -14,9 +14,8 @@ import torch
 from torch import Tensor, nn
 
 from audionoise.functional._checks import expand_to, valid_mask
-from audionoise.transforms._mixing import add_scaled_noise, check_snr_reference
-from audionoise.transforms.base import (Injector, Params, bernoulli, check_range, check_sample_rate, randint,
-                                        uniform)
+from audionoise.transforms._mixing import LOW_PRECISION, add_scaled_noise, check_snr_reference
+from audionoise.transforms.base import Injector, Params, check_range, check_sample_rate, draw, scale_int, scale_uniform
 
 
 class NoiseBank(nn.Module):
@@ -220,36 +219,29 @@ class BackgroundNoise(Injector):
         self.cache_dir = cache_dir
 
     @property
-    def noise(self) -> str:
-        if self.bank.source is None:
-            raise ValueError("this BackgroundNoise holds an in-memory NoiseBank with no folder; build it with "
-                             "NoiseBank.from_folder(...) to save it in a config")
-        return self.bank.source
+    def noise(self) -> str | NoiseBank:
+        """The noise folder the bank was built from, or the in-memory bank itself (which configs cannot hold)."""
+        return self.bank if self.bank.source is None else self.bank.source
 
-    def sample(self, x: Tensor, lengths: Tensor | None = None,
-               generator: torch.Generator | None = None) -> BackgroundParams:
-        xb, _, _ = self._prepare(x, lengths)
-        b = xb.shape[0]
-        applied = bernoulli(b, self.p, generator)
-        snr = uniform(b, self.min_snr_db, self.max_snr_db, generator)
-        clip = randint((b,), torch.full((b,), len(self.bank) - 1), generator)
-        offset = randint((b,), self.bank.lengths.to(clip.device)[clip] - 1, generator)
-        return BackgroundParams(applied=applied, snr_db=snr, clip=clip, offset=offset)
+    def _sample(self, x: Tensor, lengths: Tensor | None, generator: torch.Generator | None) -> BackgroundParams:
+        u = draw(x.shape[0], 4, generator)
+        clip = scale_int(u[:, 2], len(self.bank) - 1)
+        offset = scale_int(u[:, 3], self.bank.lengths.to(clip.device)[clip] - 1)
+        snr = scale_uniform(u[:, 1], self.min_snr_db, self.max_snr_db)
+        return BackgroundParams(applied=u[:, 0] < self.p, snr_db=snr, clip=clip, offset=offset)
 
-    def apply_with_info(self, x: Tensor, params: Params,
-                        lengths: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]:
-        xb, single, lengths = self._prepare(x, lengths, finite=False)
-        noise = self.bank.windows(params.clip, params.offset, xb.shape[-1]).to(device=xb.device, dtype=xb.dtype)
-        noise = noise.view(xb.shape[0], *([1] * (xb.dim() - 2)), xb.shape[-1])
-        mask = valid_mask(lengths, xb.shape[-1], xb.device)
-        if mask is not None:
-            noise = noise * expand_to(mask, noise)
-        # the windows are a fresh copy owned here: mix into them
-        y, info = add_scaled_noise(xb, noise, params.snr_db, params.applied, lengths, self.snr_reference,
-                                   reuse_noise=True)
-        return (y[0] if single else y), info
+    def _apply_params(self, x, params, lengths, owned):
+        noise = self.bank.windows(params.clip, params.offset, x.shape[-1]).to(x.device)
+        if x.dtype not in LOW_PRECISION:
+            noise = noise.to(x.dtype)
+        # one mono window per example, the same on every channel (coherent across the channels of an example)
+        noise = noise.view(x.shape[0], *([1] * (x.dim() - 2)), x.shape[-1])
+        if lengths is not None:
+            noise = noise * expand_to(valid_mask(lengths, x.shape[-1], x.device), noise)
+        # the windows are a fresh copy owned here: mix into them (when shapes match, i.e. mono)
+        return add_scaled_noise(x, noise, params.snr_db, params.applied, lengths, self.snr_reference, owned=True)
 
-    def records(self, params: Params, info: dict[str, Tensor]) -> list[dict]:
+    def records(self, params: Params, info: dict[str, Tensor] | None = None) -> list[dict]:
         rows = super().records(params, info)
         for row in rows:
             row["clip_name"] = self.bank.names[row["clip"]]

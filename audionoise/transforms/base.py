@@ -1,9 +1,37 @@
-"""The injector base class: ``sample`` random parameters, then ``apply`` them deterministically.
+"""The injector base class and its contract.
 
-Every injector is a ``torch.nn.Module`` whose ``forward(x, lengths=None, generator=None)`` is
-``apply(x, sample(x, lengths, generator), lengths)``. Parameters are a frozen dataclass of per-example tensors
-(first axis = batch) with an ``applied`` boolean mask: where it is false the example passes through unchanged,
-bit for bit. All randomness is drawn in ``sample`` from the given ``torch.Generator`` (or torch's default one).
+Every injector is a ``torch.nn.Module`` with three public methods:
+
+``y = t(x, lengths=None, generator=None)``
+    ``forward``: draw this call's random parameters and apply them.
+``params = t.sample(x, lengths=None, generator=None)``
+    Draw the parameters only: a frozen dataclass (:class:`Params`) of per-example tensors (first axis = batch)
+    with an ``applied`` boolean mask.
+``y = t.apply_params(x, params, lengths=None)``
+    Apply given parameters, deterministically: ``t.apply_params(x, t.sample(x, lengths, g), lengths)`` equals
+    ``t(x, lengths, g)`` bit for bit (for a generator in the same state). Where ``applied`` is false the example
+    passes through unchanged, bit for bit.
+
+Nothing is named ``apply``: ``nn.Module.apply(fn)`` keeps working on any model that holds injectors.
+
+Shapes: a waveform is ``(time,)`` (one mono clip), ``(batch, time)`` (a batch of mono clips) or
+``(batch, channels, time)``; multichannel audio is always 3-D. A spectrogram is ``(freq, frames)`` (one),
+``(batch, freq, frames)`` or ``(batch, channels, freq, frames)``. ``lengths`` (``(batch,)`` integers) gives the
+valid samples (frames) per example; padding after it is never measured or written.
+
+Validation happens once, at the public entry (a pipeline validates once for all its children); the internal
+hooks a subclass implements trust their input:
+
+``_sample(x, lengths, generator) -> Params``
+    ``x`` is batched, ``lengths`` is ``None`` or int64.
+``_apply_params(x, params, lengths, owned) -> (y, info)``
+    ``info`` holds per-example values only known when applying (e.g. ``noise_added``) for the records.
+    ``owned=True`` means nobody else holds ``params`` (``forward``, pipelines), so its buffers may be consumed.
+
+Autograd: every injector is differentiable with respect to its input. Where nothing requires a gradient the
+in-place fast paths are used; where the input requires one, out-of-place equivalents give the same values.
+
+Randomness: all of it is drawn in ``_sample`` from the given ``torch.Generator`` (or torch's default one).
 """
 
 from __future__ import annotations
@@ -16,10 +44,14 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from audionoise.functional._checks import as_batch, check_finite, check_lengths, check_waveform
+from audionoise.functional._checks import check_lengths, check_waveform
 
-#: name -> injector class, filled by ``Injector.__init_subclass__``; used by TOML configs.
+#: name -> injector class, filled by ``Injector.__init_subclass__``; used by pipeline configs.
 REGISTRY: dict[str, type["Injector"]] = {}
+
+#: Attribute that :func:`audionoise.io.load` sets on the ``(channels, time)`` tensors it returns, so that a
+#: multichannel file passed straight to an injector (which reads 2-D as a batch of mono clips) is an error.
+CHANNELS_FIRST_TAG = "_audionoise_channels_first"
 
 
 def _jsonable(v: Any) -> Any:
@@ -35,7 +67,7 @@ class Params:
     """Per-example parameters drawn by :meth:`Injector.sample`.
 
     Fields are tensors whose first axis is the batch. Fields with ``metadata={"record": False}`` (e.g. a noise
-    waveform) are used by ``apply`` but not written to records.
+    waveform) are used by ``apply_params`` but not written to records.
     """
 
     applied: Tensor
@@ -59,27 +91,28 @@ class Params:
 
 
 def not_recorded() -> Any:
-    """A dataclass field that ``apply`` uses but records leave out."""
+    """A dataclass field that ``apply_params`` uses but records leave out."""
     return dataclasses.field(metadata={"record": False})
 
 
-def uniform(batch: int, low: float, high: float, generator: torch.Generator | None) -> Tensor:
-    """``(batch,)`` float32 draws from U(low, high) on the generator's device (CPU by default)."""
+def draw(batch: int, columns: int, generator: torch.Generator | None) -> Tensor:
+    """``(batch, columns)`` float64 uniforms in [0, 1) on the generator's device, in ONE call of the generator.
+
+    Injectors draw all their scalar parameters this way (one column each): one random call instead of one per
+    parameter keeps the fixed cost of a call small.
+    """
     device = generator.device if generator is not None else None
-    return low + (high - low) * torch.rand(batch, generator=generator, device=device)
+    return torch.rand(batch, columns, generator=generator, device=device, dtype=torch.float64)
 
 
-def bernoulli(batch: int, p: float, generator: torch.Generator | None) -> Tensor:
-    """``(batch,)`` booleans, true with probability ``p`` (always drawn, so the stream never depends on p)."""
-    device = generator.device if generator is not None else None
-    return torch.rand(batch, generator=generator, device=device) < p
+def scale_uniform(u: Tensor, low: float, high: float) -> Tensor:
+    """Map uniforms in [0, 1) to float32 draws from U(low, high)."""
+    return (low + (high - low) * u).float()
 
 
-def randint(batch_shape: tuple[int, ...], high: Tensor, generator: torch.Generator | None) -> Tensor:
-    """Integers uniform in ``[0, high]`` inclusive, elementwise (``high`` broadcasts to ``batch_shape``)."""
-    device = generator.device if generator is not None else None
-    u = torch.rand(batch_shape, generator=generator, device=device, dtype=torch.float64)
-    high = high.to(u.device).double()
+def scale_int(u: Tensor, high: Tensor | int) -> Tensor:
+    """Map uniforms in [0, 1) to integers uniform in ``[0, high]`` inclusive (``high`` broadcasts)."""
+    high = torch.as_tensor(high, device=u.device, dtype=torch.float64)
     return torch.minimum((u * (high + 1)).floor(), high).long()
 
 
@@ -111,15 +144,41 @@ def check_probability(p: float, name: str = "p") -> float:
     return float(p)
 
 
-class Injector(nn.Module):
-    """Base class of all audionoise transforms.
+def needs_grad(x: Tensor) -> bool:
+    """Whether an operation on ``x`` must be recorded by autograd (then no in-place fast path)."""
+    return x.requires_grad and torch.is_grad_enabled()
 
-    Subclasses implement :meth:`sample` and :meth:`apply` (optionally :meth:`apply_with_info` to report values
-    only known when applying, such as a noise gain). Constructor arguments are the config fields
-    (``config()`` / TOML); keep one attribute per constructor argument with the same name.
+
+def enter(x: Tensor, lengths: Tensor | None, spectrogram: bool, who: str) -> tuple[Tensor, bool, Tensor | None]:
+    """Validate an input at a public entry; return its batched view, whether it was unbatched, int64 lengths."""
+    if not isinstance(x, Tensor) or not x.is_floating_point() or x.dim() < 1:
+        check_waveform(x)
+    d = x.dim()
+    if spectrogram:
+        if d < 2:
+            raise ValueError(f"{who} expects a spectrogram (..., freq, frames), got shape {tuple(x.shape)}")
+        single = d == 2
+    else:
+        single = d == 1
+        if d == 2 and x.shape[0] > 1 and getattr(x, CHANNELS_FIRST_TAG, False):
+            raise ValueError(f"{who}: this (channels, time) = {tuple(x.shape)} tensor comes from audionoise.io.load, "
+                             f"but a 2-D input is a batch of mono clips; pass x[None] (batch, channels, time) to "
+                             f"augment it as one multichannel example, or load with mono=True")
+    xb = x[None] if single else x
+    if lengths is not None:
+        lengths = check_lengths(lengths, xb.shape[0], xb.shape[-1])
+    return xb, single, lengths
+
+
+class Injector(nn.Module):
+    """Base class of all audionoise transforms (see the module docstring for the contract).
+
+    Subclasses implement ``_sample`` and ``_apply_params``. Constructor arguments are the config fields
+    (``config()`` / pipeline files); keep one attribute per constructor argument with the same name.
     """
 
-    #: whether forward() expects a spectrogram (..., freq, frames) instead of a waveform (..., time)
+    #: whether the input is a spectrogram (..., freq, frames) instead of a waveform (..., time); a pipeline
+    #: splits its waveform and spectrogram stages on this declaration alone
     spectrogram: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -131,50 +190,30 @@ class Injector(nn.Module):
         super().__init__()
         self.p = check_probability(p)
 
-    # -- to implement -------------------------------------------------------------------------------------------
-    def sample(self, x: Tensor, lengths: Tensor | None = None,
-               generator: torch.Generator | None = None) -> Params:
-        raise NotImplementedError
-
-    def apply(self, x: Tensor, params: Params, lengths: Tensor | None = None) -> Tensor:
-        return self.apply_with_info(x, params, lengths)[0]
-
-    def apply_with_info(self, x: Tensor, params: Params,
-                        lengths: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]:
-        """``apply`` plus per-example values worth recording (``{name: (batch,) tensor}``)."""
-        return self.apply(x, params, lengths), {}
-
-    # -- shared machinery ---------------------------------------------------------------------------------------
+    # -- the public contract ------------------------------------------------------------------------------------
     def forward(self, x: Tensor, lengths: Tensor | None = None,
                 generator: torch.Generator | None = None) -> Tensor:
-        return self.apply_owned(x, self.sample(x, lengths, generator), lengths)[0]
+        """Augment ``x``: sample this call's parameters from ``generator`` and apply them."""
+        xb, single, lengths = enter(x, lengths, self.spectrogram, type(self).__name__)
+        y = self._apply_params(xb, self._sample(xb, lengths, generator), lengths, True)[0]
+        return y[0] if single else y
 
-    def run(self, x: Tensor, lengths: Tensor | None, generator: torch.Generator | None,
-            active: Tensor | None = None, record: bool = True) -> tuple[Tensor, list[list[dict[str, Any]]] | None]:
-        """Sample, restrict to ``active`` examples, apply, and return ``(y, records)`` (used by pipelines).
+    def sample(self, x: Tensor, lengths: Tensor | None = None,
+               generator: torch.Generator | None = None) -> Params:
+        """Draw the per-example parameters ``forward`` would use (nothing is applied)."""
+        xb, _, lengths = enter(x, lengths, self.spectrogram, type(self).__name__)
+        return self._sample(xb, lengths, generator)
 
-        With ``record=False`` the records are skipped (``None``): building them copies parameters to the host,
-        which would force a device sync on GPU.
-        """
-        params = self.sample(x, lengths, generator)
-        if active is not None:
-            params = dataclasses.replace(params, applied=params.applied & active.to(params.applied.device))
-        y, info = self.apply_owned(x, params, lengths)
-        return y, ([[r] for r in self.records(params, info)] if record else None)
+    def apply_params(self, x: Tensor, params: Params, lengths: Tensor | None = None) -> Tensor:
+        """Apply parameters from :meth:`sample` (deterministic; ``params`` is not modified)."""
+        xb, single, lengths = enter(x, lengths, self.spectrogram, type(self).__name__)
+        y = self._apply_params(xb, params, lengths, False)[0]
+        return y[0] if single else y
 
-    def apply_owned(self, x: Tensor, params: Params, lengths: Tensor | None = None
-                    ) -> tuple[Tensor, dict[str, Tensor]]:
-        """:meth:`apply_with_info` for parameters nobody else holds (``forward``, ``run``).
-
-        Subclasses may consume buffers of ``params`` (e.g. write the mix into a noise tensor) to save memory
-        traffic; the public :meth:`apply` never does, so parameters stay reusable there.
-        """
-        return self.apply_with_info(x, params, lengths)
-
-    def records(self, params: Params, info: dict[str, Tensor]) -> list[dict[str, Any]]:
-        """One JSON-able dict per example: transform name, applied flag, parameters, apply-time info."""
+    def records(self, params: Params, info: dict[str, Tensor] | None = None) -> list[dict[str, Any]]:
+        """One JSON-able dict per example: transform name, applied flag, parameters, apply-time ``info``."""
         rows = params.to_records()
-        extra = {k: v.detach().cpu().tolist() for k, v in info.items()}
+        extra = {k: v.detach().cpu().tolist() for k, v in (info or {}).items()}
         out = []
         for i, row in enumerate(rows):
             rec = {"transform": type(self).__name__, "applied": bool(row.pop("applied"))}
@@ -183,31 +222,35 @@ class Injector(nn.Module):
             out.append(rec)
         return out
 
+    # -- to implement (trusted input) ---------------------------------------------------------------------------
+    def _sample(self, x: Tensor, lengths: Tensor | None, generator: torch.Generator | None) -> Params:
+        raise NotImplementedError(f"{type(self).__name__} must implement _sample(x, lengths, generator)")
+
+    def _apply_params(self, x: Tensor, params: Params, lengths: Tensor | None,
+                      owned: bool) -> tuple[Tensor, dict[str, Tensor]]:
+        raise NotImplementedError(f"{type(self).__name__} must implement _apply_params(x, params, lengths, owned)")
+
+    # -- used by pipelines (trusted, batched input) -------------------------------------------------------------
+    def _run(self, x: Tensor, lengths: Tensor | None, generator: torch.Generator | None,
+             active: Tensor | None, record: bool) -> tuple[Tensor, list[list[dict[str, Any]]] | None]:
+        """Sample, restrict to ``active`` examples, apply; records only when ``record`` (a host sync on GPU)."""
+        params = self._sample(x, lengths, generator)
+        if active is not None:
+            params = dataclasses.replace(params, applied=params.applied & active.to(params.applied.device))
+        y, info = self._apply_params(x, params, lengths, True)
+        return y, ([[r] for r in self.records(params, info)] if record else None)
+
+    # -- configuration ------------------------------------------------------------------------------------------
     def config(self) -> dict[str, Any]:
         """Constructor arguments as a dict (``type(self)(**self.config())`` rebuilds an equal injector)."""
         names = [n for n in inspect.signature(type(self).__init__).parameters if n != "self"]
-        return {n: getattr(self, n) for n in names}
+        return {n: getattr(self, n, None) for n in names}
 
     def extra_repr(self) -> str:
-        return ", ".join(f"{k}={v!r}" for k, v in self.config().items())
-
-    # -- helpers for subclasses ---------------------------------------------------------------------------------
-    def _prepare(self, x: Tensor, lengths: Tensor | None,
-                 finite: bool = True) -> tuple[Tensor, bool, Tensor | None]:
-        """Validate input; return the batched view, whether input was 1-D, and int64 lengths.
-
-        ``finite=True`` (in ``sample``, which every ``forward`` runs) also rejects NaN/Inf; ``apply`` skips that
-        scan because the same input already passed it in ``sample``.
-        """
-        check_waveform(x)
-        min_dim = 2 if self.spectrogram else 1
-        if x.dim() < min_dim:
-            raise ValueError(f"{type(self).__name__} expects a spectrogram (..., freq, frames), "
-                             f"got shape {tuple(x.shape)}")
-        if finite:
-            check_finite(x)
-        if self.spectrogram:
-            xb, single = (x, False) if x.dim() > 2 else (x[None], True)
-        else:
-            xb, single = as_batch(x)
-        return xb, single, check_lengths(lengths, xb.shape[0], xb.shape[-1])
+        parts = []
+        for k, v in self.config().items():
+            try:
+                parts.append(f"{k}={v!r}")
+            except Exception:  # noqa: BLE001 - repr must never raise
+                parts.append(f"{k}=<{type(v).__name__}>")
+        return ", ".join(parts)

@@ -8,8 +8,8 @@ import torch
 from torch import Tensor
 
 from audionoise.functional._checks import expand_to, per_example, valid_mask
-from audionoise.transforms.base import (Injector, Params, bernoulli, check_number, check_range, check_sample_rate,
-                                        randint, uniform)
+from audionoise.transforms.base import (Injector, Params, check_number, check_range, check_sample_rate, draw,
+                                        scale_int, scale_uniform)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,17 +30,13 @@ class Gain(Injector):
         check_range("min_db", min_db, "max_db", max_db)
         self.min_db, self.max_db = float(min_db), float(max_db)
 
-    def sample(self, x: Tensor, lengths: Tensor | None = None,
-               generator: torch.Generator | None = None) -> GainParams:
-        xb, _, _ = self._prepare(x, lengths)
-        applied = bernoulli(xb.shape[0], self.p, generator)
-        return GainParams(applied=applied, gain_db=uniform(xb.shape[0], self.min_db, self.max_db, generator))
+    def _sample(self, x: Tensor, lengths: Tensor | None, generator: torch.Generator | None) -> GainParams:
+        u = draw(x.shape[0], 2, generator)
+        return GainParams(applied=u[:, 0] < self.p, gain_db=scale_uniform(u[:, 1], self.min_db, self.max_db))
 
-    def apply(self, x: Tensor, params: Params, lengths: Tensor | None = None) -> Tensor:
-        xb, single, _ = self._prepare(x, lengths, finite=False)
-        db = torch.where(params.applied, params.gain_db, torch.zeros_like(params.gain_db)).to(xb.device)
-        y = xb * per_example(torch.pow(10.0, db / 20.0).to(xb.dtype), xb)
-        return y[0] if single else y
+    def _apply_params(self, x, params, lengths, owned):
+        db = torch.where(params.applied, params.gain_db, torch.zeros_like(params.gain_db)).to(x.device)
+        return x * per_example(torch.pow(10.0, db / 20.0).to(x.dtype), x), {}
 
 
 def shift_rows(x: Tensor, shift: Tensor, mode: str) -> Tensor:
@@ -110,27 +106,23 @@ class TimeShift(Injector):
             raise ValueError(f"mode must be one of {list(self.MODES)}, got {mode!r}")
         self.max_shift_s, self.sample_rate, self.mode = float(max_shift_s), sample_rate, mode
 
-    def sample(self, x: Tensor, lengths: Tensor | None = None,
-               generator: torch.Generator | None = None) -> ShiftParams:
-        xb, _, _ = self._prepare(x, lengths)
-        b = xb.shape[0]
-        applied = bernoulli(b, self.p, generator)
+    def _sample(self, x: Tensor, lengths: Tensor | None, generator: torch.Generator | None) -> ShiftParams:
+        u = draw(x.shape[0], 2, generator)
         m = int(round(self.max_shift_s * self.sample_rate))
-        shift = randint((b,), torch.full((b,), 2 * m), generator) - m
-        return ShiftParams(applied=applied, shift=shift)
+        return ShiftParams(applied=u[:, 0] < self.p, shift=scale_int(u[:, 1], 2 * m) - m)
 
-    def apply(self, x: Tensor, params: Params, lengths: Tensor | None = None) -> Tensor:
-        xb, single, lengths = self._prepare(x, lengths, finite=False)
+    def _apply_params(self, x, params, lengths, owned):
+        return self._shift(x, params, lengths), {}
+
+    def _shift(self, xb: Tensor, params: Params, lengths: Tensor | None) -> Tensor:
         t = xb.shape[-1]
         shift = torch.where(params.applied, params.shift, torch.zeros_like(params.shift)).to(xb.device)
         rows_shift = shift.repeat_interleave(xb[0].numel() // max(t, 1))
         if lengths is None:  # every sample valid: two contiguous copies instead of (batch, time) index maths
-            y = shift_rows(xb.reshape(-1, t), rows_shift, self.mode).view_as(xb)
-            return y[0] if single else y
+            return shift_rows(xb.reshape(-1, t), rows_shift, self.mode).view_as(xb)
         if self.mode == "pad":  # zero the padding so nothing shifts in from it, shift, then restore the padding
             y = shift_rows(_with_padding(xb, lengths, None).reshape(-1, t), rows_shift, "pad").view_as(xb)
-            y = _with_padding(y, lengths, xb)
-            return y[0] if single else y
+            return _with_padding(y, lengths, xb)
         n = lengths.to(xb.device)
         pos = torch.arange(t, device=xb.device).expand(xb.shape[0], t)
         src = pos - shift[:, None]
@@ -143,5 +135,4 @@ class TimeShift(Injector):
         src = torch.where(keep, src, pos)  # outside: identity (padding untouched) or zeroed below
         y = torch.gather(xb, -1, expand_to(src, xb).expand_as(xb))
         zero = inside & ~keep
-        y = y.masked_fill(expand_to(zero, y), 0.0)
-        return y[0] if single else y
+        return y.masked_fill(expand_to(zero, y), 0.0)

@@ -7,8 +7,8 @@ import dataclasses
 import torch
 from torch import Tensor
 
-from audionoise.functional.masks import freq_mask, spec_time_mask, time_mask
-from audionoise.transforms.base import Injector, Params, bernoulli, check_number, check_sample_rate, randint
+from audionoise.functional.masks import freq_mask, masked_copy, spec_time_mask
+from audionoise.transforms.base import Injector, Params, check_number, check_sample_rate, draw, scale_int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,33 +31,40 @@ def _check_width(name: str, value: int) -> int:
     return value
 
 
-def sample_masks(batch: int, num_masks: int, max_width: int, size: Tensor, p: float,
-                 generator: torch.Generator | None) -> MaskParams:
-    """Draw ``num_masks`` intervals per example inside ``[0, size)``.
+def sample_masks(u: Tensor, num_masks: int, max_width: int, size: Tensor | int, p: float) -> MaskParams:
+    """``num_masks`` intervals per example inside ``[0, size)`` from uniforms ``u`` ``(batch, 1 + 2 * num_masks)``.
 
     Widths are uniform integers in ``[0, min(max_width, size)]`` (inclusive) and starts uniform in
-    ``[0, size - width]``, so a mask never leaves the valid region. ``size`` is ``(batch,)``.
+    ``[0, size - width]``, so a mask never leaves the valid region. ``size`` is an int or ``(batch,)``.
     """
-    applied = bernoulli(batch, p, generator)
-    size = size.to(applied.device).long().view(-1, 1).expand(batch, num_masks)
-    widths = randint((batch, num_masks), size.clamp(max=max_width), generator)
-    starts = randint((batch, num_masks), size - widths, generator)
+    applied = u[:, 0] < p
+    if isinstance(size, Tensor):
+        size = size.to(u.device).view(-1, 1)
+        widths = scale_int(u[:, 1:1 + num_masks], size.clamp(max=max_width))
+    else:
+        widths = scale_int(u[:, 1:1 + num_masks], min(size, max_width))
+    starts = scale_int(u[:, 1 + num_masks:], size - widths)
     return MaskParams(applied=applied, starts=starts, widths=widths)
 
 
 class _IntervalMask(Injector):
-    """Shared sampling of the mask injectors: ``num_masks`` intervals of up to ``max_width`` inside ``_sizes``."""
+    """Shared sampling of the mask injectors: ``num_masks`` intervals of up to ``max_width`` inside ``_size``.
 
-    def _sizes(self, xb: Tensor, lengths: Tensor | None) -> Tensor:
-        """Valid extent of the masked axis per example: ``lengths`` or the whole last axis."""
-        if lengths is not None:
-            return lengths
-        return torch.full((xb.shape[0],), xb.shape[-1], dtype=torch.long)
+    Masks copy the input and overwrite intervals of it: they never create NaN/Inf and do not scan for them
+    (values pass through unchanged outside the masks).
+    """
 
-    def sample(self, x: Tensor, lengths: Tensor | None = None,
-               generator: torch.Generator | None = None) -> MaskParams:
-        xb, _, lengths = self._prepare(x, lengths)
-        return sample_masks(xb.shape[0], self.num_masks, self.max_width, self._sizes(xb, lengths), self.p, generator)
+    def _size(self, x: Tensor, lengths: Tensor | None) -> Tensor | int:
+        """Valid extent of the masked axis: ``lengths`` per example, or the whole last axis."""
+        return x.shape[-1] if lengths is None else lengths
+
+    def _sample(self, x: Tensor, lengths: Tensor | None, generator: torch.Generator | None) -> MaskParams:
+        u = draw(x.shape[0], 1 + 2 * self.num_masks, generator)
+        return sample_masks(u, self.num_masks, self.max_width, self._size(x, lengths), self.p)
+
+    def _widths(self, params: Params, x: Tensor) -> Tensor:
+        """Mask widths with zeros for the examples not applied."""
+        return (params.widths * params.applied.view(-1, 1)).to(x.device)
 
 
 class TimeMask(_IntervalMask):
@@ -65,7 +72,7 @@ class TimeMask(_IntervalMask):
 
     Widths are uniform in ``[0, max_width]`` samples (inclusive), masks lie inside the valid samples only,
     independently per example. ``fade_s > 0`` ramps the gain linearly to zero over that many seconds inside each
-    edge of a mask (avoids clicks).
+    edge of a mask (avoids clicks). The gradient is 1 outside the masks and 0 inside.
 
     Example:
         >>> t = TimeMask(0.1, num_masks=2, sample_rate=16000)
@@ -80,17 +87,11 @@ class TimeMask(_IntervalMask):
         check_sample_rate(sample_rate)
         self.max_width_s, self.num_masks = float(max_width_s), _check_count(num_masks)
         self.sample_rate, self.fade_s = sample_rate, float(fade_s)
+        self.max_width = int(round(self.max_width_s * self.sample_rate))
+        self._fade = int(round(self.fade_s * self.sample_rate))
 
-    @property
-    def max_width(self) -> int:
-        return int(round(self.max_width_s * self.sample_rate))
-
-    def apply(self, x: Tensor, params: Params, lengths: Tensor | None = None) -> Tensor:
-        xb, single, lengths = self._prepare(x, lengths, finite=False)
-        widths = params.widths * params.applied.view(-1, 1)
-        fade = int(round(self.fade_s * self.sample_rate))
-        y = time_mask(xb, params.starts.to(xb.device), widths.to(xb.device), fade=fade)
-        return y[0] if single else y
+    def _apply_params(self, x, params, lengths, owned):
+        return masked_copy(x, params.starts.to(x.device), self._widths(params, x), fade=self._fade), {}
 
 
 class SpecTimeMask(_IntervalMask):
@@ -106,11 +107,8 @@ class SpecTimeMask(_IntervalMask):
         self.max_width, self.num_masks = _check_width("max_width", max_width), _check_count(num_masks)
         self.fill = check_number("fill", fill)
 
-    def apply(self, x: Tensor, params: Params, lengths: Tensor | None = None) -> Tensor:
-        xb, single, _ = self._prepare(x, lengths, finite=False)
-        widths = params.widths * params.applied.view(-1, 1)
-        y = spec_time_mask(xb, params.starts.to(xb.device), widths.to(xb.device), fill=self.fill)
-        return y[0] if single else y
+    def _apply_params(self, x, params, lengths, owned):
+        return spec_time_mask(x, params.starts.to(x.device), self._widths(params, x), fill=self.fill), {}
 
 
 class SpecFreqMask(_IntervalMask):
@@ -125,11 +123,8 @@ class SpecFreqMask(_IntervalMask):
         super().__init__(p)
         self.max_width, self.num_masks = _check_width("max_width", max_width), _check_count(num_masks)
 
-    def _sizes(self, xb: Tensor, lengths: Tensor | None) -> Tensor:
-        return torch.full((xb.shape[0],), xb.shape[-2], dtype=torch.long)  # every frequency bin
+    def _size(self, x: Tensor, lengths: Tensor | None) -> int:
+        return x.shape[-2]  # every frequency bin
 
-    def apply(self, x: Tensor, params: Params, lengths: Tensor | None = None) -> Tensor:
-        xb, single, lengths = self._prepare(x, lengths, finite=False)
-        widths = params.widths * params.applied.view(-1, 1)
-        y = freq_mask(xb, params.starts.to(xb.device), widths.to(xb.device), lengths=lengths)
-        return y[0] if single else y
+    def _apply_params(self, x, params, lengths, owned):
+        return freq_mask(x, params.starts.to(x.device), self._widths(params, x), lengths=lengths), {}

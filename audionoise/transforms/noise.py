@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import torch
 from torch import Tensor
 
 from audionoise.functional._checks import expand_to, valid_mask
 from audionoise.functional.noise import shape_noise
-from audionoise.transforms._mixing import add_scaled_noise, check_snr_reference
-from audionoise.transforms.base import Injector, Params, bernoulli, check_range, not_recorded, uniform
+from audionoise.transforms._mixing import LOW_PRECISION, add_scaled_noise, check_snr_reference
+from audionoise.transforms.base import Injector, Params, check_range, draw, not_recorded, scale_uniform
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,6 +28,8 @@ class ColoredNoise(Injector):
     Per example: ``snr ~ U(min_snr_db, max_snr_db)``, ``exponent ~ U(min_exponent, max_exponent)`` (0 white,
     1 pink, 2 brown, -1 blue, -2 violet); the noise is scaled so the SNR (see :mod:`audionoise.functional.snr`)
     is exact. Each channel gets its own noise. The clean signal is never rescaled; padding gets no noise.
+    Differentiable in ``x`` (the noise is a constant; the gain, which depends on the signal's power, is not
+    detached). float16/bfloat16 inputs keep their dtype; powers and gains are computed in float32.
 
     Example:
         >>> t = ColoredNoise(10.0, 10.0, 1.0, 1.0)
@@ -45,18 +46,17 @@ class ColoredNoise(Injector):
         self.min_exponent, self.max_exponent = float(min_exponent), float(max_exponent)
         self.snr_reference = check_snr_reference(snr_reference)
 
-    def sample(self, x: Tensor, lengths: Tensor | None = None,
-               generator: torch.Generator | None = None) -> NoiseParams:
-        xb, _, lengths = self._prepare(x, lengths)
-        b = xb.shape[0]
-        applied = bernoulli(b, self.p, generator)
-        snr = uniform(b, self.min_snr_db, self.max_snr_db, generator)
-        exponent = uniform(b, self.min_exponent, self.max_exponent, generator)
-        device = generator.device if generator is not None else xb.device
-        noise = self._noise(xb.shape, exponent, generator, device, applied).to(device=xb.device, dtype=xb.dtype)
-        mask = valid_mask(lengths, xb.shape[-1], xb.device)
-        if mask is not None:
-            noise = noise * expand_to(mask, noise)
+    def _sample(self, x: Tensor, lengths: Tensor | None, generator: torch.Generator | None) -> NoiseParams:
+        u = draw(x.shape[0], 3, generator)
+        applied = u[:, 0] < self.p
+        snr = scale_uniform(u[:, 1], self.min_snr_db, self.max_snr_db)
+        exponent = scale_uniform(u[:, 2], self.min_exponent, self.max_exponent)
+        device = generator.device if generator is not None else x.device
+        noise = self._noise(x.shape, exponent, generator, device, applied).to(x.device)
+        if x.dtype not in LOW_PRECISION:  # low precision: keep the float32 noise, mixed in float32
+            noise = noise.to(x.dtype)
+        if lengths is not None:
+            noise.mul_(expand_to(valid_mask(lengths, x.shape[-1], x.device), noise))
         return NoiseParams(applied=applied, snr_db=snr, exponent=exponent, noise=noise)
 
     def _noise(self, shape: torch.Size, exponent: Tensor, generator: torch.Generator | None,
@@ -68,6 +68,8 @@ class ColoredNoise(Injector):
         rows are (selecting rows would sync with the host, and the FFTs are cheap there).
         """
         white = torch.randn(shape, generator=generator, device=device)
+        if self.min_exponent == self.max_exponent == 0.0:
+            return white
         exp = exponent.to(device).view(-1, *([1] * (len(shape) - 2)))
         applied = applied.to(device)
         if white.device.type != "cpu" or bool(applied.all()):
@@ -78,20 +80,10 @@ class ColoredNoise(Injector):
             out.index_copy_(0, rows, shape_noise(white.index_select(0, rows), exp.index_select(0, rows)))
         return out
 
-    def apply_with_info(self, x: Tensor, params: Params,
-                        lengths: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]:
-        return self._mix(x, params, lengths, reuse_noise=False)
-
-    def apply_owned(self, x: Tensor, params: Params,
-                    lengths: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]:
-        return self._mix(x, params, lengths, reuse_noise=True)  # the noise is ours: mix into it
-
-    def _mix(self, x: Tensor, params: Params, lengths: Tensor | None,
-             reuse_noise: bool) -> tuple[Tensor, dict[str, Tensor]]:
-        xb, single, lengths = self._prepare(x, lengths, finite=False)
-        y, info = add_scaled_noise(xb, params.noise, params.snr_db, params.applied, lengths, self.snr_reference,
-                                   reuse_noise=reuse_noise)
-        return (y[0] if single else y), info
+    def _apply_params(self, x: Tensor, params: Params, lengths: Tensor | None,
+                      owned: bool) -> tuple[Tensor, dict[str, Tensor]]:
+        return add_scaled_noise(x, params.noise, params.snr_db, params.applied, lengths, self.snr_reference,
+                                owned=owned)
 
 
 class WhiteNoise(ColoredNoise):
@@ -129,7 +121,8 @@ class WhiteNoise(ColoredNoise):
                device: torch.device, applied: Tensor) -> Tensor:
         if self.bank is None:
             return torch.randn(shape, generator=generator, device=device)
-        rows = math.prod(shape[:-1])
+        rows = 1
+        for s in shape[:-1]:
+            rows *= s
         offset = torch.randint(0, self.bank_samples, (rows,), generator=generator, device=device)
-        windows = self.bank.windows(torch.zeros_like(offset), offset, shape[-1])
-        return windows.view(shape)
+        return self.bank.windows(torch.zeros_like(offset), offset, shape[-1]).view(shape)
