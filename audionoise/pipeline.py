@@ -19,7 +19,7 @@ import tomli_w
 import torch
 from torch import Tensor, nn
 
-from audionoise.transforms.base import REGISTRY, Injector, check_probability, draw, enter
+from audionoise.transforms.base import REGISTRY, Injector, check_probability, draw, enter, tensor
 
 Records = list[list[dict[str, Any]]]
 
@@ -66,7 +66,7 @@ def _restrict(active: Tensor | None, mask: Tensor, p: float = 0.0) -> Tensor | N
 
 def _coin(batch: int, p: float, generator: torch.Generator | None) -> Tensor:
     """Per-example booleans, true with probability ``p`` (always drawn: the stream never depends on p)."""
-    return draw(batch, 1, generator)[:, 0] < p
+    return tensor(draw(batch, 1, generator)[:, 0] < p)
 
 
 class Compose(_Container):

@@ -15,7 +15,8 @@ from torch import Tensor, nn
 
 from audionoise.functional._checks import expand_to, valid_mask
 from audionoise.transforms._mixing import LOW_PRECISION, add_scaled_noise, check_snr_reference
-from audionoise.transforms.base import Injector, Params, check_range, check_sample_rate, draw, scale_int, scale_uniform
+from audionoise.transforms.base import (Injector, Params, check_range, check_sample_rate, draw, like, scale_int,
+                                        scale_uniform, tensor)
 
 
 class NoiseBank(nn.Module):
@@ -226,9 +227,10 @@ class BackgroundNoise(Injector):
     def _sample(self, x: Tensor, lengths: Tensor | None, generator: torch.Generator | None) -> BackgroundParams:
         u = draw(x.shape[0], 4, generator)
         clip = scale_int(u[:, 2], len(self.bank) - 1)
-        offset = scale_int(u[:, 3], self.bank.lengths.to(clip.device)[clip] - 1)
+        offset = scale_int(u[:, 3], like(u, self.bank.lengths)[clip] - 1)
         snr = scale_uniform(u[:, 1], self.min_snr_db, self.max_snr_db)
-        return BackgroundParams(applied=u[:, 0] < self.p, snr_db=snr, clip=clip, offset=offset)
+        return BackgroundParams(applied=tensor(u[:, 0] < self.p), snr_db=tensor(snr), clip=tensor(clip),
+                                offset=tensor(offset))
 
     def _apply_params(self, x, params, lengths, owned):
         noise = self.bank.windows(params.clip, params.offset, x.shape[-1]).to(x.device)

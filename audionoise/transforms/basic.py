@@ -9,7 +9,7 @@ from torch import Tensor
 
 from audionoise.functional._checks import expand_to, per_example, valid_mask
 from audionoise.transforms.base import (Injector, Params, check_number, check_range, check_sample_rate, draw,
-                                        scale_int, scale_uniform)
+                                        scale_int, scale_uniform, tensor)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,7 +32,8 @@ class Gain(Injector):
 
     def _sample(self, x: Tensor, lengths: Tensor | None, generator: torch.Generator | None) -> GainParams:
         u = draw(x.shape[0], 2, generator)
-        return GainParams(applied=u[:, 0] < self.p, gain_db=scale_uniform(u[:, 1], self.min_db, self.max_db))
+        return GainParams(applied=tensor(u[:, 0] < self.p),
+                          gain_db=tensor(scale_uniform(u[:, 1], self.min_db, self.max_db)))
 
     def _apply_params(self, x, params, lengths, owned):
         db = torch.where(params.applied, params.gain_db, torch.zeros_like(params.gain_db)).to(x.device)
@@ -109,7 +110,7 @@ class TimeShift(Injector):
     def _sample(self, x: Tensor, lengths: Tensor | None, generator: torch.Generator | None) -> ShiftParams:
         u = draw(x.shape[0], 2, generator)
         m = int(round(self.max_shift_s * self.sample_rate))
-        return ShiftParams(applied=u[:, 0] < self.p, shift=scale_int(u[:, 1], 2 * m) - m)
+        return ShiftParams(applied=tensor(u[:, 0] < self.p), shift=tensor(scale_int(u[:, 1], 2 * m) - m))
 
     def _apply_params(self, x, params, lengths, owned):
         return self._shift(x, params, lengths), {}

@@ -10,7 +10,7 @@ from torch import Tensor
 from audionoise.functional._checks import expand_to, valid_mask
 from audionoise.functional.noise import shape_noise
 from audionoise.transforms._mixing import LOW_PRECISION, add_scaled_noise, check_snr_reference
-from audionoise.transforms.base import Injector, Params, check_range, draw, not_recorded, scale_uniform
+from audionoise.transforms.base import Injector, Params, check_range, draw, not_recorded, scale_uniform, tensor
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,9 +48,9 @@ class ColoredNoise(Injector):
 
     def _sample(self, x: Tensor, lengths: Tensor | None, generator: torch.Generator | None) -> NoiseParams:
         u = draw(x.shape[0], 3, generator)
-        applied = u[:, 0] < self.p
-        snr = scale_uniform(u[:, 1], self.min_snr_db, self.max_snr_db)
-        exponent = scale_uniform(u[:, 2], self.min_exponent, self.max_exponent)
+        applied = tensor(u[:, 0] < self.p)
+        snr = tensor(scale_uniform(u[:, 1], self.min_snr_db, self.max_snr_db))
+        exponent = tensor(scale_uniform(u[:, 2], self.min_exponent, self.max_exponent))
         device = generator.device if generator is not None else x.device
         noise = self._noise(x.shape, exponent, generator, device, applied).to(x.device)
         if x.dtype not in LOW_PRECISION:  # low precision: keep the float32 noise, mixed in float32

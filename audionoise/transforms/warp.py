@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from audionoise.functional.warp import warp_spectrogram
-from audionoise.transforms.base import Injector, Params, check_number, draw, scale_uniform
+from audionoise.transforms.base import Injector, Params, check_number, draw, scale_uniform, tensor
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,7 +47,7 @@ class SpecWarp(Injector):
         u = draw(x.shape[0], 3, generator)
         fs = scale_uniform(u[:, 1], 1.0 - self.max_freq_warp, 1.0 + self.max_freq_warp)
         ts = scale_uniform(u[:, 2], 1.0 - self.max_time_warp, 1.0 + self.max_time_warp)
-        return WarpParams(applied=u[:, 0] < self.p, freq_scale=fs, time_scale=ts)
+        return WarpParams(applied=tensor(u[:, 0] < self.p), freq_scale=tensor(fs), time_scale=tensor(ts))
 
     def _apply_params(self, x, params, lengths, owned):
         xb = x
