@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import uuid
@@ -233,8 +234,10 @@ def load(
     path: str | os.PathLike,
     sample_rate: int | None = None,
     mono: bool = False,
+    offset: float = 0.0,
+    duration: float | None = None,
 ) -> tuple[torch.Tensor, int]:
-    """Decode an audio file into a float32 tensor ``(channels, time)``.
+    """Decode an audio file (or a segment of it) into a float32 tensor ``(channels, time)``.
 
     Integer PCM is scaled to [-1, 1) (``int16 / 32768``); float files keep their values.
     When ``sample_rate`` differs from the file's rate the signal is resampled with
@@ -242,11 +245,18 @@ def load(
     ``ceil(frames * sample_rate / file_rate)``. ``mono=True`` averages the channels:
     ``y[0, t] = mean_c x[c, t]``.
 
+    ``offset``/``duration`` (seconds, at the file's rate) decode only the frames
+    ``[round(offset * rate), round(offset * rate) + round(duration * rate))`` (at least one frame),
+    seeking instead of decoding what comes before; a segment running past the end stops at the
+    end of the file. Resampling is applied to the segment.
+
     Args:
         path: Audio file (WAV 8/16/24/32-bit int, float32/64, u-law/a-law, IMA/MS ADPCM;
             FLAC; OGG/Vorbis; Opus; MP3; AIFF; AU; CAF; W64).
         sample_rate: Target rate in Hz, or ``None`` to keep the file's rate.
         mono: Average all channels into one.
+        offset: Start of the segment in seconds (``>= 0``, before the end of the file).
+        duration: Length of the segment in seconds (``> 0``), or ``None`` to read to the end.
 
     Returns:
         ``(waveform, sample_rate)`` with ``waveform`` float32, shape ``(channels, time)``
@@ -254,22 +264,36 @@ def load(
 
     Raises:
         AudioFileError: missing, empty, truncated or header-only file, non-audio bytes,
-            unsupported container, zero frames, NaN/Inf samples.
-        ValueError: ``sample_rate`` is not a positive integer.
+            unsupported container, zero frames, NaN/Inf samples, ``offset`` at or past the end.
+        ValueError: ``sample_rate`` is not a positive integer, ``offset`` is negative or
+            ``duration`` not positive.
 
     Example:
         >>> x, sr = load("speech_48k_stereo.wav", sample_rate=16000, mono=True)  # doctest: +SKIP
         >>> x.shape, sr  # doctest: +SKIP
         (torch.Size([1, 16000]), 16000)
+        >>> load("speech_48k_stereo.wav", offset=0.5, duration=0.25)[0].shape  # doctest: +SKIP
+        torch.Size([2, 12000])
     """
-    x, rate, _ = load_with_info(path, sample_rate=sample_rate, mono=mono)
+    x, rate, _ = load_with_info(path, sample_rate=sample_rate, mono=mono, offset=offset, duration=duration)
     return x, rate
+
+
+def _check_segment(offset: float, duration: float | None) -> None:
+    if isinstance(offset, bool) or not isinstance(offset, (int, float)) or not math.isfinite(offset) or offset < 0:
+        raise ValueError(f"offset ({offset!r}) must be a finite number of seconds >= 0")
+    if duration is not None and (isinstance(duration, bool) or not isinstance(duration, (int, float))
+                                 or not math.isfinite(duration) or duration <= 0):
+        raise ValueError(f"duration ({duration!r}) must be a finite number of seconds > 0, or None for the rest "
+                         "of the file")
 
 
 def load_with_info(
     path: str | os.PathLike,
     sample_rate: int | None = None,
     mono: bool = False,
+    offset: float = 0.0,
+    duration: float | None = None,
 ) -> tuple[torch.Tensor, int, AudioInfo]:
     """:func:`load` plus the file's :class:`AudioInfo` (as stored, before resampling), with one open.
 
@@ -280,6 +304,7 @@ def load_with_info(
     """
     if sample_rate is not None and (int(sample_rate) != sample_rate or sample_rate <= 0):
         raise ValueError(f"sample_rate ({sample_rate!r}) must be a positive integer number of Hz or None")
+    _check_segment(offset, duration)
     path = Path(path)
     _check_readable(path)
     with _open(path) as f:
@@ -288,9 +313,16 @@ def load_with_info(
         fmt = f.format
         meta = AudioInfo(file_rate, declared, int(f.channels), fmt, f.subtype)
         reason = _truncation(f)
+        start = round(offset * file_rate)
+        count = -1 if duration is None else max(1, round(duration * file_rate))
+        if reason is None and start and declared and start >= declared:
+            reason = (f"offset {offset} s (frame {start}) is at or past the end of the file ({declared} frames, "
+                      f"{declared / file_rate:.3f} s); fix the offset (in a manifest: the line's \"offset\")")
         if reason is None:
             try:
-                data = f.read(dtype="float32", always_2d=True)
+                if start:
+                    f.seek(start)
+                data = f.read(frames=count, dtype="float32", always_2d=True)
             except (sf.LibsndfileError, RuntimeError) as err:
                 detail = str(err).split(": ", 1)[-1].strip()
                 reason = (
@@ -307,10 +339,11 @@ def load_with_info(
         )
     # MP3 headers without a Xing/VBRI table only estimate the length: allow 5 % slack there.
     slack = declared // 20 if fmt == "MP3" else 0
-    if 0 < declared and data.shape[0] < declared - slack:
+    expected = declared - start if count < 0 else min(count, declared - start)
+    if 0 < declared and data.shape[0] < expected - slack:
         raise AudioFileError(
             path,
-            f"truncated file: the header declares {declared} frames but only {data.shape[0]} "
+            f"truncated file: the header declares {declared} frames but only {start + data.shape[0]} "
             "could be decoded; re-copy it from the source",
         )
     if not np.isfinite(data).all():

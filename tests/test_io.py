@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+import torchaudio.functional as AF
 
 from audionoise import io
 
@@ -183,6 +184,41 @@ def test_bad_target_sample_rate_is_a_value_error(tmp_path, bad):
     io.save(tmp_path / "s.wav", torch.zeros(1, 10), 16000)
     with pytest.raises(ValueError, match="sample_rate"):
         io.load(tmp_path / "s.wav", sample_rate=bad)
+
+
+# ---------------------------------------------------------------- segments (offset / duration)
+@pytest.mark.parametrize("name, subtype", [("r.wav", "FLOAT"), ("r.flac", "PCM_24")])
+def test_segment_is_exactly_the_frames_of_the_file(tmp_path, name, subtype):
+    x = _grid_signal(24, frames=8000, channels=2)
+    io.save(tmp_path / name, x, 8000, subtype=subtype)
+    seg, sr = io.load(tmp_path / name, offset=0.25, duration=0.125)  # frames [2000, 3000)
+    assert sr == 8000 and torch.equal(seg, x[:, 2000:3000])
+    assert torch.equal(io.load(tmp_path / name, offset=0.5)[0], x[:, 4000:])           # to the end
+    assert torch.equal(io.load(tmp_path / name, duration=0.1)[0], x[:, :800])          # from the start
+    assert torch.equal(io.load(tmp_path / name, offset=0.9, duration=1.0)[0], x[:, 7200:])  # stops at the end
+
+
+def test_segment_is_resampled_and_made_mono(tmp_path):
+    x = _sine(16000, 16000, freq=300.0).repeat(2, 1)
+    io.save(tmp_path / "s.wav", x, 16000, subtype="FLOAT")
+    seg, sr = io.load(tmp_path / "s.wav", sample_rate=8000, mono=True, offset=0.5, duration=0.25)
+    assert sr == 8000 and seg.shape == (1, 2000)
+    whole, _ = io.load(tmp_path / "s.wav", mono=True, offset=0.5, duration=0.25)
+    assert torch.equal(seg, AF.resample(whole, 16000, 8000))
+
+
+def test_offset_past_the_end_names_the_file(tmp_path):
+    io.save(tmp_path / "s.wav", torch.zeros(1, 800), 8000)
+    with pytest.raises(io.AudioFileError, match=r"s\.wav: offset 0\.1 s \(frame 800\) is at or past the end"):
+        io.load(tmp_path / "s.wav", offset=0.1)
+
+
+@pytest.mark.parametrize("kwargs, field", [({"offset": -0.1}, "offset"), ({"offset": float("nan")}, "offset"),
+                                           ({"duration": 0}, "duration"), ({"duration": -1.0}, "duration")])
+def test_bad_segment_arguments_are_value_errors(tmp_path, kwargs, field):
+    io.save(tmp_path / "s.wav", torch.zeros(1, 800), 8000)
+    with pytest.raises(ValueError, match=field):
+        io.load(tmp_path / "s.wav", **kwargs)
 
 
 # ---------------------------------------------------------------- the messy folder

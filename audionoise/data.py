@@ -1,0 +1,457 @@
+"""Torch datasets for on-the-fly augmentation: audio folders, NeMo-style manifests, padding, per-item noise.
+
+Items are tuples ``(waveform, metadata)``: ``waveform`` is float32 ``(channels, time)`` as :func:`audionoise.io.load`
+returns it, ``metadata`` a dict with at least ``"path"`` (the file read) and ``"sample_rate"`` (of the returned
+waveform). :func:`pad_collate` turns a list of items into ``(x, lengths, metadata_list)`` following the shape rule
+of the injectors: ``x`` is ``(batch, time)`` when every item is mono, ``(batch, channels, time)`` otherwise.
+
+:class:`AugmentedDataset` wraps any dataset whose items start with a waveform and augments item ``i`` of epoch
+``e`` with a generator seeded from ``(seed, e, i)`` alone (:func:`derive_seed`), so the tensors do not depend on
+the number of DataLoader workers, the order of access or the batch an item lands in. For augmenting whole padded
+batches on the GPU in the training step instead, seed the pipeline with :func:`batch_generator`.
+
+Example:
+    >>> from torch.utils.data import DataLoader
+    >>> ds = AugmentedDataset(AudioFolder("clips", sample_rate=16000), WhiteNoise(0, 20), seed=0)  # doctest: +SKIP
+    >>> loader = DataLoader(ds, batch_size=8, num_workers=2, collate_fn=pad_collate)  # doctest: +SKIP
+    >>> for epoch in range(3):  # doctest: +SKIP
+    ...     ds.set_epoch(epoch)
+    ...     for x, lengths, meta in loader:
+    ...         ...
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import math
+import operator
+import os
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import torch
+from torch import Tensor, nn
+from torch.utils.data import Dataset
+
+from audionoise import io
+
+__all__ = ["AudioFolder", "AudioManifest", "AugmentedDataset", "batch_generator", "derive_seed", "pad_collate"]
+
+#: Metadata keys that the datasets set themselves (a manifest line may not use them for something else).
+RESERVED_KEYS = ("path", "sample_rate")
+
+
+# ---------------------------------------------------------------------------------------------- seeds
+def _count(name: str, value: Any, minimum: int | None = 0) -> int:
+    try:
+        value = operator.index(value)
+    except TypeError:
+        raise ValueError(f"{name} must be an integer, got {value!r}") from None
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} ({value}) must be >= {minimum}")
+    return value
+
+
+def derive_seed(seed: int, epoch: int, index: int) -> int:
+    """The 63-bit seed of item (or batch) ``index`` in ``epoch``: BLAKE2b-64 of ``"{seed}\\0{epoch}\\0{index}"``.
+
+    The first 8 digest bytes read little-endian, shifted right by one bit, so the value fits a signed int64 and
+    ``torch.Generator.manual_seed``. It depends on its three arguments only.
+
+    Example:
+        >>> derive_seed(0, 1, 5) == derive_seed(0, 1, 5) != derive_seed(0, 2, 5)
+        True
+    """
+    seed = _count("seed", seed, minimum=None)
+    epoch, index = _count("epoch", epoch), _count("index", index)
+    digest = hashlib.blake2b(f"{seed}\0{epoch}\0{index}".encode("ascii"), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1
+
+
+def batch_generator(seed: int, epoch: int, batch_index: int,
+                    device: torch.device | str | None = None) -> torch.Generator:
+    """A generator on ``device`` seeded with :func:`derive_seed` ``(seed, epoch, batch_index)``.
+
+    For augmenting a whole padded batch in the training step (on the GPU), the per-batch counterpart of
+    :class:`AugmentedDataset`: ``pipe(x.to(device), lengths.to(device), batch_generator(seed, epoch, b, device))``.
+    The result is reproducible given the sampler's order (which batch holds which items); CPU and CUDA
+    generators draw different streams from the same seed.
+
+    Example:
+        >>> g = batch_generator(0, epoch=3, batch_index=17)
+        >>> g.initial_seed() == derive_seed(0, 3, 17)
+        True
+    """
+    return torch.Generator(device=device if device is not None else "cpu").manual_seed(
+        derive_seed(seed, epoch, batch_index))
+
+
+def _item_index(index: Any, size: int) -> int:
+    i = operator.index(index)
+    if i < 0:
+        i += size
+    if not 0 <= i < size:
+        raise IndexError(f"index {index} is out of range for a dataset of {size} items")
+    return i
+
+
+def _check_rate(sample_rate: int | None) -> int | None:
+    if sample_rate is None:
+        return None
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, int) or sample_rate <= 0:
+        raise ValueError(f"sample_rate must be a positive integer (Hz) or None (keep each file's rate), "
+                         f"got {sample_rate!r}")
+    return sample_rate
+
+
+# ---------------------------------------------------------------------------------------------- folders
+def _check_extensions(extensions: Iterable[str] | str) -> frozenset[str]:
+    if isinstance(extensions, str):
+        extensions = (extensions,)
+    out = set()
+    for ext in extensions:
+        ext = str(ext).lower()
+        ext = ext if ext.startswith(".") else "." + ext
+        if ext not in io.AUDIO_EXTENSIONS:
+            raise ValueError(f"extension {ext!r} is not read by audionoise.io; use some of "
+                             f"{', '.join(sorted(io.AUDIO_EXTENSIONS))}")
+        out.add(ext)
+    if not out:
+        raise ValueError("extensions is empty; pass at least one, e.g. ('.wav', '.flac')")
+    return frozenset(out)
+
+
+def _scan_folder(root: Path, extensions: frozenset[str]) -> list[str]:
+    """Relative posix paths of the non-hidden files under ``root`` with one of ``extensions``, sorted.
+
+    Hidden files and folders (name starting with ".") are skipped; symlinked folders are not followed (so a
+    link loop cannot hang the scan), symlinked files are listed.
+    """
+    found = []
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        base = Path(folder)
+        for name in files:
+            if not name.startswith(".") and Path(name).suffix.lower() in extensions:
+                found.append((base / name).relative_to(root).as_posix())
+    return sorted(found)
+
+
+class AudioFolder(Dataset):
+    """Every audio file under ``root`` (recursive, sorted by relative path) as ``(waveform, metadata)``.
+
+    ``waveform`` is float32 ``(channels, time)`` from :func:`audionoise.io.load` (resampled to ``sample_rate``
+    when given, channels averaged when ``mono``); ``metadata`` is ``{"path": str, "relative_path": str,
+    "sample_rate": int}`` (``relative_path`` in posix form, e.g. ``"spk1/a.wav"``). Hidden files and folders are
+    skipped and symlinked folders not followed. A file that cannot be decoded raises
+    :class:`audionoise.io.AudioFileError` naming it when its item is read.
+
+    Args:
+        root: Folder to scan.
+        sample_rate: Rate in Hz to resample every file to, or ``None`` to keep each file's rate (then a batch of
+            files with different rates is an error in :func:`pad_collate`).
+        extensions: File extensions to include (case-insensitive, with or without the dot); default: every
+            extension :mod:`audionoise.io` reads.
+        mono: Average the channels of every file into one.
+
+    Raises:
+        ValueError: ``root`` is not a folder or holds no audio file; bad ``sample_rate`` or ``extensions``.
+
+    Example:
+        >>> ds = AudioFolder("clips", sample_rate=16000, extensions=(".wav", ".flac"))  # doctest: +SKIP
+        >>> x, meta = ds[0]  # doctest: +SKIP
+        >>> x.shape, meta["relative_path"]  # doctest: +SKIP
+        (torch.Size([1, 16000]), 'spk1/a.wav')
+    """
+
+    def __init__(self, root: str | os.PathLike, sample_rate: int | None = None,
+                 extensions: Iterable[str] | str = io.AUDIO_EXTENSIONS, mono: bool = False) -> None:
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise ValueError(f"{self.root}: not a folder; pass the folder that holds the audio files")
+        self.sample_rate = _check_rate(sample_rate)
+        self.extensions = _check_extensions(extensions)
+        self.mono = bool(mono)
+        #: relative posix paths of the files, in item order
+        self.files: list[str] = _scan_folder(self.root, self.extensions)
+        if not self.files:
+            raise ValueError(f"{self.root}: no audio files with extension {', '.join(sorted(self.extensions))} "
+                             "under it (hidden files and folders are skipped); check the folder and extensions")
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index: int) -> tuple[Tensor, dict[str, Any]]:
+        rel = self.files[_item_index(index, len(self))]
+        path = self.root / rel
+        x, sr = io.load(path, sample_rate=self.sample_rate, mono=self.mono)
+        return x, {"path": str(path), "relative_path": rel, "sample_rate": sr}
+
+
+# ---------------------------------------------------------------------------------------------- manifests
+def _seconds(where: str, name: str, value: Any, positive: bool) -> float:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or (value <= 0 if positive else value < 0):
+        raise ValueError(f"{where}: \"{name}\" must be a number of seconds {'> 0' if positive else '>= 0'}, "
+                         f"got {value!r}")
+    return float(value)
+
+
+def _read_manifest(path: Path) -> list[tuple[int, Path, float, float | None, dict[str, Any]]]:
+    """``(line_number, audio_path, offset, duration, fields)`` per non-blank line; ``ValueError`` on a bad line."""
+    entries = []
+    with open(path, encoding="utf-8-sig") as f:
+        for number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            where = f"{path}:{number}"
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{where}: not valid JSON ({err.msg} at column {err.colno}); each line must be one "
+                                 'JSON object such as {"audio_filepath": "a.wav", "duration": 1.5}') from None
+            if not isinstance(row, dict):
+                raise ValueError(f"{where}: expected a JSON object, got a JSON {type(row).__name__}")
+            audio = row.get("audio_filepath")
+            if not isinstance(audio, str) or not audio:
+                raise ValueError(f"{where}: missing \"audio_filepath\" (a non-empty string: the audio file, absolute "
+                                 "or relative to the manifest's folder)")
+            reserved = [k for k in RESERVED_KEYS if k in row]
+            if reserved:
+                raise ValueError(f"{where}: field {reserved[0]!r} is set by AudioManifest itself (the file read, the "
+                                 "rate of the returned waveform); rename it in the manifest")
+            offset = _seconds(where, "offset", row["offset"], positive=False) if row.get("offset") is not None else 0.0
+            duration = row.get("duration")
+            if duration is not None:
+                duration = _seconds(where, "duration", duration, positive=True)
+            audio_path = Path(audio)
+            if not audio_path.is_absolute():
+                audio_path = path.parent / audio_path
+            entries.append((number, audio_path, offset, duration, row))
+    return entries
+
+
+class AudioManifest(Dataset):
+    """The audio of a NeMo-style JSONL manifest as ``(waveform, metadata)``, one item per non-blank line.
+
+    Each line is a JSON object with ``"audio_filepath"`` (absolute, or relative to the manifest's folder),
+    usually ``"duration"`` and optionally ``"offset"`` (seconds): the item is the segment of ``duration`` seconds
+    starting at ``offset`` (default 0; without ``duration``, to the end of the file), read by seeking
+    (:func:`audionoise.io.load` ``offset``/``duration``; a duration running past the end of the file stops
+    there). ``metadata`` is every field of the line (``"text"``, ``"label"``, ... as written) plus ``"path"``
+    (the resolved audio file) and ``"sample_rate"`` (of the returned waveform).
+
+    The manifest is parsed when the dataset is built; audio files are opened only when their item is read.
+
+    Args:
+        path: The JSONL manifest.
+        sample_rate: Rate in Hz to resample every segment to, or ``None`` to keep each file's rate.
+        mono: Average the channels into one.
+
+    Raises:
+        ValueError: naming the manifest and line number: invalid JSON, not an object, missing
+            ``audio_filepath``, bad ``offset``/``duration``, a reserved field (``path``, ``sample_rate``); or a
+            missing or empty manifest.
+        audionoise.io.AudioFileError: (when an item is read) the audio file cannot be decoded; the message names
+            the file and the manifest line.
+
+    Example:
+        >>> ds = AudioManifest("train.jsonl", sample_rate=16000)  # doctest: +SKIP
+        >>> x, meta = ds[0]  # doctest: +SKIP
+        >>> meta["text"], meta["sample_rate"]  # doctest: +SKIP
+        ('turn the lights on', 16000)
+    """
+
+    def __init__(self, path: str | os.PathLike, sample_rate: int | None = None, mono: bool = False) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise ValueError(f"{self.path}: no such manifest file; pass a JSONL file with one "
+                             '{"audio_filepath": ..., "duration": ...} object per line')
+        self.sample_rate = _check_rate(sample_rate)
+        self.mono = bool(mono)
+        self.entries = _read_manifest(self.path)
+        if not self.entries:
+            raise ValueError(f"{self.path}: the manifest has no entries (only blank lines)")
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __getitem__(self, index: int) -> tuple[Tensor, dict[str, Any]]:
+        number, audio, offset, duration, fields = self.entries[_item_index(index, len(self))]
+        try:
+            x, sr = io.load(audio, sample_rate=self.sample_rate, mono=self.mono, offset=offset, duration=duration)
+        except io.AudioFileError as err:
+            raise io.AudioFileError(err.path, f"{err.reason} (line {number} of {self.path})") from None
+        return x, {**fields, "path": str(audio), "sample_rate": sr}
+
+
+# ---------------------------------------------------------------------------------------------- collate
+def _split_item(item: Any, i: int) -> tuple[Tensor, tuple]:
+    if isinstance(item, Tensor):
+        wave, rest = item, ()
+    elif isinstance(item, (tuple, list)) and item and isinstance(item[0], Tensor):
+        wave, rest = item[0], tuple(item[1:])
+    else:
+        raise ValueError(f"item {i} is a {type(item).__name__}; items must be a waveform tensor "
+                         "or a tuple/list starting with one, e.g. (waveform, metadata)")
+    if wave.dim() not in (1, 2):
+        raise ValueError(f"item {i} has a waveform of shape {tuple(wave.shape)}; each item must be one clip, "
+                         "(time,) or (channels, time)")
+    return wave, rest
+
+
+def _item_rate(rest: tuple) -> int | None:
+    for part in rest:
+        if isinstance(part, dict) and "sample_rate" in part:
+            return part["sample_rate"]
+    return None
+
+
+def _collate_field(values: list[Any]) -> Any:
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        return torch.tensor(values, dtype=torch.int64)
+    if all(isinstance(v, Tensor) for v in values) and len({v.shape for v in values}) == 1:
+        return torch.stack(values)
+    return list(values)
+
+
+def pad_collate(items: Sequence[Any]) -> tuple:
+    """Stack clips of different lengths into one zero-padded batch: ``(x, lengths, *rest)``.
+
+    Each item is a waveform ``(channels, time)`` (or ``(time,)``, one mono clip), alone or first in a tuple such
+    as ``(waveform, metadata)``. ``x`` follows the injectors' shape rule: ``(batch, time)`` when every item has
+    one channel, ``(batch, channels, time)`` when they have more; ``time`` is the longest item and the rest is
+    zeros. ``lengths`` is int64 ``(batch,)``, each item's number of samples. ``rest`` holds the other tuple
+    fields, position by position: Python ints become an int64 tensor (class labels), tensors of equal shape are
+    stacked, everything else (metadata dicts, strings, floats, records) becomes a list.
+
+    Raises:
+        ValueError: no items; items of different channel counts, dtypes or tuple sizes; metadata dicts whose
+            ``"sample_rate"`` differ (resample with the dataset's ``sample_rate=``).
+
+    Example:
+        >>> x, lengths = pad_collate([torch.ones(1, 3), torch.ones(1, 5)])
+        >>> x.shape, lengths.tolist(), x[0].tolist()
+        (torch.Size([2, 5]), [3, 5], [1.0, 1.0, 1.0, 0.0, 0.0])
+    """
+    if len(items) == 0:
+        raise ValueError("pad_collate got no items; a batch needs at least one")
+    waves, rests = zip(*(_split_item(item, i) for i, item in enumerate(items)))
+    waves = [w[None] if w.dim() == 1 else w for w in waves]
+    for i, (w, rest) in enumerate(zip(waves, rests)):
+        if w.shape[0] != waves[0].shape[0]:
+            raise ValueError(f"item {i} has {w.shape[0]} channel(s) but item 0 has {waves[0].shape[0]}; one batch "
+                             "needs one channel count (load with mono=True, or batch files by channel count)")
+        if w.dtype != waves[0].dtype:
+            raise ValueError(f"item {i} has dtype {w.dtype} but item 0 has {waves[0].dtype}")
+        if len(rest) != len(rests[0]):
+            raise ValueError(f"item {i} has {len(rest) + 1} fields but item 0 has {len(rests[0]) + 1}")
+        rate, rate0 = _item_rate(rest), _item_rate(rests[0])
+        if rate != rate0:
+            raise ValueError(f"item {i} has sample rate {rate} Hz but item 0 has {rate0} Hz; pass sample_rate= to "
+                             "the dataset so every clip is resampled to one rate")
+    lengths = torch.tensor([w.shape[-1] for w in waves], dtype=torch.int64)
+    x = waves[0].new_zeros((len(waves), waves[0].shape[0], int(lengths.max())))
+    for k, w in enumerate(waves):
+        x[k, :, : w.shape[-1]] = w
+    if x.shape[1] == 1:
+        x = x[:, 0]
+    return (x, lengths, *(_collate_field([rest[k] for rest in rests]) for k in range(len(rests[0]))))
+
+
+# ---------------------------------------------------------------------------------------------- augmentation
+def _takes_return_params(pipeline: nn.Module) -> bool:
+    try:
+        return "return_params" in inspect.signature(pipeline.forward).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+class AugmentedDataset(Dataset):
+    """Augment the waveform of every item of ``dataset`` with ``pipeline``, reproducibly per (seed, epoch, item).
+
+    Item ``i`` read in epoch ``e`` (set with :meth:`set_epoch`) is augmented with a fresh
+    ``torch.Generator().manual_seed(derive_seed(seed, e, i))``, and nothing else random: 0, 1 or N DataLoader
+    workers, any shuffling and any access order give bit-identical tensors (at equal torch thread counts; each
+    DataLoader worker runs one thread), and every epoch draws new augmentations.
+
+    The wrapped items start with a waveform (a tensor, or a tuple ``(waveform, ...)`` such as the items of
+    :class:`AudioFolder`); the rest of the item is passed through. A mono item ``(1, time)`` goes to the pipeline
+    as a batch of one mono clip, a multichannel item ``(channels, time)`` as one multichannel example
+    ``(1, channels, time)`` (so all its channels get one SNR and gain); ``(time,)`` as one mono clip. The
+    augmented waveform has the item's shape. With ``return_params=True`` the item gets one more field at the
+    end: the pipeline's records for it (a list with one dict per leaf transform).
+
+    The epoch lives in a shared-memory tensor, so :meth:`set_epoch` in the main process reaches DataLoader
+    workers whether they are re-created every epoch or kept (``persistent_workers=True``), with fork or spawn.
+    Call it before iterating the loader for that epoch. It is forwarded to ``dataset.set_epoch`` when the
+    wrapped dataset has one.
+
+    Args:
+        dataset: Any map-style dataset whose items start with a waveform.
+        pipeline: An audionoise injector or pipeline on the CPU, called as ``pipeline(x, None, generator)``
+            (waveform transforms only: spectrogram masks belong after the features).
+        seed: Integer seed of the whole augmentation.
+        return_params: Also return the records; needs a pipeline (``Compose``/``OneOf``/``RandomApply``).
+
+    Example:
+        >>> ds = AugmentedDataset(AudioFolder("clips", sample_rate=16000),  # doctest: +SKIP
+        ...                       Compose([WhiteNoise(0, 20)]), seed=0, return_params=True)
+        >>> ds.set_epoch(1)  # doctest: +SKIP
+        >>> y, meta, records = ds[0]  # doctest: +SKIP
+        >>> records[0]["transform"]  # doctest: +SKIP
+        'WhiteNoise'
+    """
+
+    def __init__(self, dataset: Dataset, pipeline: nn.Module, seed: int = 0, return_params: bool = False) -> None:
+        if not callable(pipeline):
+            raise ValueError(f"pipeline must be an audionoise injector or pipeline, got {type(pipeline).__name__}")
+        if isinstance(pipeline, nn.Module) and any(getattr(m, "spectrogram", False) for m in pipeline.modules()):
+            raise ValueError("pipeline holds spectrogram transforms; AugmentedDataset augments waveforms: apply "
+                             "spectrogram masks after the features, in the training step")
+        if return_params and not _takes_return_params(pipeline):
+            raise ValueError(f"return_params=True needs a pipeline that returns records; wrap the "
+                             f"{type(pipeline).__name__} in audionoise.Compose([...])")
+        self.dataset = dataset
+        self.pipeline = pipeline
+        self.seed = _count("seed", seed, minimum=None)
+        self.return_params = bool(return_params)
+        self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
+
+    @property
+    def epoch(self) -> int:
+        """The epoch set by :meth:`set_epoch` (0 at first)."""
+        return int(self._epoch)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Use ``epoch`` for the items read from now on (in this process and in every DataLoader worker)."""
+        self._epoch.fill_(_count("epoch", epoch))
+        inner = getattr(self.dataset, "set_epoch", None)
+        if callable(inner):
+            inner(epoch)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> Any:
+        i = _item_index(index, len(self))
+        item = self.dataset[i]
+        wave, rest = _split_item(item, i)
+        generator = torch.Generator().manual_seed(derive_seed(self.seed, self.epoch, i))
+        y, records = self._augment(wave, generator)
+        extra = (records,) if self.return_params else ()
+        if isinstance(item, Tensor):
+            return (y, *extra) if extra else y
+        return (y, *rest, *extra)
+
+    def _augment(self, wave: Tensor, generator: torch.Generator) -> tuple[Tensor, list | None]:
+        multichannel = wave.dim() == 2 and wave.shape[0] > 1
+        x = wave[None] if multichannel else wave  # (1, channels, time), or a batch of one mono clip / one clip
+        if self.return_params:
+            y, records = self.pipeline(x, None, generator, return_params=True)
+            records = records[0]
+        else:
+            y, records = self.pipeline(x, None, generator), None
+        return (y[0] if multichannel else y), records
