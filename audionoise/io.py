@@ -36,6 +36,8 @@ import soundfile as sf
 import torch
 import torchaudio.functional as AF
 
+from audionoise.functional._checks import CHANNELS_FIRST_TAG
+
 __all__ = [
     "AUDIO_EXTENSIONS",
     "AudioFileError",
@@ -260,7 +262,10 @@ def load(
 
     Returns:
         ``(waveform, sample_rate)`` with ``waveform`` float32, shape ``(channels, time)``
-        (``channels == 1`` when ``mono``), and the rate of the returned waveform.
+        (``channels == 1`` when ``mono``), and the rate of the returned waveform. The shape is ONE
+        example's channels; injectors read a 2-D tensor as a batch of mono clips, so pass ``x[None]``
+        (``(1, channels, time)``) to augment a multichannel file. A multichannel tensor from ``load``
+        passed straight to an injector raises ``ValueError`` (the tensor carries a marker attribute).
 
     Raises:
         AudioFileError: missing, empty, truncated or header-only file, non-audio bytes,
@@ -276,6 +281,7 @@ def load(
         torch.Size([2, 12000])
     """
     x, rate, _ = load_with_info(path, sample_rate=sample_rate, mono=mono, offset=offset, duration=duration)
+    setattr(x, CHANNELS_FIRST_TAG, True)
     return x, rate
 
 

@@ -43,14 +43,16 @@ def add_scaled_noise(x: Tensor, noise: Tensor, snr_db: Tensor, applied: Tensor, 
     the record info ``{"noise_added": bool}`` per example (false for a silent signal or an all-zero noise: the
     SNR is undefined there, so nothing is added).
 
-    The gain depends on the signal's power and is NOT detached: gradients are those of the whole map
-    ``x -> x + g(x) * noise``. ``owned=True`` lets the mix be written into ``noise`` (which the caller must own)
+    Autograd: the scaled noise is a constant of the augmentation (the gain, a function of the signal's power,
+    is detached), so ``dy/dx`` is the identity; :func:`audionoise.functional.mix_at_snr` is the variant that
+    differentiates through the gain. With nothing to differentiate, grad and no-grad calls give identical
+    values (the gain is formed the same way in both). ``owned=True`` lets the mix be written into ``noise`` (which the caller must own)
     when nothing needs a gradient: one batch-sized allocation less per call.
     """
-    ps, mask = signal_power(x, lengths, snr_reference)
-    pn = _power(noise, mask)
-    g = gain_for_snr(ps, pn, snr_db.to(ps.device))
-    g = torch.where(applied.to(g.device), g, torch.zeros_like(g))
+    with torch.no_grad():
+        ps, mask = signal_power(x, lengths, snr_reference)
+        pn = _power(noise, mask)
+    g = gain_for_snr(ps, pn, snr_db.to(ps.device)) * applied.to(ps.device)
     info = {"noise_added": g > 0}
     if x.dtype in LOW_PRECISION:
         y = (x.float() + per_example(g.float(), noise) * noise.float()).to(x.dtype)

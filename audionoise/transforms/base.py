@@ -45,14 +45,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from audionoise.functional._checks import check_lengths, check_waveform
+from audionoise.functional._checks import CHANNELS_FIRST_TAG, check_lengths, check_waveform
 
 #: name -> injector class, filled by ``Injector.__init_subclass__``; used by pipeline configs.
 REGISTRY: dict[str, type["Injector"]] = {}
 
-#: Attribute that :func:`audionoise.io.load` sets on the ``(channels, time)`` tensors it returns, so that a
-#: multichannel file passed straight to an injector (which reads 2-D as a batch of mono clips) is an error.
-CHANNELS_FIRST_TAG = "_audionoise_channels_first"
 
 
 def _jsonable(v: Any) -> Any:
