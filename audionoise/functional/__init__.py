@@ -2,7 +2,8 @@
 
 from audionoise.functional.masks import freq_mask, spec_time_mask, time_mask
 from audionoise.functional.noise import COLORS, colored_noise, shape_noise
+from audionoise.functional.reverb import fft_convolve, room_impulse
 from audionoise.functional.snr import SNR_REFERENCES, active_mask, mix_at_snr, power, rms, snr_db, snr_gain
 
-__all__ = ["COLORS", "SNR_REFERENCES", "active_mask", "colored_noise", "freq_mask", "mix_at_snr", "power", "rms",
-           "shape_noise", "snr_db", "snr_gain", "spec_time_mask", "time_mask"]
+__all__ = ["COLORS", "SNR_REFERENCES", "active_mask", "colored_noise", "fft_convolve", "freq_mask", "mix_at_snr",
+           "power", "rms", "room_impulse", "shape_noise", "snr_db", "snr_gain", "spec_time_mask", "time_mask"]

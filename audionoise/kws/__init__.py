@@ -1,9 +1,8 @@
-"""Keyword spotting: Speech Commands data, synthetic bundled data, model, training, evaluation."""
+"""Keyword spotting: Speech Commands data, model, training, evaluation (bundled data: audionoise.synth)."""
 
 from audionoise.kws.data import V2_12_WORDS, SpeechCommands, collate
-from audionoise.kws.synth import ensure_bundled_data
 
-__all__ = ["SpeechCommands", "collate", "V2_12_WORDS", "ensure_bundled_data"]
+__all__ = ["SpeechCommands", "collate", "V2_12_WORDS"]
 
 # model, augmentation, training and evaluation (importing augment also registers SpecWarp for pipeline TOMLs)
 from audionoise.kws.augment import SpecWarp, build_augmentation, default_pipeline_config  # noqa: E402
