@@ -24,9 +24,9 @@ Example:
 from __future__ import annotations
 
 import math
+import io as io_module
 import os
 import re
-import uuid
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +37,7 @@ import torch
 import torchaudio.functional as AF
 
 from audionoise.functional._checks import CHANNELS_FIRST_TAG
+from audionoise._fs import atomic_write, temp_target
 
 __all__ = [
     "AUDIO_EXTENSIONS",
@@ -430,26 +431,6 @@ def _set_ogg_serial(data: bytes, serial: int) -> bytes:
     return bytes(out)
 
 
-_TEMP_NAME = re.compile(r"^\.(.+)\.[0-9a-f]{12}\.tmp$", re.S)
-
-
-def _temp_name(name: str) -> str:
-    return f".{name}.{uuid.uuid4().hex[:12]}.tmp"
-
-
-def temp_target(name: str) -> str | None:
-    """If ``name`` is a temporary file of :func:`save`, the file name it was going to become, else None.
-
-    A job killed during :func:`save` can leave such a file; a resumed job uses this to remove it.
-
-    Example:
-        >>> temp_target(".a.wav.0123456789ab.tmp"), temp_target("a.wav")
-        ('a.wav', None)
-    """
-    m = _TEMP_NAME.match(name)
-    return m.group(1) if m else None
-
-
 # libsndfile command (sndfile.h): whether float WAV/AIFF files get a PEAK chunk. The chunk holds a time stamp,
 # so it is switched off to make equal audio give equal bytes.
 _SFC_SET_ADD_PEAK_CHUNK = 0x1050
@@ -516,22 +497,15 @@ def save(
     if not folder.is_dir():
         raise AudioFileError(path, f"destination folder {folder} does not exist; create it first")
 
-    tmp = folder / _temp_name(path.name)
-    try:
-        # O_EXCL: never clobber anything; mode 0o666 is reduced by the umask like a normal file.
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        # A Python file object (buffered) is ~10x faster here than letting libsndfile open the path.
-        with os.fdopen(fd, "wb") as fh:
+    def write(fh) -> None:
+        if container != "OGG":
             _write(fh, data, sample_rate, subtype, container)
-        if container == "OGG":
-            raw = tmp.read_bytes()
-            tmp.write_bytes(_set_ogg_serial(raw, zlib.crc32(path.name.encode("utf-8"))))
-        os.replace(tmp, path)
-    except BaseException as err:
-        try:
-            tmp.unlink()
-        except FileNotFoundError:
-            pass
-        if isinstance(err, (sf.LibsndfileError, RuntimeError, OSError)):
-            raise AudioFileError(path, f"could not write ({err}); check free space and permissions") from err
-        raise
+            return
+        buffer = io_module.BytesIO()
+        _write(buffer, data, sample_rate, subtype, container)
+        fh.write(_set_ogg_serial(buffer.getvalue(), zlib.crc32(path.name.encode("utf-8"))))
+
+    try:
+        atomic_write(path, write)  # a buffered Python file object: ~10x faster than libsndfile opening the path
+    except (sf.LibsndfileError, RuntimeError, OSError) as err:
+        raise AudioFileError(path, f"could not write ({err}); check free space and permissions") from err

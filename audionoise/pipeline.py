@@ -19,6 +19,7 @@ import tomli_w
 import torch
 from torch import Tensor, nn
 
+from audionoise._fs import atomic_write
 from audionoise.transforms.base import REGISTRY, Injector, check_probability, draw, enter, tensor
 
 Records = list[list[dict[str, Any]]]
@@ -348,6 +349,4 @@ def save_pipeline(pipeline: nn.Module, path: str | os.PathLike) -> None:
     """Write a pipeline to TOML so that ``load_pipeline(path)`` rebuilds an identical one."""
     path = Path(path)
     cfg = pipeline_config(pipeline, base_dir=path.resolve().parent)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(tomli_w.dumps(cfg), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write(path, tomli_w.dumps(cfg))

@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true", help="rebuild even if up to date")
     args = parser.parse_args(argv)
     if args.bundle:
-        from audionoise.kws.synth import write_repo_bundle
+        from audionoise.synth import write_repo_bundle
 
         for path in write_repo_bundle(Path(__file__).resolve().parent, seed=args.seed):
             print(path)

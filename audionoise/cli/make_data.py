@@ -45,7 +45,7 @@ def _summary(root: Path) -> str:
 
 def run(args) -> int:
     """Build (or find up to date) the data under ``args.out``; returns 0 on success."""
-    from audionoise.kws.synth import bundled_data_current, ensure_bundled_data
+    from audionoise.synth import bundled_data_current, ensure_bundled_data
 
     root = Path(args.out)
     if root.exists() and not root.is_dir():

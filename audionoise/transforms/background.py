@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from audionoise._fs import atomic_write
 from audionoise.functional._checks import expand_to, valid_mask
 from audionoise.transforms._mixing import LOW_PRECISION, add_scaled_noise, check_snr_reference
 from audionoise.transforms.base import (Injector, Params, check_range, check_sample_rate, draw, like, scale_int,
@@ -112,14 +113,11 @@ class NoiseBank(nn.Module):
 
     def _save_cache(self, cache_dir: Path, key: str) -> None:
         cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = cache_dir / f".noisebank-{key}.{os.getpid()}.npy"
-        np.save(tmp, self.data.cpu().numpy())
-        os.replace(tmp, cache_dir / f"noisebank-{key}.npy")
+        data = self.data.cpu().numpy()
+        atomic_write(cache_dir / f"noisebank-{key}.npy", lambda fh: np.save(fh, data))
         meta = {"names": self.names, "starts": self.starts.tolist(), "lengths": self.lengths.tolist(),
                 "sample_rate": self.sample_rate, "skipped": self.skipped}
-        tmp_meta = cache_dir / f".noisebank-{key}.{os.getpid()}.json"
-        tmp_meta.write_text(json.dumps(meta))
-        os.replace(tmp_meta, cache_dir / f"noisebank-{key}.json")
+        atomic_write(cache_dir / f"noisebank-{key}.json", json.dumps(meta))
 
     @classmethod
     def _load_cache(cls, cache_dir: Path, key: str, source: str) -> "NoiseBank | None":
