@@ -42,6 +42,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, DistributedSampler, Subset
 from tqdm.auto import tqdm
 
+from audionoise.progress import progress as progress_bar
 from audionoise.runtime import keep_freed_memory
 from audionoise.kws.augment import Augmentation, build_augmentation
 from audionoise.kws.model import KeywordSpotter, ModelConfig, count_parameters, init_weights
@@ -456,8 +457,8 @@ def _train_epoch(st: _State, loader: DataLoader, cfg: TrainConfig, env: _Dist, d
         with timer.augmenting():
             return st.aug.apply_spectrogram(spec, flen, st.aug_gen)
 
-    bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not (cfg.progress and env.main),
-               leave=False, dynamic_ncols=True)
+    bar = progress_bar(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch",
+                       enabled=cfg.progress and env.main, leave=False)
     for i, (x, lengths, y) in enumerate(bar):
         timer.start(i)
         x, lengths, y = (t.to(device, non_blocking=True) for t in (x, lengths, y))
