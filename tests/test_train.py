@@ -13,8 +13,7 @@ from audionoise.cli import main as cli_main
 from audionoise.kws.augment import build_augmentation, default_pipeline_config, resolve_noise_dir
 from audionoise.kws.train import TrainConfig, load_train_config, train
 
-sys.path.insert(0, str(Path(__file__).parent))
-from kws_tiny_data import make_tiny_speech_commands  # noqa: E402
+from kws_tiny_data import make_tiny_speech_commands
 
 ROOT = Path(__file__).resolve().parents[1]
 
