@@ -166,6 +166,7 @@ def test_augmented_training_learns_the_tiny_task(tmp_path):
     assert summary["best_val_acc"] >= 0.75  # 16 validation clips of 4 classes, chance 0.25
 
 
+@pytest.mark.slow  # two torchrun processes: ~5 s
 def test_ddp_under_torchrun_two_cpu_processes(tiny, tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
     out = tmp_path / "ddp"
