@@ -573,10 +573,9 @@ def _read_lines(path: Path) -> set[str]:
 
 
 def _progress_bar(total: int, initial: int, enabled: bool):
-    from tqdm import tqdm
+    from audionoise.progress import progress
 
-    return tqdm(total=total, initial=initial, disable=not enabled, unit="file", desc="augment",
-                dynamic_ncols=True, file=sys.stderr)
+    return progress(total=total, initial=initial, enabled=enabled, unit="file", desc="augment")
 
 
 def _run(tasks, job: _Job, pipelines: _Pipelines, workers: int, progress: bool, done: int):
@@ -621,7 +620,7 @@ def _run_pool(tasks, job, pipelines, workers, progress, done, total):
                 while pending and len(futures) < window:
                     c = pending.pop()
                     futures[pool.submit(_process_chunk, c)] = c
-                if bar is None:  # after the workers started: no tqdm thread exists at fork time
+                if bar is None:  # after the workers started: no tqdm monitor thread exists at fork time
                     bar = _progress_bar(total, done, progress)
                 finished, _ = cf.wait(futures, return_when=cf.FIRST_COMPLETED)
                 for fut in finished:

@@ -1,4 +1,4 @@
-"""Pipelines of injectors (``Compose``, ``OneOf``, ``RandomApply``) and their TOML configs.
+"""Pipelines of injectors (``Compose``, ``OneOf``, ``RandomApply``) and their configs (TOML, YAML, JSON).
 
 A pipeline is an ``nn.Module``: ``y = pipe(x, lengths, generator)``, or with ``return_params=True``
 ``y, records = pipe(...)`` where ``records[i]`` lists, for example ``i``, one JSON-able dict per leaf transform:
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import json
 import os
 import tomllib
 from pathlib import Path
@@ -264,20 +265,57 @@ def _check_fields(entry: dict, allowed: set[str], where: str, name: str) -> None
                          f"{', '.join(['name'] + sorted(allowed))}")
 
 
+CONFIG_FORMATS = {".toml": "TOML", ".yaml": "YAML", ".yml": "YAML", ".json": "JSON"}
+
+
+def _config_format(path: Path) -> str:
+    fmt = CONFIG_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise ValueError(f"pipeline config {str(path)!r}: unknown extension {path.suffix!r}; use .toml, .yaml/.yml "
+                         f"or .json")
+    return fmt
+
+
+def _yaml():
+    from audionoise.extras import require
+
+    return require("yaml", extra="yaml", purpose="a YAML pipeline config", package="pyyaml")
+
+
 def read_config(path: str | os.PathLike) -> dict[str, Any]:
-    """Parse a pipeline TOML file into a dict, with errors that name the file."""
+    """Parse a pipeline config file into a dict, by extension: ``.toml``, ``.yaml``/``.yml`` or ``.json``.
+
+    YAML needs the ``audionoise[yaml]`` extra (pyyaml). Errors name the file.
+    """
     path = Path(path)
+    fmt = _config_format(path)
     if not path.is_file():
-        raise ValueError(f"pipeline config {str(path)!r} not found; pass a TOML file (see README 'Pipelines')")
+        raise ValueError(f"pipeline config {str(path)!r} not found; pass a .toml, .yaml or .json file (see README "
+                         f"'API tour')")
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"pipeline config {str(path)!r} is not valid TOML: {exc}") from exc
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"pipeline config {str(path)!r} is not UTF-8 text: {exc}") from exc
+    if fmt == "YAML":
+        yaml = _yaml()
+        try:
+            cfg = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ValueError(f"pipeline config {str(path)!r} is not valid YAML: {exc}") from exc
+    else:
+        try:
+            cfg = tomllib.loads(text) if fmt == "TOML" else json.loads(text)
+        except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"pipeline config {str(path)!r} is not valid {fmt}: {exc}") from exc
+    if not isinstance(cfg, dict):
+        raise ValueError(f"pipeline config {str(path)!r} must hold a table (mapping) with a 'transforms' list at the "
+                         f"top level, got {type(cfg).__name__}")
+    return cfg
 
 
 def load_pipeline(config: str | os.PathLike | dict, *, sample_rate: int | None = None,
                   base_dir: str | os.PathLike | None = None) -> Compose:
-    """Build a :class:`Compose` pipeline from a TOML file or an equivalent dict.
+    """Build a :class:`Compose` pipeline from a config file (TOML, YAML or JSON, by extension) or a dict.
 
     The config has an optional top-level ``sample_rate`` (given to every transform that needs one) and a
     ``[[transforms]]`` array of tables, each with ``name`` and the transform's constructor fields. Containers nest:
@@ -286,7 +324,7 @@ def load_pipeline(config: str | os.PathLike | dict, *, sample_rate: int | None =
     then in the current directory.
 
     Args:
-        config: TOML path or dict.
+        config: ``.toml``, ``.yaml``/``.yml`` or ``.json`` path, or a dict (same schema in every format).
         sample_rate: if given, overrides every rate of the config (e.g. to build the pipeline for files of
             another rate: noise banks are then resampled to it).
         base_dir: folder that relative ``noise`` paths of a dict config are relative to.
@@ -346,7 +384,19 @@ def _strip(entries: list[dict], rate: int | None, base_dir) -> None:
 
 
 def save_pipeline(pipeline: nn.Module, path: str | os.PathLike) -> None:
-    """Write a pipeline to TOML so that ``load_pipeline(path)`` rebuilds an identical one."""
+    """Write a pipeline config so that ``load_pipeline(path)`` rebuilds an identical pipeline.
+
+    The format follows the extension: ``.toml``, ``.yaml``/``.yml`` (``audionoise[yaml]``) or ``.json``. The file
+    is replaced atomically (a temporary file named with the process id and a random token, then a rename), so
+    concurrent writers never interleave and readers never see a partial file.
+    """
     path = Path(path)
+    fmt = _config_format(path)
     cfg = pipeline_config(pipeline, base_dir=path.resolve().parent)
-    atomic_write(path, tomli_w.dumps(cfg))
+    if fmt == "TOML":
+        text = tomli_w.dumps(cfg)
+    elif fmt == "JSON":
+        text = json.dumps(cfg, indent=2) + "\n"
+    else:
+        text = _yaml().safe_dump(cfg, sort_keys=False)
+    atomic_write(path, text)

@@ -142,14 +142,14 @@ def _write_kws(
     out: Path, speakers: list[Speaker], parts: dict[str, list[Speaker]], words: tuple[str, ...],
     seed: int, repetitions: int, progress: bool,
 ) -> dict[str, int]:
-    from tqdm.auto import tqdm
+    from audionoise.progress import progress as progress_bar
 
     subset_of = {s.id: name for name, group in parts.items() for s in group}
     for w in words:
         (out / w).mkdir(parents=True)
     lists: dict[str, list[str]] = {"training": [], "validation": [], "testing": []}
     items = [w for w in words for _ in range(repetitions)]
-    for speaker in tqdm(speakers, desc="speakers", unit="spk", disable=not progress):
+    for speaker in progress_bar(speakers, desc="speakers", unit="speaker", enabled=progress):
         g = torch.Generator().manual_seed(derive_seed("words", seed, speaker.id))
         clips = render_words(speaker, items, g)
         for k, (word, clip) in enumerate(zip(items, clips)):
