@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 from audionoise.cli._common import HelpFormatter, UsageError, add_quiet, existing_dir
@@ -60,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
         existing_dir(args.noise, "--noise")
     if args.plot or args.confusion:  # before the evaluation: a missing extra should not cost a whole run
         from audionoise.kws.plots import plot_accuracy_vs_snr, plot_confusion
+    from audionoise._fs import atomic_write
     from audionoise.kws.evaluate import evaluate, format_table
 
     results = evaluate(args.runs, args.data, subset=args.subset, noise=args.noise, snrs=args.snr, seed=args.seed,
@@ -70,9 +70,7 @@ def run(args: argparse.Namespace) -> int:
         doc = _lean(next(iter(results.values()))) if len(results) == 1 else \
             {"runs": {name: _lean(r) for name, r in results.items()}}
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(args.json).with_name(f".{Path(args.json).name}.tmp{os.getpid()}")
-        tmp.write_text(json.dumps(doc, indent=1) + "\n")
-        os.replace(tmp, args.json)
+        atomic_write(args.json, json.dumps(doc, indent=1) + "\n")
         print(f"wrote {args.json}")
     if args.plot:
         print(f"wrote {plot_accuracy_vs_snr(results, args.plot)}")
