@@ -13,9 +13,13 @@ from audionoise.pipeline import (Compose, OneOf, RandomApply, load_pipeline, pip
                                  split_stages)
 from audionoise.transforms import (BackgroundNoise, ColoredNoise, Gain, Injector, NoiseBank, Params, SpecFreqMask,
                                    SpecTimeMask, SpecWarp, TimeMask, TimeShift, WhiteNoise)
+from audionoise.transforms import (BandPass, Codec, HighPass, LowPass, Normalize, PitchShift, Reverb, RIRBank,
+                                   SpeedPerturb, Telephone, TimeStretch)
 
 __version__ = "0.1.0"
 
 __all__ = ["BackgroundNoise", "ColoredNoise", "Compose", "Gain", "Injector", "NoiseBank", "OneOf", "Params",
            "RandomApply", "SpecFreqMask", "SpecTimeMask", "SpecWarp", "TimeMask", "TimeShift", "WhiteNoise", "functional",
-           "load_pipeline", "pipeline_config", "save_pipeline", "split_stages"]
+           "load_pipeline", "pipeline_config", "save_pipeline", "split_stages",
+           "BandPass", "Codec", "HighPass", "LowPass", "Normalize", "PitchShift", "RIRBank", "Reverb", "SpeedPerturb",
+           "Telephone", "TimeStretch"]
