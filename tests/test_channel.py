@@ -20,8 +20,12 @@ from tests.signals import SR, band_energy_db, gain_db, tone
 @pytest.mark.parametrize("order", [1, 2, 4, 7])
 def test_butterworth_response_equals_scipy(kind, order):
     cut = torch.tensor([[300.0, 3400.0], [1000.0, 5000.0]]) if kind == "bandpass" else torch.tensor([300.0, 5000.0])
+    cut = cut.double()
     n_fft = 512
     h = F.butterworth_response(kind, cut, SR, order, n_fft)
+    h32 = F.butterworth_response(kind, cut.float(), SR, order, n_fft)
+    assert h.dtype == torch.complex128 and h32.dtype == torch.complex64
+    assert torch.allclose(h32.to(torch.complex128), h, atol=1e-5)
     freqs = np.arange(n_fft // 2 + 1) * SR / n_fft
     for b in range(2):
         if kind == "bandpass":
@@ -35,7 +39,7 @@ def test_butterworth_response_equals_scipy(kind, order):
 
 def test_fft_filter_is_the_causal_iir_filter():
     x = torch.randn(2, 3000, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    cut = torch.tensor([200.0, 2500.0])
+    cut = torch.tensor([200.0, 2500.0], dtype=torch.float64)
     y = F.fft_filter(x, lambda n: F.butterworth_response("highpass", cut, SR, 4, n), settle_samples(200.0, 4, SR))
     for b in range(2):
         ref = ss.sosfilt(ss.butter(4, cut[b].item(), "highpass", fs=SR, output="sos"), x[b].numpy())

@@ -19,9 +19,12 @@ def estimate_delay(reference: Tensor, delayed: Tensor, max_lag: int) -> int:
         >>> estimate_delay(x, torch.cat([torch.zeros(37), x]), 100)
         37
     """
-    n = fast_fft_size(reference.shape[-1] + delayed.shape[-1])
+    # only lags 0..max_lag are needed: delayed[t + d] for t < len(reference), so the circular correlation of size
+    # n >= len(reference) + max_lag of ``delayed`` cut to that length has no wrap-around on them
+    span = reference.shape[-1] + max_lag
+    n = fast_fft_size(span)
     r = torch.fft.rfft(reference.to(torch.float64), n=n)
-    d = torch.fft.rfft(delayed.to(torch.float64), n=n)
+    d = torch.fft.rfft(delayed[..., :span].to(torch.float64), n=n)
     cc = torch.fft.irfft(d * r.conj(), n=n).reshape(-1, n).sum(0)[: max_lag + 1]
     if not bool(cc.abs().max() > 0):
         return 0

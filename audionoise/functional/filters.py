@@ -33,13 +33,13 @@ def _ratio(cutoff_hz: Tensor, sample_rate: int, n_fft: int) -> Tensor:
     return warped / torch.tan(math.pi * cutoff_hz.to(torch.float64) / sample_rate)[:, None]
 
 
-def _poles(order: int, device: torch.device) -> Tensor:
-    k = torch.arange(1, order + 1, dtype=torch.float64, device=device)
-    return torch.polar(torch.ones_like(k), math.pi * (2 * k + order - 1) / (2 * order))
-
-
 def butterworth_response(kind: str, cutoff_hz: Tensor, sample_rate: int, order: int, n_fft: int) -> Tensor:
-    """Complex frequency response ``(batch, n_fft // 2 + 1)`` (complex128) of per-example Butterworth filters.
+    """Complex frequency response ``(batch, n_fft // 2 + 1)`` of per-example Butterworth filters.
+
+    Formed section by section in real arithmetic: a conjugate pole pair ``p, p*`` (``c = 2 Re p``) gives the low
+    pass factor ``1 / (1 - r^2 - i c r)``, the real pole of an odd order ``1 / (1 + i r)``; the high pass is
+    ``H_high(r) = conj(H_low(1 / r))``. Computed in ``cutoff_hz``'s precision (float64 -> complex128, else
+    complex64); ``r`` is capped at 1e15 (beyond, the factors are 0 to float precision).
 
     Args:
         kind: ``"lowpass"`` or ``"highpass"`` (``cutoff_hz`` ``(batch,)``), or ``"bandpass"`` (``cutoff_hz``
@@ -59,11 +59,29 @@ def butterworth_response(kind: str, cutoff_hz: Tensor, sample_rate: int, order: 
                 * butterworth_response("lowpass", cutoff_hz[:, 1], sample_rate, order, n_fft))
     if kind not in ("lowpass", "highpass"):
         raise ValueError(f"kind must be one of {list(FILTER_KINDS)}, got {kind!r}")
-    jr = 1j * _ratio(cutoff_hz, sample_rate, n_fft).to(torch.complex128)[..., None]
-    p = _poles(order, cutoff_hz.device)
-    if kind == "lowpass":
-        return 1.0 / (jr - p).prod(-1)
-    return jr[..., 0] ** order / (1.0 - jr * p).prod(-1)
+    dtype = torch.float64 if cutoff_hz.dtype == torch.float64 else torch.float32
+    r = _ratio(cutoff_hz, sample_rate, n_fft).to(dtype)
+    if kind == "highpass":
+        hr, hi = _lowpass_parts(torch.reciprocal(r).clamp_(max=1e15), order)
+        return torch.complex(hr, hi.neg_())
+    return torch.complex(*_lowpass_parts(r.clamp_(max=1e15), order))
+
+
+def _lowpass_parts(r: Tensor, order: int) -> tuple[Tensor, Tensor]:
+    """Real and imaginary parts of the Butterworth low pass ``prod_sections`` at ratios ``r`` (no complex division)."""
+    r2 = r * r
+    one_r2 = 1.0 - r2
+    hr = hi = None
+    for k in range(1, order // 2 + 1):
+        c = 2.0 * math.cos(math.pi * (2 * k + order - 1) / (2 * order))
+        inv = torch.reciprocal(one_r2 * one_r2 + (c * c) * r2)  # 1 / |1 - r^2 - i c r|^2
+        sr, si = one_r2 * inv, (c * r) * inv  # 1 / (1 - r^2 - i c r)
+        hr, hi = (sr, si) if hr is None else (hr * sr - hi * si, hr * si + hi * sr)
+    if order % 2:
+        inv = torch.reciprocal(1.0 + r2)
+        sr, si = inv, -r * inv  # 1 / (1 + i r)
+        hr, hi = (sr, si) if hr is None else (hr * sr - hi * si, hr * si + hi * sr)
+    return hr, hi
 
 
 def settle_samples(min_cutoff_hz: float, order: int, sample_rate: int) -> int:
@@ -84,8 +102,7 @@ def fft_filter(x: Tensor, response_fn, settle: int) -> Tensor:
     t = x.shape[-1]
     n = fast_fft_size(t + settle)
     real = x.dtype if x.dtype == torch.float64 else torch.float32
-    h = response_fn(n).to(x.device)
-    h = h.to(torch.complex128 if real == torch.float64 else torch.complex64)
+    h = response_fn(n).to(x.device, torch.complex128 if real == torch.float64 else torch.complex64)
     h = h.view(h.shape[0], *([1] * (x.dim() - 2)), h.shape[-1])
     return torch.fft.irfft(torch.fft.rfft(x.to(real), n=n) * h, n=n)[..., :t].to(x.dtype)
 
@@ -159,7 +176,8 @@ def telephone(x: Tensor, sample_rate: int, law: str = "mu", low_hz: float = 300.
     if law not in ("mu", "a"):
         raise ValueError(f"law must be 'mu' or 'a' (G.711 mu-law or A-law), got {law!r}")
     t = x.shape[-1]
-    edges = torch.tensor([[low_hz, high_hz]], dtype=torch.float64, device=x.device)
+    edges = torch.tensor([[low_hz, high_hz]], dtype=torch.float64 if x.dtype == torch.float64 else torch.float32,
+                         device=x.device)
     y = fft_filter(x, lambda n: butterworth_response("bandpass", edges, sample_rate, order, n),
                    settle_samples(low_hz, order, sample_rate))
     if sample_rate != 8000:

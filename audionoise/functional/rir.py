@@ -88,12 +88,12 @@ def fft_convolve(x: Tensor, h: Tensor, offset: Tensor | None = None, max_offset:
     The output is the full convolution ``x * h`` read from sample ``offset[b]`` on (0 when ``None``) for
     ``x.shape[-1]`` samples: with ``offset`` = the index of the direct path of ``h`` the direct sound stays where it
     was in ``x``. Taps of ``h`` beyond ``max(offset) + T`` cannot reach those samples and are dropped before the FFT,
-    whose size is the next ``2^a 3^b 5^c``. Differentiable in ``x`` and ``h``.
+    whose size is the next ``2^a 3^b 5^c`` above the full convolution's length. Differentiable in ``x`` and ``h``.
 
     Args:
         x: ``(batch, ..., T)`` signals (padding should be zero: it is convolved like signal).
         h: ``(batch, L)`` impulse responses (the same on every channel of an example).
-        offset: ``(batch,)`` integer read offsets, or ``None``.
+        offset: ``(batch,)`` integer read offsets (``< L``), or ``None``.
         max_offset: an upper bound of ``offset`` if known (saves reading it back from the GPU).
 
     Example:
@@ -101,17 +101,31 @@ def fft_convolve(x: Tensor, h: Tensor, offset: Tensor | None = None, max_offset:
         >>> fft_convolve(x, torch.tensor([[0.0, 1.0, 0.5]]), torch.tensor([1])).round(decimals=4)
         tensor([[1.0000, 2.5000, 4.0000, 1.5000]])
     """
-    t = x.shape[-1]
     if offset is None or offset.numel() == 0:
         max_off = 0
     else:
         max_off = int(offset.max()) if max_offset is None else int(max_offset)
-    h = h[:, : max_off + t]
-    n = fast_fft_size(t + h.shape[-1] - 1 + max_off)
+    h = h[:, : max_off + x.shape[-1]]
+    n = convolution_size(x.shape[-1], h.shape[-1])
     real = x.dtype if x.dtype == torch.float64 else torch.float32
-    hb = h.to(x.device, real).view(h.shape[0], *([1] * (x.dim() - 2)), h.shape[-1])
-    full = torch.fft.irfft(torch.fft.rfft(x.to(real), n=n) * torch.fft.rfft(hb, n=n), n=n)
-    if offset is None or max_off == 0:
+    return convolve_spectrum(x, torch.fft.rfft(h.to(x.device, real), n=n), n, offset)
+
+
+def convolution_size(time: int, taps: int) -> int:
+    """The FFT size :func:`fft_convolve` uses: the next ``2^a 3^b 5^c`` >= the full length ``time + taps - 1``."""
+    return fast_fft_size(time + taps - 1)
+
+
+def convolve_spectrum(x: Tensor, h_spectrum: Tensor, n: int, offset: Tensor | None = None) -> Tensor:
+    """:func:`fft_convolve` with the impulse responses given as ``rfft(h, n)`` ``(batch, n // 2 + 1)``.
+
+    ``n`` must be at least ``T + taps - 1`` (:func:`convolution_size`) and ``offset + T <= n``.
+    """
+    t = x.shape[-1]
+    real = x.dtype if x.dtype == torch.float64 else torch.float32
+    hs = h_spectrum.to(x.device).view(h_spectrum.shape[0], *([1] * (x.dim() - 2)), h_spectrum.shape[-1])
+    full = torch.fft.irfft(torch.fft.rfft(x.to(real), n=n) * hs, n=n)
+    if offset is None:
         return full[..., :t].to(x.dtype)
     index = offset.to(x.device).view(-1, *([1] * (x.dim() - 1))) + torch.arange(t, device=x.device)
     return torch.gather(full, -1, index.expand(*x.shape)).to(x.dtype)

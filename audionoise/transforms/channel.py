@@ -74,7 +74,7 @@ class _Butterworth(Injector):
         return settle_samples(self._min_edge, self.order, self.sample_rate)
 
     def _apply_params(self, x, params, lengths, owned):
-        cut = params.cutoff_hz.to(x.device, torch.float64)
+        cut = params.cutoff_hz.to(x.device, torch.float64 if x.dtype == torch.float64 else torch.float32)
         y = fft_filter(_zero_padding(x, lengths),
                        lambda n: butterworth_response(self.kind, cut, self.sample_rate, self.order, n), self._settle())
         return _keep_outside(x, y, params.applied, lengths), {}

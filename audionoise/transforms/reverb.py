@@ -11,7 +11,8 @@ import torch
 from torch import Tensor, nn
 
 from audionoise.functional._checks import expand_to, per_example, valid_mask
-from audionoise.functional.rir import direct_path_index, fft_convolve, rt60, synthetic_rir
+from audionoise.functional.rir import (convolution_size, convolve_spectrum, direct_path_index, fft_convolve, rt60,
+                                       synthetic_rir)
 from audionoise.functional.snr import _power
 from audionoise.transforms.base import (
     Injector,
@@ -53,6 +54,7 @@ class RIRBank(nn.Module):
         self.sample_rate, self.names, self.source = int(sample_rate), list(names), source
         self.skipped = list(skipped or [])
         self.max_peak = int(peak.max())
+        self._spectra: dict[tuple, Tensor] = {}
 
     @classmethod
     def from_tensors(cls, rirs: Sequence[Tensor], sample_rate: int, names: list[str] | None = None,
@@ -116,6 +118,42 @@ class RIRBank(nn.Module):
 
     def __len__(self) -> int:
         return len(self.names)
+
+    #: largest cache of response spectra kept per FFT size, in bytes (beyond: transformed per call)
+    SPECTRUM_CACHE_BYTES = 256 * 2**20
+
+    def spectra(self, index: Tensor, taps: int, n: int) -> Tensor:
+        """Spectra of the responses ``index`` read from their direct path: ``rfft(h[:taps], n) * e^{2 pi i k p / n}``.
+
+        The phase ramp shifts each response ``p = peak`` samples earlier (circularly), so ``irfft(X H)[:T]`` is the
+        convolution read from the direct path on (:func:`audionoise.functional.rir.fft_convolve` with ``offset``)
+        without a gather; ``n >= T + taps - 1`` keeps what wraps around out of the first ``T`` samples. The whole
+        bank's spectra are cached per ``(taps, n)``, device and dtype when they fit in
+        :attr:`SPECTRUM_CACHE_BYTES`, else computed for the selected responses only.
+        """
+        index = index.to(self.data.device)
+        if len(self) * (n // 2 + 1) * 8 > self.SPECTRUM_CACHE_BYTES:
+            return self._aligned_spectra(index, taps, n)
+        key = (taps, n, self.data.device, self.data.dtype)
+        if key not in self._spectra:
+            self._spectra = {key: self._aligned_spectra(None, taps, n)}
+        return self._spectra[key].index_select(0, index)
+
+    def _aligned_spectra(self, index: Tensor | None, taps: int, n: int) -> Tensor:
+        data = self.data if index is None else self.data.index_select(0, index)
+        peak = self.peak if index is None else self.peak.index_select(0, index)
+        k = torch.arange(n // 2 + 1, device=data.device, dtype=torch.float64)
+        ramp = torch.polar(torch.ones_like(k), 2.0 * torch.pi * k * peak.to(torch.float64)[:, None] / n)
+        return (torch.fft.rfft(data[:, :taps].double(), n=n) * ramp).to(torch.complex64)
+
+    def _apply(self, fn, recurse=True):  # noqa: D401 - nn.Module hook: drop cached spectra when moved/cast
+        self._spectra = {}
+        return super()._apply(fn, recurse)
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_spectra"] = {}
+        return state
 
     def rt60(self) -> Tensor:
         """Measured RT60 of each response (Schroeder, T20 x 3; NaN where too short to measure), seconds."""
@@ -215,9 +253,11 @@ class Reverb(Injector):
         mask = valid_mask(lengths, x.shape[-1], x.device)
         dry = x if mask is None else x * expand_to(mask, x).to(x.dtype)
         if isinstance(params, BankReverbParams):
+            taps = min(self.bank.data.shape[-1], self.bank.max_peak + x.shape[-1])
+            n = convolution_size(x.shape[-1], taps)
             index = params.rir.to(self.bank.data.device)
-            wet = fft_convolve(dry, self.bank.data.index_select(0, index), self.bank.peak.index_select(0, index),
-                               max_offset=self.bank.max_peak)
+            spectra = self.bank.spectra(index, taps, n)
+            wet = convolve_spectrum(dry, spectra, n)  # the spectra are already aligned on the direct path
         else:
             wet = fft_convolve(dry, params.rir)
         if self.normalize == "energy":
@@ -226,6 +266,8 @@ class Reverb(Injector):
             g = torch.where(ok, torch.sqrt(p_dry / torch.where(ok, p_wet, torch.ones_like(p_wet))),
                             torch.ones_like(p_wet))
             wet = wet * per_example(g.to(wet.dtype), wet)
+        if mask is None and x.device.type == "cpu" and bool(params.applied.all()):
+            return wet, {}  # every sample of every example is reverberant (reading the flags syncs only on GPU)
         use = per_example(params.applied.to(x.device), x)
         if mask is not None:
             use = use & expand_to(mask, x)

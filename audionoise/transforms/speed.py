@@ -79,24 +79,23 @@ class SpeedPerturb(Injector):
         factor = params.factor.to(x.device)
         parts = []
         for f in sorted(set(params.factor[params.applied].tolist())):
-            if speed_rates(f, self.sample_rate)[0] == speed_rates(f, self.sample_rate)[1]:
+            orig, new = speed_rates(f, self.sample_rate)
+            if orig == new:
                 continue
             rows = torch.nonzero(applied & (factor == f)).flatten()
             y_f, n_f = speed(dry.index_select(0, rows), f, self.sample_rate, n.index_select(0, rows))
-            parts.append((rows, y_f, n_f))
+            parts.append((rows, y_f))
             n = n.index_copy(0, rows, n_f)
         width = int(n.max()) if n.numel() else t
-        y = _fit(dry, width)
-        for rows, y_f, _ in parts:
-            y = y.index_copy(0, rows, _fit(y_f, width))
+        if not parts and width == t:
+            return dry, {"length": n}
+        y = dry.new_zeros(*dry.shape[:-1], width)
+        y[..., : min(t, width)] = dry[..., :width]
+        for rows, y_f in parts:  # the resampled rows replace theirs entirely (zero after their new length)
+            w = min(y_f.shape[-1], width)
+            y[rows, ..., :w] = y_f[..., :w]
+            y[rows, ..., w:] = 0.0
         return y, {"length": n}
-
-
-def _fit(x: Tensor, width: int) -> Tensor:
-    """``x`` cut or zero-padded to ``width`` samples."""
-    if x.shape[-1] >= width:
-        return x[..., :width]
-    return torch.nn.functional.pad(x, (0, width - x.shape[-1]))
 
 
 @dataclasses.dataclass(frozen=True)
