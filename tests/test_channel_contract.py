@@ -174,3 +174,14 @@ def test_cpu_library_injectors_refuse_gradients(name, batch):
         t(x.clone().requires_grad_(True), generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         t(x.clone().requires_grad_(True), generator=torch.Generator().manual_seed(0))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_non_finite_input_raises(name, batch):
+    x, lengths = batch
+    bad = x.clone()
+    bad[2, 100] = float("nan")
+    t = make(name)
+    t.p = 1.0
+    with pytest.raises(ValueError, match="non-finite"):
+        t(bad, lengths, torch.Generator().manual_seed(0))

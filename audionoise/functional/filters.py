@@ -175,9 +175,9 @@ def telephone(x: Tensor, sample_rate: int, law: str = "mu", low_hz: float = 300.
 
     if law not in ("mu", "a"):
         raise ValueError(f"law must be 'mu' or 'a' (G.711 mu-law or A-law), got {law!r}")
-    t = x.shape[-1]
-    edges = torch.tensor([[low_hz, high_hz]], dtype=torch.float64 if x.dtype == torch.float64 else torch.float32,
-                         device=x.device)
+    t, dtype = x.shape[-1], x.dtype
+    x = x if x.dtype == torch.float64 else x.float()  # float16/bfloat16: computed in float32, cast back
+    edges = torch.tensor([[low_hz, high_hz]], dtype=x.dtype, device=x.device)
     y = fft_filter(x, lambda n: butterworth_response("bandpass", edges, sample_rate, order, n),
                    settle_samples(low_hz, order, sample_rate))
     if sample_rate != 8000:
@@ -186,4 +186,4 @@ def telephone(x: Tensor, sample_rate: int, law: str = "mu", low_hz: float = 300.
     if sample_rate != 8000:
         y = AF.resample(y, 8000, sample_rate, lowpass_filter_width=TELEPHONE_SINC_WIDTH)
         y = y[..., :t] if y.shape[-1] >= t else torch.nn.functional.pad(y, (0, t - y.shape[-1]))
-    return y
+    return y.to(dtype)

@@ -11,7 +11,7 @@ import torchaudio.functional as AF
 from torch import Tensor
 
 from audionoise import io as aio
-from audionoise.functional._checks import expand_to, per_example, valid_mask
+from audionoise.functional._checks import check_finite, expand_to, per_example, valid_mask
 from audionoise.functional.align import estimate_delay
 from audionoise.functional.filters import butterworth_response, fft_filter, settle_samples, telephone
 from audionoise.transforms._host import map_rows, put_rows, refuse_grad
@@ -74,6 +74,7 @@ class _Butterworth(Injector):
         return settle_samples(self._min_edge, self.order, self.sample_rate)
 
     def _apply_params(self, x, params, lengths, owned):
+        check_finite(x)  # an FFT or a codec would spread one NaN over the whole example
         cut = params.cutoff_hz.to(x.device, torch.float64 if x.dtype == torch.float64 else torch.float32)
         y = fft_filter(_zero_padding(x, lengths),
                        lambda n: butterworth_response(self.kind, cut, self.sample_rate, self.order, n), self._settle())
@@ -177,8 +178,12 @@ class Telephone(Injector):
         return Params(applied=tensor(draw(x.shape[0], 1, generator)[:, 0] < self.p))
 
     def _apply_params(self, x, params, lengths, owned):
+        check_finite(x)  # an FFT or a codec would spread one NaN over the whole example
         y = telephone(_zero_padding(x, lengths), self.sample_rate, self.law)
         return _keep_outside(x, y, params.applied, lengths), {}
+
+    def records(self, params, info=None):
+        return [dict(r, law=self.law) for r in super().records(params, info)]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -229,6 +234,7 @@ class Codec(Injector):
                            quality=tensor(scale_uniform(u[:, 2], self.min_quality, self.max_quality)))
 
     def _apply_params(self, x, params, lengths, owned):
+        check_finite(x)  # an FFT or a codec would spread one NaN over the whole example
         refuse_grad(x, "Codec")
         codecs, quality = params.codec.tolist(), params.quality.tolist()
         kbps = [0.0] * x.shape[0]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from audionoise.functional._checks import expand_to, per_example, valid_mask
+from audionoise.functional._checks import check_finite, expand_to, per_example, valid_mask
 from audionoise.functional.level import level_gain
 from audionoise.transforms.base import Injector, Params, check_number, draw, tensor
 
@@ -34,6 +34,7 @@ class Normalize(Injector):
         return Params(applied=tensor(draw(x.shape[0], 1, generator)[:, 0] < self.p))
 
     def _apply_params(self, x, params, lengths, owned):
+        check_finite(x)  # an FFT or a codec would spread one NaN over the whole example
         g, has_signal = level_gain(x, lengths, self.peak_db, self.rms_db)
         done = params.applied.to(g.device) & has_signal
         g = torch.where(done, g, torch.ones_like(g))

@@ -10,9 +10,15 @@ from typing import Any, Sequence
 import torch
 from torch import Tensor, nn
 
-from audionoise.functional._checks import expand_to, per_example, valid_mask
-from audionoise.functional.rir import (convolution_size, convolve_spectrum, direct_path_index, fft_convolve, rt60,
-                                       synthetic_rir)
+from audionoise.functional._checks import check_finite, expand_to, per_example, valid_mask
+from audionoise.functional.rir import (
+    convolution_size,
+    convolve_spectrum,
+    direct_path_index,
+    fft_convolve,
+    rt60,
+    synthetic_rir,
+)
 from audionoise.functional.snr import _power
 from audionoise.transforms.base import (
     Injector,
@@ -250,6 +256,7 @@ class Reverb(Injector):
                                      rir=synthetic_rir(rt, drr, noise, self.sample_rate))
 
     def _apply_params(self, x, params, lengths, owned):
+        check_finite(x)  # an FFT or a codec would spread one NaN over the whole example
         mask = valid_mask(lengths, x.shape[-1], x.device)
         dry = x if mask is None else x * expand_to(mask, x).to(x.dtype)
         if isinstance(params, BankReverbParams):

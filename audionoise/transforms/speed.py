@@ -8,7 +8,7 @@ import warnings
 import torch
 from torch import Tensor
 
-from audionoise.functional._checks import expand_to, valid_mask
+from audionoise.functional._checks import check_finite, expand_to, valid_mask
 from audionoise.functional.speed import speed, speed_rates
 from audionoise.transforms._host import map_rows, put_rows, refuse_grad, require_module, stack_rows
 from audionoise.transforms.base import (
@@ -71,6 +71,7 @@ class SpeedPerturb(Injector):
         return SpeedParams(applied=tensor(u[:, 0] < self.p), factor=tensor(factor))
 
     def _apply_params(self, x, params, lengths, owned):
+        check_finite(x)  # an FFT or a codec would spread one NaN over the whole example
         t = x.shape[-1]
         mask = valid_mask(lengths, t, x.device)
         dry = x if mask is None else x * expand_to(mask, x).to(x.dtype)
@@ -139,6 +140,7 @@ class TimeStretch(Injector):
                                                                                            self.max_rate)))
 
     def _apply_params(self, x, params, lengths, owned):
+        check_finite(x)  # an FFT or a codec would spread one NaN over the whole example
         refuse_grad(x, "TimeStretch")
         lib = _librosa()
         rates = params.rate.tolist()
@@ -175,6 +177,7 @@ class PitchShift(Injector):
                            semitones=tensor(scale_uniform(u[:, 1], self.min_semitones, self.max_semitones)))
 
     def _apply_params(self, x, params, lengths, owned):
+        check_finite(x)  # an FFT or a codec would spread one NaN over the whole example
         refuse_grad(x, "PitchShift")
         lib = _librosa()
         steps = params.semitones.tolist()
