@@ -23,7 +23,9 @@ _EXPORTS = {
     **dict.fromkeys(["Compose", "OneOf", "RandomApply", "load_pipeline", "pipeline_config", "save_pipeline",
                      "split_stages"], "audionoise.pipeline"),
     **dict.fromkeys(["BackgroundNoise", "ColoredNoise", "Gain", "Injector", "NoiseBank", "Params", "SpecFreqMask",
-                     "SpecTimeMask", "SpecWarp", "TimeMask", "TimeShift", "WhiteNoise"], "audionoise.transforms"),
+                     "SpecTimeMask", "SpecWarp", "TimeMask", "TimeShift", "WhiteNoise",
+                     "BandPass", "Codec", "HighPass", "LowPass", "Normalize", "PitchShift", "RIRBank", "Reverb",
+                     "SpeedPerturb", "Telephone", "TimeStretch"], "audionoise.transforms"),
 }
 _SUBMODULES = {"assets", "data", "functional", "io", "offline", "pipeline", "transforms"}
 
@@ -35,6 +37,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
                                      split_stages)
     from audionoise.transforms import (BackgroundNoise, ColoredNoise, Gain, Injector, NoiseBank, Params,
                                        SpecFreqMask, SpecTimeMask, SpecWarp, TimeMask, TimeShift, WhiteNoise)
+    from audionoise.transforms import (BandPass, Codec, HighPass, LowPass, Normalize, PitchShift, Reverb, RIRBank,
+                                       SpeedPerturb, Telephone, TimeStretch)
 
 
 def __getattr__(name: str) -> Any:
