@@ -265,13 +265,19 @@ class Injector(nn.Module):
         raise NotImplementedError(f"{type(self).__name__} must implement _apply_params(x, params, lengths, owned)")
 
     # -- used by pipelines (trusted, batched input) -------------------------------------------------------------
-    def _run(self, x: Tensor, lengths: Tensor | None, generator: torch.Generator | None,
-             active: Tensor | None, record: bool) -> tuple[Tensor, list[list[dict[str, Any]]] | None]:
-        """Sample, restrict to ``active`` examples, apply; records only when ``record`` (a host sync on GPU)."""
+    def _step(self, x: Tensor, lengths: Tensor | None, generator: torch.Generator | None,
+              active: Tensor | None) -> tuple[Params, Tensor, dict[str, Tensor]]:
+        """Sample, restrict to ``active`` examples, apply: the one path every pipeline call of a leaf takes."""
         params = self._sample(x, lengths, generator)
         if active is not None:
             params = dataclasses.replace(params, applied=params.applied & active.to(params.applied.device))
         y, info = self._apply_params(x, params, lengths, True)
+        return params, y, info
+
+    def _run(self, x: Tensor, lengths: Tensor | None, generator: torch.Generator | None,
+             active: Tensor | None, record: bool) -> tuple[Tensor, list[list[dict[str, Any]]] | None]:
+        """:meth:`_step`, with records only when ``record`` (building them is a host sync on GPU)."""
+        params, y, info = self._step(x, lengths, generator, active)
         return y, ([[r] for r in self.records(params, info)] if record else None)
 
     def _run_lengths(self, x: Tensor, lengths: Tensor | None, generator: torch.Generator | None,
@@ -279,10 +285,7 @@ class Injector(nn.Module):
                      record: bool) -> tuple[Tensor, Tensor | None, list[list[dict[str, Any]]] | None]:
         """:meth:`_run` that also returns the lengths after this transform; pipelines call it when
         ``changes_length`` (the others keep ``lengths`` as they are)."""
-        params = self._sample(x, lengths, generator)
-        if active is not None:
-            params = dataclasses.replace(params, applied=params.applied & active.to(params.applied.device))
-        y, info = self._apply_params(x, params, lengths, True)
+        params, y, info = self._step(x, lengths, generator, active)
         new = info["length"] if self.changes_length else lengths
         return y, new, ([[r] for r in self.records(params, info)] if record else None)
 
