@@ -1,0 +1,264 @@
+"""The work of an offline job: augment each item into its copies, in this process or in a pool of workers.
+
+Every result is a :class:`Result`; a write failure that would hit every later output too (disk full, read-only
+or vanished output folder: an ``OSError`` while writing) is ``fatal`` and stops the job, an input's own
+problem is an ``error`` row and the job goes on. :class:`Control` turns SIGINT/SIGTERM into a clean stop: the
+items in flight are finished, nothing new starts.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing
+import signal
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+
+from audionoise import io
+from audionoise.offline.inputs import Item, is_within
+from audionoise.offline.naming import converted_from, output_name, output_seed, output_subtype
+from audionoise.offline.pipelines import Pipelines
+
+__all__ = ["Control", "Job", "Result", "run"]
+
+
+@dataclass(frozen=True)
+class Job:
+    """What every worker needs to know to turn an item into its outputs."""
+
+    out_dir: Path
+    real_out: Path
+    seed: int
+    fmt: str
+    sample_rate: int | None
+    manifest_input: bool  # rows keep the input line's fields (NeMo manifest in, manifest out)
+
+
+@dataclass
+class Result:
+    key: str
+    rows: list[dict[str, Any]]
+    error: dict[str, Any] | None = None   # the input failed (one line in errors.jsonl)
+    fatal: str | None = None              # writing failed: the job stops (the input is redone by --resume)
+
+
+@dataclass
+class Control:
+    """Why the job stops early, if it does: a signal (SIGINT/SIGTERM) or a fatal write error."""
+
+    signal: int | None = None
+    fatal: str | None = None
+    _previous: dict[int, Any] = field(default_factory=dict)
+
+    @property
+    def stopping(self) -> bool:
+        return self.signal is not None or self.fatal is not None
+
+    def install(self) -> None:
+        """Catch SIGINT/SIGTERM (main thread only): the first asks for a clean stop and restores the previous
+        handlers, so a second signal acts as usual (KeyboardInterrupt / termination)."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._on_signal)
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
+
+    def _on_signal(self, signum, frame) -> None:
+        self.signal = signum
+        self.restore()
+
+
+# ---------------------------------------------------------------------------------------------- one item
+_STATE: dict[str, Any] = {}
+
+
+def _init_worker(job: Job, pipelines: Pipelines, threads: int | None, worker: bool) -> None:
+    if threads is not None:
+        torch.set_num_threads(threads)
+    if worker:  # the parent decides when to stop; a worker finishes what it was sent
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _STATE["job"], _STATE["pipelines"] = job, pipelines
+
+
+def _error_reason(exc: BaseException) -> str:
+    if isinstance(exc, io.AudioFileError):
+        return exc.reason
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _check_out_folder(folder: Path, real_out: Path) -> None:
+    """Create ``folder`` and check that it really lies in the output folder (not behind a symlink)."""
+    verified: set[Path] = _STATE.setdefault("verified", set())
+    if folder in verified:
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    if not is_within(folder.resolve(), real_out):
+        raise ValueError(f"output folder {folder} resolves outside the output folder (a symlink in OUT?); "
+                         "not written")
+    verified.add(folder)
+
+
+def error_row(item: Item, reason: str) -> dict[str, Any]:
+    if item.fields is None:
+        return {"input": item.key, "reason": reason}
+    return {"input": item.fields["audio_filepath"], "line": item.line, "reason": reason}
+
+
+def _row(item: Item, job: Job, record: dict[str, Any]) -> dict[str, Any]:
+    """The manifest line of one output: the record, or (manifest input) the input line with the output's path
+    and duration and the record under ``"augmentation"``."""
+    if not job.manifest_input:
+        return record
+    record = {"output": record["output"], "input": item.fields["audio_filepath"], "line": item.line,
+              **{k: v for k, v in record.items() if k not in ("output", "input")}}
+    row = dict(item.fields)
+    row["audio_filepath"] = record["output"]  # relative to OUT, where the manifest is
+    if "offset" in row:
+        row["offset"] = 0.0  # the output holds the segment only
+    duration = round(record["frames"] / record["sample_rate"], 6)
+    if row.get("duration") != duration:
+        row["duration"] = duration
+    row["augmentation"] = record
+    return row
+
+
+def process_item(item: Item, copies: list[int]) -> Result:
+    """Augment one input into the given copies."""
+    job: Job = _STATE["job"]
+    pipelines: Pipelines = _STATE["pipelines"]
+    rows: list[dict] = []
+    try:
+        x, rate, meta = io.load_with_info(item.source, sample_rate=job.sample_rate, offset=item.offset,
+                                          duration=item.duration)
+        pipe = pipelines.get(rate)
+        converted = converted_from(item.key, job.fmt)
+        for k in copies:
+            out_rel = output_name(item.key, k, job.fmt)
+            dst = job.out_dir / out_rel
+            _check_out_folder(dst.parent, job.real_out)
+            container = io.format_for_path(dst)[0]
+            subtype = output_subtype(container, meta.subtype)
+            seed = output_seed(job.seed, item.key, k)
+            with torch.no_grad():
+                y, records = pipe(x[None], generator=torch.Generator().manual_seed(seed), return_params=True)
+            y = y[0]
+            clipped = int((y.abs() > 1.0).sum()) if not subtype.endswith(("FLOAT", "DOUBLE")) else 0
+            io.save(dst, y, rate, subtype=subtype)
+            record = {"output": out_rel, "input": item.key, "copy": k, "seed": seed, "sample_rate": rate,
+                      "frames": int(y.shape[-1]), "channels": int(y.shape[0]), "subtype": subtype,
+                      "clipped": clipped}
+            if converted:
+                record["converted_from"] = converted  # e.g. "m4a": audionoise does not write that container
+            record["transforms"] = records[0]
+            rows.append(_row(item, job, record))
+        return Result(item.key, rows)
+    except io.AudioWriteError as exc:
+        if exc.os_error is not None:  # disk full, read-only, ...: every later write would fail too
+            return Result(item.key, rows, fatal=str(exc))
+        return Result(item.key, rows, error_row(item, _error_reason(exc)))
+    except Exception as exc:  # one bad file never stops the job
+        return Result(item.key, rows, error_row(item, _error_reason(exc)))
+
+
+def _process_chunk(chunk: list[tuple[Item, list[int]]]) -> list[Result]:
+    results = []
+    for item, copies in chunk:
+        results.append(process_item(item, copies))
+        if results[-1].fatal:  # the rest of the chunk would fail the same way: left for --resume
+            break
+    return results
+
+
+# ---------------------------------------------------------------------------------------------- the loop
+def _progress_bar(total: int, initial: int, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, disable=not enabled, unit="file", desc="augment",
+                dynamic_ncols=True, file=sys.stderr)
+
+
+def run(tasks: list[tuple[Item, list[int]]], job: Job, pipelines: Pipelines, workers: int, progress: bool,
+        done: int, control: Control) -> Iterator[Result]:
+    """Yield a :class:`Result` per item, in this process or in a pool of ``workers`` processes; nothing new
+    starts once ``control.stopping``."""
+    total = done + len(tasks)
+    if workers == 1:
+        _init_worker(job, pipelines, 1, worker=False)
+        try:
+            with _progress_bar(total, done, progress) as bar:
+                for item, copies in tasks:
+                    if control.stopping:
+                        break
+                    result = process_item(item, copies)
+                    bar.update(1)
+                    yield result
+        finally:
+            _STATE.clear()
+        return
+    yield from _run_pool(tasks, job, pipelines, workers, progress, done, total, control)
+
+
+def _pool_context() -> multiprocessing.context.BaseContext:
+    # fork shares the already-imported torch and the parent's pipeline (no 1.7 s re-import per worker); safe
+    # because workers run torch single-threaded (as DataLoader workers do). Elsewhere: forkserver or spawn.
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("fork" if "fork" in methods else methods[0])
+
+
+def _run_pool(tasks, job, pipelines, workers, progress, done, total, control: Control):
+    chunk = max(1, min(8, len(tasks) // (workers * 8)))
+    chunks = [tasks[i:i + chunk] for i in range(0, len(tasks), chunk)]
+    pending = list(reversed(chunks))
+    window = 2 * workers
+    bar = None
+    while pending and not control.stopping:
+        # Forked children inherit unflushed stdio buffers and flush them again on exit: flush first.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context(),
+                                      initializer=_init_worker, initargs=(job, pipelines, 1, True))
+        futures: dict[cf.Future, list] = {}
+        try:
+            while (pending and not control.stopping) or futures:
+                while pending and not control.stopping and len(futures) < window:
+                    c = pending.pop()
+                    futures[pool.submit(_process_chunk, c)] = c
+                if bar is None:  # after the workers started: no tqdm thread exists at fork time
+                    bar = _progress_bar(total, done, progress)
+                if not futures:
+                    break
+                finished, _ = cf.wait(futures, timeout=0.5, return_when=cf.FIRST_COMPLETED)
+                for fut in finished:
+                    results = fut.result()  # BrokenProcessPool if a worker died: handled below
+                    del futures[fut]
+                    for result in results:
+                        bar.update(1)
+                        yield result
+        except cf.process.BrokenProcessPool:
+            # A worker died (e.g. a decoder crashed): report the inputs in flight, go on with a fresh pool.
+            for fut, c in futures.items():
+                if fut.done() and not fut.cancelled() and fut.exception() is None:
+                    results = fut.result()
+                else:
+                    results = [Result(item.key, [], error_row(item, "worker process died while processing this "
+                                                                    "file or one sent with it (crash in a "
+                                                                    "decoder?); retried by --resume"))
+                               for item, _ in c]
+                for result in results:
+                    bar.update(1)
+                    yield result
+            futures.clear()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+    if bar is not None:
+        bar.close()
