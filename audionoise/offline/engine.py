@@ -20,6 +20,7 @@ from typing import Any, Iterator
 import torch
 
 from audionoise import io
+from audionoise.offline.batched import apply_batch, batchable, sample_params
 from audionoise.offline.inputs import Item, is_within
 from audionoise.offline.naming import converted_from, output_name, output_seed, output_subtype
 from audionoise.offline.pipelines import Pipelines
@@ -132,51 +133,127 @@ def _row(item: Item, job: Job, record: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def process_item(item: Item, copies: list[int]) -> Result:
-    """Augment one input into the given copies."""
+def _load(item: Item):
     job: Job = _STATE["job"]
+    return io.load_with_info(item.source, sample_rate=job.sample_rate, offset=item.offset, duration=item.duration)
+
+
+def _save(item: Item, k: int, y: torch.Tensor, rate: int, meta: io.AudioInfo, records: list[dict]) -> dict:
+    """Write output ``k`` of ``item`` (``y`` is ``(channels, time)``); its manifest row."""
+    job: Job = _STATE["job"]
+    out_rel = output_name(item.key, k, job.fmt)
+    dst = job.out_dir / out_rel
+    _check_out_folder(dst.parent, job.real_out)
+    container = io.format_for_path(out_rel)[0]
+    subtype = output_subtype(container, meta.subtype)
+    clipped = int((y.abs() > 1.0).sum()) if not subtype.endswith(("FLOAT", "DOUBLE")) else 0
+    io.save(dst, y, rate, subtype=subtype)
+    record = {"output": out_rel, "input": item.key, "copy": k, "seed": output_seed(job.seed, item.key, k),
+              "sample_rate": rate, "frames": int(y.shape[-1]), "channels": int(y.shape[0]), "subtype": subtype,
+              "clipped": clipped}
+    converted = converted_from(item.key, job.fmt)
+    if converted:
+        record["converted_from"] = converted  # e.g. "m4a": audionoise does not write that container
+    record["transforms"] = records
+    return _row(item, job, record)
+
+
+def _failure(result: Result, item: Item, exc: Exception) -> None:
+    """Record ``exc`` on ``result``: fatal for a system write error (disk full, ...), else the input's error."""
+    if isinstance(exc, io.AudioWriteError) and exc.os_error is not None:
+        result.fatal = str(exc)  # every later write would fail too
+    else:
+        result.error = error_row(item, _error_reason(exc))
+
+
+def process_item(item: Item, copies: list[int], loaded=None) -> Result:
+    """Augment one input into the given copies, one pipeline call per copy."""
     pipelines: Pipelines = _STATE["pipelines"]
-    rows: list[dict] = []
+    job: Job = _STATE["job"]
+    result = Result(item.key, [])
     try:
-        x, rate, meta = io.load_with_info(item.source, sample_rate=job.sample_rate, offset=item.offset,
-                                          duration=item.duration)
+        x, rate, meta = loaded or _load(item)
         pipe = pipelines.get(rate)
-        converted = converted_from(item.key, job.fmt)
         for k in copies:
-            out_rel = output_name(item.key, k, job.fmt)
-            dst = job.out_dir / out_rel
-            _check_out_folder(dst.parent, job.real_out)
-            container = io.format_for_path(dst)[0]
-            subtype = output_subtype(container, meta.subtype)
             seed = output_seed(job.seed, item.key, k)
             with torch.no_grad():
                 y, records = pipe(x[None], generator=torch.Generator().manual_seed(seed), return_params=True)
-            y = y[0]
-            clipped = int((y.abs() > 1.0).sum()) if not subtype.endswith(("FLOAT", "DOUBLE")) else 0
-            io.save(dst, y, rate, subtype=subtype)
-            record = {"output": out_rel, "input": item.key, "copy": k, "seed": seed, "sample_rate": rate,
-                      "frames": int(y.shape[-1]), "channels": int(y.shape[0]), "subtype": subtype,
-                      "clipped": clipped}
-            if converted:
-                record["converted_from"] = converted  # e.g. "m4a": audionoise does not write that container
-            record["transforms"] = records[0]
-            rows.append(_row(item, job, record))
-        return Result(item.key, rows)
-    except io.AudioWriteError as exc:
-        if exc.os_error is not None:  # disk full, read-only, ...: every later write would fail too
-            return Result(item.key, rows, fatal=str(exc))
-        return Result(item.key, rows, error_row(item, _error_reason(exc)))
+            result.rows.append(_save(item, k, y[0], rate, meta, records[0]))
     except Exception as exc:  # one bad file never stops the job
-        return Result(item.key, rows, error_row(item, _error_reason(exc)))
+        _failure(result, item, exc)
+    return result
+
+
+#: most samples (all channels) stacked in one batch; longer inputs run alone
+BATCH_SAMPLES = 1 << 20
+#: most examples in one batch
+BATCH_EXAMPLES = 64
+
+
+def process_items(tasks: list[tuple[Item, list[int]]]) -> list[Result]:
+    """Augment several inputs, stacking the copies of inputs of one shape and rate into batches.
+
+    Each output is bit-identical to its one-file definition (:mod:`audionoise.offline.batched`); pipelines that
+    cannot be batched, and a batch in which something fails, run one file at a time (so an error names its file).
+    """
+    pipelines: Pipelines = _STATE["pipelines"]
+    job: Job = _STATE["job"]
+    results = [Result(item.key, []) for item, _ in tasks]
+    groups: dict[tuple, list[tuple[int, int]]] = {}     # (rate, shape) -> [(task index, copy)]
+    loaded: dict[int, tuple] = {}
+    for t, (item, copies) in enumerate(tasks):
+        try:
+            x, rate, meta = loaded[t] = _load(item)
+            pipe = pipelines.get(rate)
+        except Exception as exc:
+            _failure(results[t], item, exc)
+            continue
+        if not batchable(pipe):
+            results[t] = process_item(item, copies, loaded.pop(t))
+            if results[t].fatal:
+                return results
+            continue
+        groups.setdefault((rate, tuple(x.shape)), []).extend((t, k) for k in copies)
+    for (rate, shape), examples in groups.items():
+        size = max(1, min(BATCH_EXAMPLES, BATCH_SAMPLES // max(1, shape[0] * shape[1])))
+        for i in range(0, len(examples), size):
+            if _run_batch(examples[i:i + size], tasks, loaded, results, pipelines.get(rate), rate, job):
+                return results  # a fatal write error: stop here
+    return results
+
+
+def _run_batch(examples, tasks, loaded, results, pipe, rate, job) -> bool:
+    """Augment and write one batch; True if a fatal write error stopped it."""
+    examples = [(t, k) for t, k in examples if results[t].error is None]
+    try:
+        with torch.no_grad():
+            per_example = [sample_params(pipe, loaded[t][0][None], torch.Generator().manual_seed(
+                output_seed(job.seed, tasks[t][0].key, k))) for t, k in examples]
+            y, records = apply_batch(torch.stack([loaded[t][0] for t, _ in examples]), per_example)
+    except Exception:  # find the culprit: one file at a time
+        for t, k in examples:
+            if results[t].error is None and not results[t].fatal:
+                one = process_item(tasks[t][0], [k], loaded[t])
+                results[t].rows.extend(one.rows)
+                results[t].error, results[t].fatal = one.error, one.fatal
+                if one.fatal:
+                    return True
+        return False
+    for i, (t, k) in enumerate(examples):
+        if results[t].error is not None:
+            continue
+        item, meta = tasks[t][0], loaded[t][2]
+        try:
+            results[t].rows.append(_save(item, k, y[i], rate, meta, records[i]))
+        except Exception as exc:
+            _failure(results[t], item, exc)
+            if results[t].fatal:
+                return True
+    return False
 
 
 def _process_chunk(chunk: list[tuple[Item, list[int]]]) -> list[Result]:
-    results = []
-    for item, copies in chunk:
-        results.append(process_item(item, copies))
-        if results[-1].fatal:  # the rest of the chunk would fail the same way: left for --resume
-            break
-    return results
+    return process_items(chunk)
 
 
 # ---------------------------------------------------------------------------------------------- the loop
@@ -196,12 +273,12 @@ def run(tasks: list[tuple[Item, list[int]]], job: Job, pipelines: Pipelines, wor
         _init_worker(job, pipelines, 1, worker=False)
         try:
             with _progress_bar(total, done, progress) as bar:
-                for item, copies in tasks:
+                for i in range(0, len(tasks), WINDOW):
                     if control.stopping:
                         break
-                    result = process_item(item, copies)
-                    bar.update(1)
-                    yield result
+                    for result in process_items(tasks[i:i + WINDOW]):
+                        bar.update(1)
+                        yield result
         finally:
             _STATE.clear()
         return
@@ -215,8 +292,12 @@ def _pool_context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("fork" if "fork" in methods else methods[0])
 
 
+#: inputs handed to :func:`process_items` at a time (the stop check runs between windows)
+WINDOW = 32
+
+
 def _run_pool(tasks, job, pipelines, workers, progress, done, total, control: Control):
-    chunk = max(1, min(8, len(tasks) // (workers * 8)))
+    chunk = max(1, min(WINDOW, len(tasks) // (workers * 4)))
     chunks = [tasks[i:i + chunk] for i in range(0, len(tasks), chunk)]
     pending = list(reversed(chunks))
     window = 2 * workers
