@@ -55,6 +55,7 @@ __all__ = [
     "info",
     "load",
     "load_with_info",
+    "read_blocks",
     "save",
     "format_for_path",
     "subtype_allowed",
@@ -430,6 +431,37 @@ def load_with_info(
         x = AF.resample(x, file_rate, int(sample_rate))
         file_rate = int(sample_rate)
     return x, file_rate, meta
+
+
+def read_blocks(path: str | os.PathLike, block_frames: int, start: int = 0, stop: int | None = None):
+    """Yield the frames ``[start, stop)`` of a file libsndfile reads as float32 tensors ``(channels, n)`` of at most
+    ``block_frames`` frames each, holding one block at a time (for files too long to load whole).
+
+    Raises:
+        AudioFileError: unreadable or truncated file, NaN/Inf samples (naming the first bad block's frame).
+    """
+    path = Path(path)
+    _check_readable(path)
+    if path.suffix.lower() in FFMPEG_EXTENSIONS:
+        raise AudioFileError(path, "block reading is for files libsndfile reads; load it whole")
+    with _open(path) as f:
+        stop = int(f.frames) if stop is None else min(int(stop), int(f.frames))
+        if start:
+            f.seek(start)
+        pos = start
+        while pos < stop:
+            try:
+                data = f.read(frames=min(block_frames, stop - pos), dtype="float32", always_2d=True)
+            except (sf.LibsndfileError, RuntimeError) as err:
+                raise AudioFileError(path, f"decoding failed at frame {pos} (libsndfile: {err}); re-copy or "
+                                           "re-export it") from None
+            if data.shape[0] == 0:
+                raise AudioFileError(path, f"truncated file: no frames could be decoded after frame {pos} "
+                                           f"of {stop}; re-copy it from the source")
+            if not np.isfinite(data).all():
+                raise AudioFileError(path, f"contains NaN/Inf sample(s) from frame {pos} on; fix or remove it")
+            yield torch.from_numpy(np.ascontiguousarray(data.T))
+            pos += data.shape[0]
 
 
 def _as_frames_by_channels(waveform, path, allow_empty: bool = False) -> np.ndarray:

@@ -20,6 +20,7 @@ from typing import Any, Iterator
 import torch
 
 from audionoise import io
+from audionoise.offline import longfile
 from audionoise.offline.batched import apply_batch, batchable, sample_params
 from audionoise.offline.inputs import Item, is_within
 from audionoise.offline.naming import converted_from, output_name, output_seed, output_subtype
@@ -138,24 +139,72 @@ def _load(item: Item):
     return io.load_with_info(item.source, sample_rate=job.sample_rate, offset=item.offset, duration=item.duration)
 
 
-def _save(item: Item, k: int, y: torch.Tensor, rate: int, meta: io.AudioInfo, records: list[dict]) -> dict:
-    """Write output ``k`` of ``item`` (``y`` is ``(channels, time)``); its manifest row."""
+def _target(item: Item, k: int, meta: io.AudioInfo) -> tuple[str, Path, str]:
+    """Relative output name, destination path (its folder checked) and subtype of output ``k`` of ``item``."""
     job: Job = _STATE["job"]
     out_rel = output_name(item.key, k, job.fmt)
     dst = job.out_dir / out_rel
     _check_out_folder(dst.parent, job.real_out)
-    container = io.format_for_path(out_rel)[0]
-    subtype = output_subtype(container, meta.subtype)
-    clipped = int((y.abs() > 1.0).sum()) if not subtype.endswith(("FLOAT", "DOUBLE")) else 0
-    io.save(dst, y, rate, subtype=subtype)
+    return out_rel, dst, output_subtype(io.format_for_path(out_rel)[0], meta.subtype)
+
+
+def _manifest_row(item: Item, k: int, out_rel: str, rate: int, frames: int, channels: int, subtype: str,
+                  clipped: int, records: list[dict]) -> dict:
+    job: Job = _STATE["job"]
     record = {"output": out_rel, "input": item.key, "copy": k, "seed": output_seed(job.seed, item.key, k),
-              "sample_rate": rate, "frames": int(y.shape[-1]), "channels": int(y.shape[0]), "subtype": subtype,
-              "clipped": clipped}
+              "sample_rate": rate, "frames": frames, "channels": channels, "subtype": subtype, "clipped": clipped}
     converted = converted_from(item.key, job.fmt)
     if converted:
         record["converted_from"] = converted  # e.g. "m4a": audionoise does not write that container
     record["transforms"] = records
     return _row(item, job, record)
+
+
+def _save(item: Item, k: int, y: torch.Tensor, rate: int, meta: io.AudioInfo, records: list[dict]) -> dict:
+    """Write output ``k`` of ``item`` (``y`` is ``(channels, time)``); its manifest row."""
+    out_rel, dst, subtype = _target(item, k, meta)
+    clipped = int((y.abs() > 1.0).sum()) if not _is_float(subtype) else 0
+    io.save(dst, y, rate, subtype=subtype)
+    return _manifest_row(item, k, out_rel, rate, int(y.shape[-1]), int(y.shape[0]), subtype, clipped, records)
+
+
+def _is_float(subtype: str) -> bool:
+    return subtype.endswith(("FLOAT", "DOUBLE"))
+
+
+def _long_input(item: Item):
+    """``(meta, start, stop)`` when ``item`` is long enough to be processed in blocks, else ``None``."""
+    job: Job = _STATE["job"]
+    if item.source.suffix.lower() in io.FFMPEG_EXTENSIONS:
+        return None
+    try:
+        if item.source.stat().st_size < longfile.LONG_SAMPLES // 16:  # cheap: no header read for short files
+            return None
+        meta = io.info(item.source)
+    except (OSError, ValueError):
+        return None  # the normal path reports the problem
+    start, stop = longfile.segment_frames(meta, item.offset, item.duration)
+    if start >= stop or not longfile.is_long(meta, start, stop) or job.sample_rate not in (None, meta.sample_rate):
+        return None
+    return meta, start, stop
+
+
+def process_long(item: Item, copies: list[int], meta: io.AudioInfo, start: int, stop: int, pipe) -> Result:
+    """Augment a long input block by block (:mod:`audionoise.offline.longfile`), in bounded memory."""
+    job: Job = _STATE["job"]
+    result = Result(item.key, [])
+    try:
+        for k in copies:
+            out_rel, dst, subtype = _target(item, k, meta)
+            generator = torch.Generator().manual_seed(output_seed(job.seed, item.key, k))
+            with torch.no_grad(), io.AudioWriter(dst, meta.sample_rate, meta.channels, subtype) as writer:
+                records, frames, clipped = longfile.augment_long(pipe, item.source, start, stop, meta.channels,
+                                                                 generator, writer, not _is_float(subtype))
+            result.rows.append(_manifest_row(item, k, out_rel, meta.sample_rate, frames, meta.channels, subtype,
+                                             clipped, records))
+    except Exception as exc:
+        _failure(result, item, exc)
+    return result
 
 
 def _failure(result: Result, item: Item, exc: Exception) -> None:
@@ -202,6 +251,18 @@ def process_items(tasks: list[tuple[Item, list[int]]]) -> list[Result]:
     groups: dict[tuple, list[tuple[int, int]]] = {}     # (rate, shape) -> [(task index, copy)]
     loaded: dict[int, tuple] = {}
     for t, (item, copies) in enumerate(tasks):
+        long = _long_input(item)
+        if long is not None:
+            try:
+                pipe = pipelines.get(long[0].sample_rate)
+            except Exception as exc:
+                _failure(results[t], item, exc)
+                continue
+            if longfile.streamable(pipe):
+                results[t] = process_long(item, copies, *long, pipe)
+                if results[t].fatal:
+                    return results
+                continue
         try:
             x, rate, meta = loaded[t] = _load(item)
             pipe = pipelines.get(rate)
@@ -229,7 +290,9 @@ def _run_batch(examples, tasks, loaded, results, pipe, rate, job) -> bool:
         with torch.no_grad():
             per_example = [sample_params(pipe, loaded[t][0][None], torch.Generator().manual_seed(
                 output_seed(job.seed, tasks[t][0].key, k))) for t, k in examples]
-            y, records = apply_batch(torch.stack([loaded[t][0] for t, _ in examples]), per_example)
+            x = loaded[examples[0][0]][0][None] if len(examples) == 1 else torch.stack(
+                [loaded[t][0] for t, _ in examples])
+            y, records = apply_batch(x, per_example)
     except Exception:  # find the culprit: one file at a time
         for t, k in examples:
             if results[t].error is None and not results[t].fatal:
