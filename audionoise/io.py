@@ -26,6 +26,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import functools
 import io as io_module
 import math
 import os
@@ -165,6 +166,7 @@ def format_for_path(path: str | os.PathLike) -> tuple[str, str]:
     return _FORMATS[ext]
 
 
+@functools.lru_cache(maxsize=None)
 def subtype_allowed(container: str, subtype: str) -> bool:
     """Whether libsndfile can write ``subtype`` into ``container`` (e.g. FLAC holds no FLOAT).
 
@@ -566,7 +568,7 @@ class _KeepOSError:
 def _check_write_args(path: Path, sample_rate, subtype: str | None) -> tuple[str, str, int]:
     container, default_subtype = format_for_path(path)
     subtype = (subtype or default_subtype).upper()
-    if not sf.check_format(container, subtype):
+    if not subtype_allowed(container, subtype):
         allowed = ", ".join(sorted(sf.available_subtypes(container)))
         raise AudioFileError(
             path, f"subtype {subtype!r} cannot be stored in {container}; use one of {allowed}"
@@ -753,7 +755,7 @@ def save(
         >>> save("/tmp/noise.flac", 0.1 * torch.randn(2, 16000), 16000, subtype="PCM_24")
     """
     path = Path(path)
-    _check_write_args(path, sample_rate, subtype)
+    format_for_path(path)  # the extension first: its error is the most useful
     data = _as_frames_by_channels(waveform, path)
     with AudioWriter(path, sample_rate, data.shape[1], subtype) as w:
         w._write_frames(data)

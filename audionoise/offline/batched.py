@@ -78,13 +78,18 @@ def _recording(leaves: list[Injector], calls: list[tuple[Injector, Params]]) -> 
             leaf.__dict__.pop("_apply_params", None)
 
 
-def sample_params(pipe: nn.Module, x: Tensor, generator: torch.Generator) -> list[tuple[Injector, Params]]:
+def leaves_of(pipe: nn.Module) -> list[Injector]:
+    return [m for m in pipe.modules() if isinstance(m, Injector)]
+
+
+def sample_params(pipe: nn.Module, x: Tensor, generator: torch.Generator,
+                  leaves: list[Injector] | None = None) -> list[tuple[Injector, Params]]:
     """The ``(leaf, Params)`` of every leaf call, in call order, of ``pipe(x, generator=generator)``.
 
     ``x`` is one batched example ``(1, time)`` or ``(1, channels, time)``; nothing is applied. The generator
-    ends in the state a real call leaves it in.
+    ends in the state a real call leaves it in. ``leaves`` (``leaves_of(pipe)``) may be passed to save the walk.
     """
-    leaves = [m for m in pipe.modules() if isinstance(m, Injector)]
+    leaves = leaves_of(pipe) if leaves is None else leaves
     calls: list[tuple[Injector, Params]] = []
     with _recording(leaves, calls):
         pipe._run(x, None, generator, None, False)

@@ -21,7 +21,7 @@ import torch
 
 from audionoise import io
 from audionoise.offline import longfile
-from audionoise.offline.batched import apply_batch, batchable, sample_params
+from audionoise.offline.batched import apply_batch, batchable, leaves_of, sample_params
 from audionoise.offline.inputs import Item, is_within
 from audionoise.offline.naming import converted_from, output_name, output_seed, output_subtype
 from audionoise.offline.pipelines import Pipelines
@@ -286,10 +286,11 @@ def process_items(tasks: list[tuple[Item, list[int]]]) -> list[Result]:
 def _run_batch(examples, tasks, loaded, results, pipe, rate, job) -> bool:
     """Augment and write one batch; True if a fatal write error stopped it."""
     examples = [(t, k) for t, k in examples if results[t].error is None]
+    leaves = leaves_of(pipe)
     try:
         with torch.no_grad():
             per_example = [sample_params(pipe, loaded[t][0][None], torch.Generator().manual_seed(
-                output_seed(job.seed, tasks[t][0].key, k))) for t, k in examples]
+                output_seed(job.seed, tasks[t][0].key, k)), leaves) for t, k in examples]
             x = loaded[examples[0][0]][0][None] if len(examples) == 1 else torch.stack(
                 [loaded[t][0] for t, _ in examples])
             y, records = apply_batch(x, per_example)

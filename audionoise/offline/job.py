@@ -79,9 +79,8 @@ class Summary:
         if self.signal is None and self.stopped is None:
             return None
         why = f"stopped by signal {self.signal}" if self.signal is not None else f"stopped: {self.stopped}"
-        fix = ("free some space (or fix the output folder), then " if self.signal is None else "")
         return (f"{why}; {self.written} outputs written by this run, {self.written + self.resumed} of "
-                f"{self.planned} done; {fix}run the same command with --resume to finish")
+                f"{self.planned} done; run the same command with --resume to finish")
 
     def __str__(self) -> str:
         failed = f"{self.failed} inputs failed"
