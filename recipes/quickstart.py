@@ -8,7 +8,7 @@
 3. Evaluate both on held-out voices (test split), clean and mixed with held-out noise types (rain, engine,
    music, cafe, keyboard, wind) at 20, 10, 5, 0 and -5 dB; print the table, write JSON and plots.
 
-Usage (from the repository root, after ``pip install -e .``)::
+Usage (from the repository root, after ``pip install -e ".[kws]"``: plots and the speech synthesiser)::
 
     python recipes/quickstart.py                       # ~6 min on 2 CPU cores
     python recipes/quickstart.py --device cuda --threads 4

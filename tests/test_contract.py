@@ -189,3 +189,24 @@ def test_offline_then_train_split_never_warps_waveforms():
     a_wave, a_spec = an.split_stages(an.load_pipeline(default_pipeline_config("data/noise")))
     assert [type(t).__name__ for t in a_spec] == ["SpecWarp", "SpecTimeMask", "SpecFreqMask"]
     assert [type(t).__name__ for t in a_wave] == ["TimeShift", "BackgroundNoise", "WhiteNoise"]
+
+
+def test_a_pipeline_validates_once_for_all_its_children(bank, monkeypatch):
+    import audionoise.functional._checks as checks
+    import audionoise.transforms.base as base
+
+    calls = {"lengths": 0, "waveform": 0, "finite": 0}
+
+    def counting(name, fn):
+        def wrapped(*args, **kwargs):
+            calls[name] += 1
+            return fn(*args, **kwargs)
+        return wrapped
+
+    monkeypatch.setattr(base, "check_lengths", counting("lengths", base.check_lengths))
+    monkeypatch.setattr(base, "check_waveform", counting("waveform", base.check_waveform))
+    monkeypatch.setattr(checks, "check_finite", counting("finite", checks.check_finite))
+    pipe = an.Compose(wave_injectors(bank))
+    x = torch.randn(4, 3000, generator=seeded(30))
+    pipe(x, torch.tensor([3000, 2000, 1000, 10]), seeded(31))
+    assert calls == {"lengths": 1, "waveform": 0, "finite": 0}  # one lengths check; dtype/shape read once inline

@@ -20,7 +20,7 @@ def _tone(channels: int, frames: int, rate: int) -> torch.Tensor:
     return torch.stack([0.3 * torch.sin(2 * torch.pi * (220 + 110 * c) * t) for c in range(channels)]).float()
 
 
-@pytest.mark.parametrize("channels,seconds,rate", [(1, 600, 16000), (2, 60, 44100)])
+@pytest.mark.parametrize("channels,seconds,rate", [(1, 600, 16000), (2, 60, 44100)])  # ~3 s and ~1 s
 def test_long_ogg_saves_and_loads(tmp_path, channels, seconds, rate):
     # In a child process: a regression to one encoder call segfaults (libvorbis stack overflow), not pytest.
     code = textwrap.dedent(f"""

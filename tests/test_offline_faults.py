@@ -130,8 +130,11 @@ def _wait_for_lines(proc, manifest: Path, n: int) -> None:
     assert proc.poll() is None, "the run finished before the signal"
 
 
-@pytest.mark.parametrize("sig, workers, group", [(signal.SIGTERM, 1, False), (signal.SIGINT, 1, False),
-                                                 (signal.SIGTERM, 2, True)])
+@pytest.mark.parametrize("sig, workers, group", [
+    (signal.SIGTERM, 1, False),
+    pytest.param(signal.SIGINT, 1, False, marks=pytest.mark.slow),  # ~4 s each: run by .ci/run
+    pytest.param(signal.SIGTERM, 2, True, marks=pytest.mark.slow),
+])
 def test_signal_stops_cleanly_then_resume_completes(setup, tmp_path, sig, workers, group):
     tone_files(tmp_path / "in", 300, frames=400)
     augment(tmp_path / "in", tmp_path / "ref", setup, progress=False)

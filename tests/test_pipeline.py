@@ -171,7 +171,7 @@ def test_snr_exact_through_a_pipeline(config_path):
 
 
 @pytest.mark.parametrize("bad,match", [
-    ({"transforms": [{"name": "Reverb"}]}, r"transforms\[0\]\.name: unknown transform 'Reverb'; allowed: .*WhiteNoise"),
+    ({"transforms": [{"name": "Flanger"}]}, r"transforms\[0\]\.name: unknown transform 'Flanger'; allowed: .*WhiteNoise"),
     ({"transforms": [{"name": "WhiteNoise", "min_snr_db": 0, "max_snr_db": 1, "snr": 3}]},
      r"unknown field\(s\) \['snr'\] for WhiteNoise; allowed fields: .*min_snr_db"),
     ({"transforms": [{"name": "WhiteNoise", "min_snr_db": 0}]}, r"missing required field\(s\) \['max_snr_db'\]"),

@@ -2,15 +2,12 @@
 
 import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
 import audionoise as an
-
-sys.path.insert(0, str(Path(__file__).parent))
-from kws_tiny_data import make_tiny_speech_commands  # noqa: E402
+from kws_tiny_data import make_tiny_speech_commands
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 

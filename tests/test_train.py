@@ -13,8 +13,7 @@ from audionoise.cli import main as cli_main
 from audionoise.kws.augment import build_augmentation, default_pipeline_config, resolve_noise_dir
 from audionoise.kws.train import TrainConfig, load_train_config, train
 
-sys.path.insert(0, str(Path(__file__).parent))
-from kws_tiny_data import make_tiny_speech_commands  # noqa: E402
+from kws_tiny_data import make_tiny_speech_commands
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -167,6 +166,7 @@ def test_augmented_training_learns_the_tiny_task(tmp_path):
     assert summary["best_val_acc"] >= 0.75  # 16 validation clips of 4 classes, chance 0.25
 
 
+@pytest.mark.slow  # two torchrun processes: ~5 s
 def test_ddp_under_torchrun_two_cpu_processes(tiny, tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
     out = tmp_path / "ddp"

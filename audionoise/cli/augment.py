@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from audionoise.cli._common import HelpFormatter, UsageError, add_quiet
+
 DESCRIPTION = """\
 Write augmented copies of every input of IN under OUT (name_aug0.wav, name_aug1.wav, ...), with
 OUT/manifest.jsonl (one line per output, with every applied parameter) and OUT/errors.jsonl (one line per
@@ -66,18 +68,14 @@ def _extensions(text: str) -> list[str]:
     return [e.strip() for e in text.split(",") if e.strip()]
 
 
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Shows defaults and keeps the line breaks of the description and examples."""
-
-
 def register(subparsers) -> None:
     p = subparsers.add_parser("augment", help="augment a folder of audio files offline",
-                              description=DESCRIPTION, epilog=EPILOG, formatter_class=_HelpFormatter)
+                              description=DESCRIPTION, epilog=EPILOG, formatter_class=HelpFormatter)
     p.add_argument("in_dir", metavar="IN", nargs="?",
                    help="folder of input audio, one audio file, or a .jsonl manifest (read only)")
     p.add_argument("out_dir", metavar="OUT", nargs="?", help="output folder (created; must not be inside IN)")
     p.add_argument("--config", default=None, metavar="PIPELINE.toml",
-                   help="pipeline config (TOML); or build one with the quick flags below")
+                   help="pipeline config (.toml, .yaml/.yml or .json); or build one with the quick flags below")
     quick = p.add_argument_group("quick pipeline (instead of --config): background noise, white noise, time mask")
     quick.add_argument("--noise", default=None, metavar="DIR", help="folder of noise recordings (needs --snr)")
     quick.add_argument("--snr", type=float, nargs=2, default=None, metavar=("LO", "HI"),
@@ -99,16 +97,12 @@ def register(subparsers) -> None:
     p.add_argument("--format", dest="fmt", choices=("same", "wav", "flac"), default="same",
                    help="output format")
     p.add_argument("--sample-rate", type=_positive, default=None, metavar="SR",
-                   help="resample outputs to SR Hz (default: %(default)s = keep each file's rate)")
+                   help="resample outputs to SR Hz (default: keep each file's rate)")
     p.add_argument("--ext", type=_extensions, default=None, metavar="wav,flac,...",
-                   help="extensions treated as audio (default: %(default)s = all supported)")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+                   help="extensions treated as audio (default: all supported)")
+    add_quiet(p)
+    p.add_argument("--no-progress", action="store_true", dest="quiet", help="same as --quiet")
     p.set_defaults(run=run)
-
-
-def _error(message: str) -> int:
-    print(f"audionoise augment: error: {message}", file=sys.stderr)
-    return 2
 
 
 def _pipeline(args: argparse.Namespace):
@@ -117,31 +111,29 @@ def _pipeline(args: argparse.Namespace):
 
     quick = any(v is not None for v in (args.noise, args.snr, args.white_snr, args.time_mask))
     if args.config is not None and quick:
-        raise ValueError("--config and the quick flags (--noise/--snr/--white-snr/--time-mask) exclude each other")
+        raise UsageError("--config and the quick flags (--noise/--snr/--white-snr/--time-mask) exclude each other")
     if args.config is not None:
         return args.config
     return quick_config(args.noise, args.snr, args.white_snr, args.time_mask)
 
 
 def run(args: argparse.Namespace) -> int:
-    from audionoise.offline import OfflineUsageError, augment, dry_run
+    from audionoise.offline import augment, dry_run
 
-    try:
-        pipeline = _pipeline(args)
-        if args.print_config:
-            return _print_config(pipeline)
-        if args.in_dir is None or args.out_dir is None:
-            raise ValueError("IN and OUT are required (only --print-config works without them)")
-        common = dict(copies=args.copies, seed=args.seed, resume=args.resume, shard=args.shard, fmt=args.fmt,
-                      sample_rate=args.sample_rate, extensions=args.ext)
-        if args.dry_run:
-            report = dry_run(args.in_dir, args.out_dir, pipeline, **common)
-            print(report)
-            return report.exit_status
-        summary = augment(args.in_dir, args.out_dir, pipeline, workers=args.workers,
-                          progress=not args.no_progress, **common)
-    except (OfflineUsageError, ValueError) as exc:
-        return _error(str(exc))
+    # bad inputs, options or configs raise OfflineUsageError/UsageError: one line and exit 2 (see cli/__init__)
+    pipeline = _pipeline(args)
+    if args.print_config:
+        return _print_config(pipeline)
+    if args.in_dir is None or args.out_dir is None:
+        raise UsageError("IN and OUT are required (only --print-config works without them)")
+    common = dict(copies=args.copies, seed=args.seed, resume=args.resume, shard=args.shard, fmt=args.fmt,
+                  sample_rate=args.sample_rate, extensions=args.ext)
+    if args.dry_run:
+        report = dry_run(args.in_dir, args.out_dir, pipeline, **common)
+        print(report)
+        return report.exit_status
+    summary = augment(args.in_dir, args.out_dir, pipeline, workers=args.workers, progress=not args.quiet,
+                      **common)
     print(summary)
     if summary.failed:
         print(f"{summary.failed} input(s) failed: see {summary.errors}", file=sys.stderr)

@@ -28,13 +28,13 @@ from typing import Any
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 
 from audionoise._seed import derive_seed
 from audionoise.functional import mix_at_snr
 from audionoise.kws.checkpoint import load_model
 from audionoise.kws.features import LogMel
 from audionoise.kws.model import KeywordSpotter, make_frontend
+from audionoise.progress import progress as progress_bar
 
 __all__ = ["DEFAULT_SNRS", "evaluate", "evaluate_run", "format_table", "noise_windows", "run_names"]
 
@@ -150,7 +150,8 @@ def evaluate_run(
     confusion = {c: torch.zeros(n_cls, n_cls, dtype=torch.long) for c in names}
     loader = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=num_workers, collate_fn=collate)
     start = 0
-    for x, lengths, y in tqdm(loader, desc=f"evaluate {Path(run).name}", disable=not progress, leave=False):
+    for x, lengths, y in progress_bar(loader, desc=f"evaluate {Path(run).name}", unit="batch", enabled=progress,
+                                    leave=False):
         x, lengths = x.to(device), lengths.to(device)
         stop = start + y.shape[0]
         conditions = {"clean": x}

@@ -14,8 +14,11 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+from audionoise.extras import require
+
+require("matplotlib", extra="kws", purpose="plotting (audionoise evaluate --plot)")
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
 from audionoise._fs import atomic_write
 

@@ -39,11 +39,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel
 from torch.utils.data import DataLoader, DistributedSampler, Subset
-from tqdm.auto import tqdm
 
 from audionoise._fs import atomic_write
 from audionoise._seed import derive_seed
 from audionoise.kws import distributed
+from audionoise.progress import progress as progress_bar
 from audionoise.kws.augment import Augmentation, build_augmentation
 from audionoise.kws.checkpoint import TrainState, checkpoint_doc, load_checkpoint, restore, save_checkpoint
 from audionoise.kws.config import TrainConfig, load_train_config
@@ -178,8 +178,8 @@ def _train_epoch(run: _Run, st: TrainState, loader: DataLoader) -> dict[str, flo
     correct = torch.zeros((), device=device, dtype=torch.long)
     seen = 0
     timer = StepTimer(device)
-    bar = tqdm(loader, desc=f"epoch {st.epoch + 1}/{cfg.epochs}", disable=not (cfg.progress and run.env.main),
-               leave=False, dynamic_ncols=True)
+    bar = progress_bar(loader, desc=f"epoch {st.epoch + 1}/{cfg.epochs}", unit="batch",
+                       enabled=cfg.progress and run.env.main, leave=False)
     for i, (x, lengths, y) in enumerate(bar):
         timer.start(i)
         x, lengths, y = x.to(device, non_blocking=True), lengths.to(device, non_blocking=True), y.to(device)
@@ -203,7 +203,7 @@ def _train_epoch(run: _Run, st: TrainState, loader: DataLoader) -> dict[str, flo
         correct += (logits.detach().argmax(1) == y).sum()
         seen += y.shape[0]
         timer.stop()
-        if not bar.disable and i % 10 == 0:
+        if cfg.progress and run.env.main and i % 10 == 0:
             bar.set_postfix(loss=f"{loss.item():.3f}")
     loss_total, correct_total, n = distributed.all_reduce_sum([loss_sum.item(), float(correct.item()), float(seen)],
                                                               run.env, device)

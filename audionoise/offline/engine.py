@@ -322,10 +322,9 @@ def _process_chunk(chunk: list[tuple[Item, list[int]]]) -> list[Result]:
 
 # ---------------------------------------------------------------------------------------------- the loop
 def _progress_bar(total: int, initial: int, enabled: bool):
-    from tqdm import tqdm
+    from audionoise.progress import progress
 
-    return tqdm(total=total, initial=initial, disable=not enabled, unit="file", desc="augment",
-                dynamic_ncols=True, file=sys.stderr)
+    return progress(total=total, initial=initial, enabled=enabled, unit="file", desc="augment")
 
 
 def run(tasks: list[tuple[Item, list[int]]], job: Job, pipelines: Pipelines, workers: int, progress: bool,
@@ -378,7 +377,7 @@ def _run_pool(tasks, job, pipelines, workers, progress, done, total, control: Co
                 while pending and not control.stopping and len(futures) < window:
                     c = pending.pop()
                     futures[pool.submit(_process_chunk, c)] = c
-                if bar is None:  # after the workers started: no tqdm thread exists at fork time
+                if bar is None:  # after the workers started: no tqdm monitor thread exists at fork time
                     bar = _progress_bar(total, done, progress)
                 if not futures:
                     break
