@@ -38,6 +38,12 @@ def available() -> bool:
     return importlib.util.find_spec("av") is not None
 
 
+def _av():
+    from audionoise.extras import require
+
+    return require("av", extra="ffmpeg", purpose="decoding m4a/AAC, MP4, WMA, AMR, ...")
+
+
 def missing_reason(path: str | Path) -> str:
     return f"{kind(path)} needs audionoise[ffmpeg], or convert it to WAV/FLAC"
 
@@ -51,8 +57,7 @@ def decode(path: Path) -> tuple[np.ndarray, int, int, str, str]:
     Raises:
         ValueError: no audio stream, or FFmpeg could not decode the file (the message says what FFmpeg said).
     """
-    import av  # optional dependency: audionoise[ffmpeg]
-
+    av = _av()
     try:
         with av.open(str(path)) as container:
             streams = container.streams.audio
@@ -77,8 +82,7 @@ def decode(path: Path) -> tuple[np.ndarray, int, int, str, str]:
 
 def probe(path: Path) -> tuple[int, int, int, str, str]:
     """``(sample_rate, frames, channels, container, codec)`` from the header (frames estimated from the duration)."""
-    import av
-
+    av = _av()
     try:
         with av.open(str(path)) as container:
             if not container.streams.audio:
