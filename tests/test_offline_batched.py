@@ -89,3 +89,27 @@ def test_engine_batched_equals_one_file_at_a_time(tmp_path):
     batched, single = content(tmp_path / "batched"), content(tmp_path / "single")
     assert {k: v for k, v in batched.items() if k != "run.json"} == {k: v for k, v in single.items()
                                                                      if k != "run.json"}
+
+
+def test_length_changing_pipeline_runs_per_file_with_its_new_lengths(tmp_path):
+    import audionoise
+    from audionoise import io
+
+    (tmp_path / "in").mkdir()
+    for i in range(3):
+        sf.write(tmp_path / "in" / f"a{i}.wav", (0.1 * np.random.default_rng(i).standard_normal(16000))
+                 .astype(np.float32), 16000, subtype="FLOAT")
+    cfg = {"sample_rate": 16000, "transforms": [{"name": "SpeedPerturb", "factors": [0.9, 1.1]},
+                                                {"name": "WhiteNoise", "min_snr_db": 10, "max_snr_db": 20}]}
+    pipe = audionoise.load_pipeline(cfg)
+    assert not batchable(pipe)
+    s = augment(tmp_path / "in", tmp_path / "out", cfg, copies=2, progress=False)
+    assert (s.written, s.failed) == (6, 0)
+    import json
+    for line in (tmp_path / "out" / "manifest.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        x, _ = io.load(tmp_path / "in" / row["input"])
+        y, lengths, _ = pipe(x[None], generator=torch.Generator().manual_seed(row["seed"]), return_params=True)
+        out, _ = io.load(tmp_path / "out" / row["output"])
+        assert row["frames"] == int(lengths[0]) == out.shape[-1] != 16000
+        assert torch.equal(out, y[0, :, :int(lengths[0])])

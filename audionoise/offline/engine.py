@@ -226,7 +226,12 @@ def process_item(item: Item, copies: list[int], loaded=None) -> Result:
         for k in copies:
             seed = output_seed(job.seed, item.key, k)
             with torch.no_grad():
-                y, records = pipe(x[None], generator=torch.Generator().manual_seed(seed), return_params=True)
+                out = pipe(x[None], generator=torch.Generator().manual_seed(seed), return_params=True)
+            if len(out) == 3:  # a length-changing pipeline (speed perturbation, ...): (y, lengths, records)
+                y, new_lengths, records = out
+                y = y[..., :int(new_lengths[0])]
+            else:
+                y, records = out
             result.rows.append(_save(item, k, y[0], rate, meta, records[0]))
     except Exception as exc:  # one bad file never stops the job
         _failure(result, item, exc)
