@@ -163,9 +163,15 @@ def _manifest_row(item: Item, k: int, out_rel: str, rate: int, frames: int, chan
 def _save(item: Item, k: int, y: torch.Tensor, rate: int, meta: io.AudioInfo, records: list[dict]) -> dict:
     """Write output ``k`` of ``item`` (``y`` is ``(channels, time)``); its manifest row."""
     out_rel, dst, subtype = _target(item, k, meta)
-    clipped = int((y.abs() > 1.0).sum()) if not _is_float(subtype) else 0
+    clipped = 0 if _is_float(subtype) else _clipped(y)
     io.save(dst, y, rate, subtype=subtype)
     return _manifest_row(item, k, out_rel, rate, int(y.shape[-1]), int(y.shape[0]), subtype, clipped, records)
+
+
+def _clipped(y: torch.Tensor) -> int:
+    """Samples an integer format will clip (``|y| > 1``); one min/max pass when there are none (the usual case)."""
+    lo, hi = torch.aminmax(y)
+    return 0 if lo >= -1.0 and hi <= 1.0 else int((y.abs() > 1.0).sum())
 
 
 def _is_float(subtype: str) -> bool:
