@@ -16,14 +16,15 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["atomic_write", "temp_name", "temp_target"]
+__all__ = ["atomic_open", "atomic_write", "temp_name", "temp_target"]
 
 # 12 hex digits: the temporary names of earlier versions (still cleaned up on resume); 16: today's.
 _TEMP_NAME = re.compile(r"^\.(.+)\.[0-9a-f]{12,16}\.tmp$", re.S)
@@ -69,6 +70,38 @@ def _fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike, *, fsync: bool = False) -> Iterator[BinaryIO]:
+    """Open ``path`` for an atomic write: yields a binary file object on a temporary file in the same folder,
+    renamed over ``path`` when the ``with`` block ends normally, removed if it raises.
+
+    For writers that produce a file piece by piece (e.g. audio written in blocks); :func:`atomic_write` is the
+    one-call form.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "b.txt"
+        >>> with atomic_open(p) as fh:
+        ...     _ = fh.write(b"part 1, "); _ = fh.write(b"part 2")
+        >>> p.read_bytes()
+        b'part 1, part 2'
+    """
+    path = Path(path)
+    tmp, fd = _open_exclusive(path)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            yield fh
+            if fsync:
+                fh.flush()
+                os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    if fsync:
+        _fsync_folder(path.parent)
+
+
 def atomic_write(path: str | os.PathLike, content: str | bytes | Callable[[BinaryIO], object], *,
                  fsync: bool = False) -> Path:
     """Write ``path`` atomically (temporary file in the same folder, then ``os.replace``).
@@ -84,24 +117,13 @@ def atomic_write(path: str | os.PathLike, content: str | bytes | Callable[[Binar
         ``path`` as a :class:`~pathlib.Path`.
 
     Raises:
-        OSError: the folder is missing or not writable (nothing is left behind); any error raised by
-            ``content`` propagates after the temporary file is removed.
+        OSError: the folder is missing or not writable, or the disk is full (nothing is left behind); any error
+            raised by ``content`` propagates after the temporary file is removed.
     """
     path = Path(path)
-    tmp, fd = _open_exclusive(path)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            if callable(content):
-                content(fh)
-            else:
-                fh.write(content.encode("utf-8") if isinstance(content, str) else content)
-            if fsync:
-                fh.flush()
-                os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    if fsync:
-        _fsync_folder(path.parent)
+    with atomic_open(path, fsync=fsync) as fh:
+        if callable(content):
+            content(fh)
+        else:
+            fh.write(content.encode("utf-8") if isinstance(content, str) else content)
     return path

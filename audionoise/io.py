@@ -1,16 +1,18 @@
 """Audio file input/output: the only module of audionoise that touches audio files.
 
 Reading and writing go through `soundfile` (libsndfile), resampling through
-`torchaudio.functional.resample`. Waveforms are float32 tensors shaped
-``(channels, time)``.
+`torchaudio.functional.resample`. Containers libsndfile cannot read (m4a/AAC, MP4 audio, WMA, AMR, ...:
+:data:`FFMPEG_EXTENSIONS`) are decoded through PyAV when the ``audionoise[ffmpeg]`` extra is installed; they
+are never written. Waveforms are float32 tensors shaped ``(channels, time)``.
 
 Every problem with a file raises :class:`AudioFileError` (a ``ValueError``) whose
 message names the file, says what is wrong and what to do about it, so that a
 folder tool can log one clear line per bad file and go on.
 
-Writes are atomic: :func:`save` writes a temporary file in the destination folder
-and renames it over the destination, so a reader (or a resumed job after
-``kill -9``) only ever sees no file or a complete file.
+Writes are atomic: :func:`save` and :class:`AudioWriter` write a temporary file in the destination
+folder and rename it over the destination, so a reader (or a resumed job after
+``kill -9``) only ever sees no file or a complete file. Samples reach the encoder in blocks of
+:data:`WRITE_BLOCK_FRAMES` frames (libvorbis overflows its stack when handed millions of samples at once).
 
 Example:
     >>> import torch
@@ -23,9 +25,10 @@ Example:
 
 from __future__ import annotations
 
-import io as _io
-import math
+import contextlib
+import functools
 import io as io_module
+import math
 import os
 import re
 import zlib
@@ -37,19 +40,26 @@ import soundfile as sf
 import torch
 import torchaudio.functional as AF
 
+from audionoise import _ffmpeg
 from audionoise.functional._checks import CHANNELS_FIRST_TAG
-from audionoise._fs import atomic_write, temp_target
+from audionoise._fs import atomic_open, temp_target
 
 __all__ = [
     "AUDIO_EXTENSIONS",
+    "FFMPEG_EXTENSIONS",
+    "READABLE_EXTENSIONS",
+    "WRITE_BLOCK_FRAMES",
     "CODECS",
     "codec_rate",
     "codec_round_trip",
     "AudioFileError",
+    "AudioWriteError",
+    "AudioWriter",
     "AudioInfo",
     "info",
     "load",
     "load_with_info",
+    "read_blocks",
     "save",
     "format_for_path",
     "subtype_allowed",
@@ -73,8 +83,14 @@ _FORMATS: dict[str, tuple[str, str]] = {
     ".w64": ("W64", "PCM_16"),
 }
 
-#: File extensions (lower case, with the dot) that audionoise treats as audio.
+#: File extensions (lower case, with the dot) that libsndfile reads and writes.
 AUDIO_EXTENSIONS: frozenset[str] = frozenset(_FORMATS)
+#: Audio containers decoded through PyAV (``audionoise[ffmpeg]``), read only.
+FFMPEG_EXTENSIONS: frozenset[str] = frozenset(_ffmpeg.FFMPEG_EXTENSIONS)
+#: Every extension :func:`load` reads (with the extra installed).
+READABLE_EXTENSIONS: frozenset[str] = AUDIO_EXTENSIONS | FFMPEG_EXTENSIONS
+#: Frames handed to the encoder per call when writing.
+WRITE_BLOCK_FRAMES = 1 << 18
 
 # Opus only encodes at these rates.
 _OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
@@ -94,6 +110,15 @@ class AudioFileError(ValueError):
         self.path = str(path)
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
+
+
+class AudioWriteError(AudioFileError):
+    """Writing an audio file failed; ``os_error`` is the operating system's error (disk full, permissions,
+    read-only file system, I/O error) when there was one, else ``None`` (an encoder error)."""
+
+    def __init__(self, path: str | os.PathLike, reason: str, os_error: OSError | None = None):
+        super().__init__(path, reason)
+        self.os_error = os_error
 
 
 @dataclass(frozen=True)
@@ -138,12 +163,13 @@ def format_for_path(path: str | os.PathLike) -> tuple[str, str]:
         raise AudioFileError(
             path,
             f"unsupported audio extension {ext or '(none)'!r}; use one of "
-            f"{', '.join(sorted(AUDIO_EXTENSIONS))} (convert other containers, e.g. "
-            "m4a/aac/wma, with ffmpeg first)",
+            f"{', '.join(sorted(AUDIO_EXTENSIONS))} (m4a/aac/wma/amr are read with audionoise[ffmpeg] "
+            "but never written)",
         )
     return _FORMATS[ext]
 
 
+@functools.lru_cache(maxsize=None)
 def subtype_allowed(container: str, subtype: str) -> bool:
     """Whether libsndfile can write ``subtype`` into ``container`` (e.g. FLAC holds no FLOAT).
 
@@ -173,7 +199,11 @@ def _check_readable(path: Path) -> None:
         raise AudioFileError(path, "no such file; check the path")
     if not path.is_file():
         raise AudioFileError(path, "not a regular file (a folder or device?); pass an audio file")
-    format_for_path(path)
+    if path.suffix.lower() in FFMPEG_EXTENSIONS:
+        if not _ffmpeg.available():
+            raise AudioFileError(path, _ffmpeg.missing_reason(path))
+    else:
+        format_for_path(path)
     if path.stat().st_size == 0:
         raise AudioFileError(path, "empty file (0 bytes); re-export or remove it")
 
@@ -233,6 +263,12 @@ def info(path: str | os.PathLike) -> AudioInfo:
     """
     path = Path(path)
     _check_readable(path)
+    if path.suffix.lower() in FFMPEG_EXTENSIONS:
+        try:
+            rate, frames, channels, container, codec = _ffmpeg.probe(path)
+        except ValueError as err:
+            raise AudioFileError(path, f"not a readable {_ffmpeg.kind(path)} file ({err})") from None
+        return AudioInfo(rate, frames, channels, path.suffix[1:].upper(), codec.upper())
     with _open(path) as f:
         return AudioInfo(int(f.samplerate), int(f.frames), int(f.channels), f.format, f.subtype)
 
@@ -299,25 +335,8 @@ def _check_segment(offset: float, duration: float | None) -> None:
                          "of the file")
 
 
-def load_with_info(
-    path: str | os.PathLike,
-    sample_rate: int | None = None,
-    mono: bool = False,
-    offset: float = 0.0,
-    duration: float | None = None,
-) -> tuple[torch.Tensor, int, AudioInfo]:
-    """:func:`load` plus the file's :class:`AudioInfo` (as stored, before resampling), with one open.
-
-    Example:
-        >>> x, sr, meta = load_with_info("speech_24bit.wav")  # doctest: +SKIP
-        >>> meta.subtype  # doctest: +SKIP
-        'PCM_24'
-    """
-    if sample_rate is not None and (int(sample_rate) != sample_rate or sample_rate <= 0):
-        raise ValueError(f"sample_rate ({sample_rate!r}) must be a positive integer number of Hz or None")
-    _check_segment(offset, duration)
-    path = Path(path)
-    _check_readable(path)
+def _read_sndfile(path: Path, offset: float, duration: float | None) -> tuple[np.ndarray, AudioInfo]:
+    """Frames ``(time, channels)`` of the segment and the header of a file libsndfile reads."""
     with _open(path) as f:
         declared = int(f.frames)
         file_rate = int(f.samplerate)
@@ -357,6 +376,52 @@ def load_with_info(
             f"truncated file: the header declares {declared} frames but only {start + data.shape[0]} "
             "could be decoded; re-copy it from the source",
         )
+    return data, meta
+
+
+def _read_ffmpeg(path: Path, offset: float, duration: float | None) -> tuple[np.ndarray, AudioInfo]:
+    """Frames ``(time, channels)`` of the segment and the stream's properties of a file PyAV decodes."""
+    try:
+        data, rate, channels, container, codec = _ffmpeg.decode(path)
+    except ValueError as err:
+        raise AudioFileError(path, f"not a readable {_ffmpeg.kind(path)} file ({err}); re-export it as WAV or "
+                                   "FLAC") from None
+    meta = AudioInfo(rate, int(data.shape[0]), channels, path.suffix[1:].upper(), codec.upper())
+    start = round(offset * rate)
+    if start and start >= data.shape[0]:
+        raise AudioFileError(path, f"offset {offset} s (frame {start}) is at or past the end of the file "
+                                   f"({data.shape[0]} frames); fix the offset (in a manifest: the line's \"offset\")")
+    stop = None if duration is None else start + max(1, round(duration * rate))
+    data = data[start:stop]
+    if data.shape[0] == 0:
+        raise AudioFileError(path, "no audio frames (an empty stream); re-export it or remove it from the folder")
+    return data, meta
+
+
+def load_with_info(
+    path: str | os.PathLike,
+    sample_rate: int | None = None,
+    mono: bool = False,
+    offset: float = 0.0,
+    duration: float | None = None,
+) -> tuple[torch.Tensor, int, AudioInfo]:
+    """:func:`load` plus the file's :class:`AudioInfo` (as stored, before resampling), with one open.
+
+    Example:
+        >>> x, sr, meta = load_with_info("speech_24bit.wav")  # doctest: +SKIP
+        >>> meta.subtype  # doctest: +SKIP
+        'PCM_24'
+    """
+    if sample_rate is not None and (int(sample_rate) != sample_rate or sample_rate <= 0):
+        raise ValueError(f"sample_rate ({sample_rate!r}) must be a positive integer number of Hz or None")
+    _check_segment(offset, duration)
+    path = Path(path)
+    _check_readable(path)
+    if path.suffix.lower() in FFMPEG_EXTENSIONS:
+        data, meta = _read_ffmpeg(path, offset, duration)
+    else:
+        data, meta = _read_sndfile(path, offset, duration)
+    file_rate = meta.sample_rate
     if not np.isfinite(data).all():
         bad = int((~np.isfinite(data)).sum())
         raise AudioFileError(
@@ -373,7 +438,39 @@ def load_with_info(
     return x, file_rate, meta
 
 
-def _as_frames_by_channels(waveform, path) -> np.ndarray:
+def read_blocks(path: str | os.PathLike, block_frames: int, start: int = 0, stop: int | None = None):
+    """Yield the frames ``[start, stop)`` of a file libsndfile reads as float32 tensors ``(channels, n)`` of at most
+    ``block_frames`` frames each, holding one block at a time (for files too long to load whole).
+
+    Raises:
+        AudioFileError: unreadable or truncated file, NaN/Inf samples (naming the first bad block's frame).
+    """
+    path = Path(path)
+    _check_readable(path)
+    if path.suffix.lower() in FFMPEG_EXTENSIONS:
+        raise AudioFileError(path, "block reading is for files libsndfile reads; load it whole")
+    with _open(path) as f:
+        stop = int(f.frames) if stop is None else min(int(stop), int(f.frames))
+        if start:
+            f.seek(start)
+        pos = start
+        while pos < stop:
+            try:
+                data = f.read(frames=min(block_frames, stop - pos), dtype="float32", always_2d=True)
+            except (sf.LibsndfileError, RuntimeError) as err:
+                raise AudioFileError(path, f"decoding failed at frame {pos} (libsndfile: {err}); re-copy or "
+                                           "re-export it") from None
+            if data.shape[0] == 0:
+                raise AudioFileError(path, f"truncated file: no frames could be decoded after frame {pos} "
+                                           f"of {stop}; re-copy it from the source")
+            if not np.isfinite(data).all():
+                raise AudioFileError(path, f"contains NaN/Inf sample(s) from frame {pos} on; fix or remove it")
+            yield torch.from_numpy(np.ascontiguousarray(data.T))
+            pos += data.shape[0]
+
+
+def _as_frames_by_channels(waveform, path, allow_empty: bool = False) -> np.ndarray:
+    """``(time, channels)`` float32 C-contiguous copy-or-view of a ``(time,)``/``(channels, time)`` waveform."""
     if isinstance(waveform, torch.Tensor):
         waveform = waveform.detach().to("cpu", torch.float32).numpy()
     data = np.asarray(waveform, dtype=np.float32)
@@ -383,7 +480,7 @@ def _as_frames_by_channels(waveform, path) -> np.ndarray:
         raise ValueError(
             f"waveform for {path} has shape {tuple(data.shape)}; pass (time,) or (channels, time)"
         )
-    if data.shape[1] == 0:
+    if data.shape[1] == 0 and not allow_empty:
         raise ValueError(f"waveform for {path} has zero samples; nothing to write")
     if not np.isfinite(data).all():
         raise ValueError(
@@ -440,10 +537,191 @@ def _set_ogg_serial(data: bytes, serial: int) -> bytes:
 _SFC_SET_ADD_PEAK_CHUNK = 0x1050
 
 
-def _write(fh, data: np.ndarray, sample_rate: int, subtype: str, container: str) -> None:
-    with sf.SoundFile(fh, "w", sample_rate, data.shape[1], subtype, format=container) as f:
-        sf._snd.sf_command(f._file, _SFC_SET_ADD_PEAK_CHUNK, sf._ffi.NULL, 0)
-        f.write(data)
+class _KeepOSError:
+    """The file object libsndfile writes through (virtual I/O), keeping the first ``OSError`` (disk full, ...).
+
+    An exception inside libsndfile's callback cannot cross into C: the callback reports a short write instead,
+    libsndfile fails, and :class:`AudioWriter` raises the kept error.
+    """
+
+    def __init__(self, fh) -> None:
+        self.fh, self.error = fh, None
+
+    def write(self, data) -> int:
+        try:
+            return self.fh.write(data)
+        except OSError as err:
+            self.error = self.error or err
+            return 0
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        try:
+            return self.fh.seek(offset, whence)
+        except OSError as err:
+            self.error = self.error or err
+            return -1
+
+    def tell(self) -> int:
+        return self.fh.tell()
+
+    def read(self, n: int = -1) -> bytes:  # pragma: no cover - libsndfile reads nothing back in write mode
+        return b""
+
+
+def _check_write_args(path: Path, sample_rate, subtype: str | None) -> tuple[str, str, int]:
+    container, default_subtype = format_for_path(path)
+    subtype = (subtype or default_subtype).upper()
+    if not subtype_allowed(container, subtype):
+        allowed = ", ".join(sorted(sf.available_subtypes(container)))
+        raise AudioFileError(
+            path, f"subtype {subtype!r} cannot be stored in {container}; use one of {allowed}"
+        )
+    if isinstance(sample_rate, bool) or int(sample_rate) != sample_rate or sample_rate <= 0:
+        raise ValueError(f"sample_rate ({sample_rate!r}) for {path} must be a positive integer")
+    sample_rate = int(sample_rate)
+    if subtype == "OPUS" and sample_rate not in _OPUS_RATES:
+        raise AudioFileError(
+            path,
+            f"Opus cannot store {sample_rate} Hz (allowed: {_OPUS_RATES}); resample first "
+            "or choose another format",
+        )
+    if not path.parent.is_dir():
+        raise AudioFileError(path, f"destination folder {path.parent} does not exist; create it first")
+    return container, subtype, sample_rate
+
+
+class AudioWriter:
+    """Write one audio file block by block, atomically: the file appears complete at :meth:`close`, or never.
+
+    Use it to write a signal that is produced in pieces (a long file processed in blocks) without holding it
+    all; :func:`save` is the one-call form. Every :meth:`write` hands the encoder at most
+    :data:`WRITE_BLOCK_FRAMES` frames at a time. Ogg (Vorbis/Opus) bytes are gathered in memory (compressed) so
+    the stream serial can be made reproducible, then written at :meth:`close`.
+
+    Example:
+        >>> import torch
+        >>> with AudioWriter("/tmp/long.flac", 16000, channels=1) as w:
+        ...     for _ in range(3):
+        ...         w.write(torch.zeros(1, 16000))
+        >>> info("/tmp/long.flac").frames
+        48000
+
+    Raises:
+        AudioFileError: as :func:`save`; :class:`AudioWriteError` (with ``os_error``) when writing fails.
+        ValueError: a block with another channel count, NaN/Inf values or a bad shape.
+    """
+
+    def __init__(self, path: str | os.PathLike, sample_rate: int, channels: int, subtype: str | None = None):
+        self.path = Path(path)
+        self.container, self.subtype, self.sample_rate = _check_write_args(self.path, sample_rate, subtype)
+        if not isinstance(channels, int) or channels < 1:
+            raise ValueError(f"channels ({channels!r}) for {self.path} must be an integer >= 1")
+        self.channels, self.frames = channels, 0
+        self._pending: list[np.ndarray] = []
+        self._pending_frames = 0
+        self._clip = self.subtype.startswith("PCM") or self.subtype in ("ULAW", "ALAW")
+        self._stack = contextlib.ExitStack()
+        self._sf: sf.SoundFile | None = None
+        try:
+            self._fh = self._stack.enter_context(atomic_open(self.path))
+            self._ogg = io_module.BytesIO() if self.container == "OGG" else None
+            self._target = _KeepOSError(self._fh) if self._ogg is None else self._ogg
+            self._sf = sf.SoundFile(self._target, "w", self.sample_rate, channels, self.subtype,
+                                    format=self.container)
+            sf._snd.sf_command(self._sf._file, _SFC_SET_ADD_PEAK_CHUNK, sf._ffi.NULL, 0)
+        except BaseException as err:
+            self._fail(err)
+
+    def write(self, block) -> None:
+        """Append ``block`` (``(channels, time)`` or ``(time,)`` for mono, tensor or array)."""
+        data = _as_frames_by_channels(block, self.path, allow_empty=True)
+        if data.shape[1] != self.channels:
+            raise ValueError(f"block for {self.path} has {data.shape[1]} channel(s); the file has {self.channels}")
+        self._write_frames(data)
+
+    def _write_frames(self, data: np.ndarray) -> None:
+        """Append checked ``(time, channels)`` float32 frames.
+
+        The encoder always gets whole blocks of :data:`WRITE_BLOCK_FRAMES` (the rest waits for the next call or
+        :meth:`close`), so the bytes never depend on how the caller cut the signal (Vorbis packets do).
+        Integer subtypes are clipped to [-1, 1] block by block (a copy: the caller's data is untouched).
+        """
+        self._pending.append(data)
+        self._pending_frames += data.shape[0]
+        self.frames += data.shape[0]
+        if self._pending_frames >= WRITE_BLOCK_FRAMES:
+            self._flush(final=False)
+        elif self._pending and self._pending[-1] is data:
+            self._pending[-1] = data.copy()  # kept past this call: never a view of the caller's buffer
+
+    def _flush(self, final: bool) -> None:
+        data = self._pending[0] if len(self._pending) == 1 else np.concatenate(self._pending)
+        whole = data.shape[0] if final else data.shape[0] - data.shape[0] % WRITE_BLOCK_FRAMES
+        try:
+            for i in range(0, whole, WRITE_BLOCK_FRAMES):
+                chunk = data[i:i + WRITE_BLOCK_FRAMES]
+                self._sf.write(np.clip(chunk, -1.0, 1.0) if self._clip else chunk)
+        except BaseException as err:
+            self._fail(err)
+        rest = data[whole:].copy()
+        self._pending, self._pending_frames = ([rest] if rest.shape[0] else []), rest.shape[0]
+
+    def close(self) -> None:
+        """Finish the file and rename it into place (nothing is left behind if this fails)."""
+        if self._sf is None:
+            return
+        try:
+            if self.frames == 0:
+                raise ValueError(f"waveform for {self.path} has zero samples; nothing to write")
+            if self._pending:
+                self._flush(final=True)
+            sf_file, self._sf = self._sf, None
+            sf_file.close()
+            self._raise_kept()
+            if self._ogg is not None:
+                self._fh.write(_set_ogg_serial(self._ogg.getvalue(), zlib.crc32(self.path.name.encode("utf-8"))))
+            self._stack.close()  # flush + rename
+        except BaseException as err:
+            self._fail(err)
+
+    def abort(self) -> None:
+        """Drop the file being written (the destination is left as it was)."""
+        if self._sf is not None:
+            sf_file, self._sf = self._sf, None
+            try:
+                sf_file.close()
+            except Exception:  # noqa: BLE001 - the file is discarded anyway
+                pass
+        self._stack.__exit__(RuntimeError, RuntimeError("aborted"), None)
+
+    def __enter__(self) -> "AudioWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    def _raise_kept(self) -> None:
+        kept = getattr(self._target, "error", None)
+        if kept is not None:
+            raise kept
+
+    def _fail(self, err: BaseException):
+        """Abort, then raise ``err`` as an :class:`AudioWriteError` when it is a write failure."""
+        kept = getattr(getattr(self, "_target", None), "error", None)
+        self.abort()
+        if isinstance(err, (ValueError, AudioFileError, KeyboardInterrupt, SystemExit)) and kept is None:
+            raise err
+        os_error = kept if kept is not None else err if isinstance(err, OSError) else None
+        detail = os_error if os_error is not None else err
+        hint = "free some space" if os_error is not None and os_error.errno in _FULL else "check free space and permissions"
+        raise AudioWriteError(self.path, f"could not write ({detail}); {hint}", os_error) from (os_error or err)
+
+
+# errno values that mean "no space": ENOSPC, EDQUOT
+_FULL = {28, 122}
 
 
 def save(
@@ -458,7 +736,8 @@ def save(
     a hidden temporary file in the same folder, which is then renamed over ``path``
     (``os.replace``), so ``path`` is either absent, the old file, or the complete new
     file, never a partial one; the temporary file is removed if anything fails. Values
-    outside [-1, 1] are clipped when the subtype is integer PCM. Equal audio always gives equal
+    outside [-1, 1] are clipped when the subtype is integer PCM. The encoder gets the samples in blocks of
+    :data:`WRITE_BLOCK_FRAMES` frames, so any length can be written. Equal audio always gives equal
     bytes: Ogg files get a stream serial derived from the file name (libsndfile draws a random one) and
     float files no PEAK chunk (it holds a time stamp).
 
@@ -470,49 +749,19 @@ def save(
             ``None`` uses the extension's default (PCM_16 for WAV/FLAC, Vorbis for .ogg).
 
     Raises:
-        AudioFileError: unsupported extension, subtype not allowed in the container,
-            missing folder, or the writer failed.
+        AudioFileError: unsupported extension, subtype not allowed in the container or
+            missing folder; :class:`AudioWriteError` when the writer failed (``os_error`` holds
+            the system's error, e.g. errno 28 for a full disk).
         ValueError: bad shape, zero samples, NaN/Inf values or a bad ``sample_rate``.
 
     Example:
         >>> save("/tmp/noise.flac", 0.1 * torch.randn(2, 16000), 16000, subtype="PCM_24")
     """
     path = Path(path)
-    container, default_subtype = format_for_path(path)
-    subtype = (subtype or default_subtype).upper()
-    if not sf.check_format(container, subtype):
-        allowed = ", ".join(sorted(sf.available_subtypes(container)))
-        raise AudioFileError(
-            path, f"subtype {subtype!r} cannot be stored in {container}; use one of {allowed}"
-        )
-    if int(sample_rate) != sample_rate or sample_rate <= 0:
-        raise ValueError(f"sample_rate ({sample_rate!r}) for {path} must be a positive integer")
-    sample_rate = int(sample_rate)
-    if subtype == "OPUS" and sample_rate not in _OPUS_RATES:
-        raise AudioFileError(
-            path,
-            f"Opus cannot store {sample_rate} Hz (allowed: {_OPUS_RATES}); resample first "
-            "or choose another format",
-        )
+    format_for_path(path)  # the extension first: its error is the most useful
     data = _as_frames_by_channels(waveform, path)
-    if subtype.startswith("PCM") or subtype in ("ULAW", "ALAW"):
-        np.clip(data, -1.0, 1.0, out=data)
-    folder = path.parent
-    if not folder.is_dir():
-        raise AudioFileError(path, f"destination folder {folder} does not exist; create it first")
-
-    def write(fh) -> None:
-        if container != "OGG":
-            _write(fh, data, sample_rate, subtype, container)
-            return
-        buffer = io_module.BytesIO()
-        _write(buffer, data, sample_rate, subtype, container)
-        fh.write(_set_ogg_serial(buffer.getvalue(), zlib.crc32(path.name.encode("utf-8"))))
-
-    try:
-        atomic_write(path, write)  # a buffered Python file object: ~10x faster than libsndfile opening the path
-    except (sf.LibsndfileError, RuntimeError, OSError) as err:
-        raise AudioFileError(path, f"could not write ({err}); check free space and permissions") from err
+    with AudioWriter(path, sample_rate, data.shape[1], subtype) as w:
+        w._write_frames(data)
 
 
 # -- in-memory codec round trips (the Codec injector) --------------------------------------------------------------
@@ -590,7 +839,7 @@ def codec_round_trip(waveform: np.ndarray, sample_rate: int, codec: str, quality
         kwargs["compression_level"] = min(level, _MP3_MAX_COMPRESSION) if codec == "mp3" else level
     if codec == "mp3":
         kwargs["bitrate_mode"] = "CONSTANT"
-    buf = _io.BytesIO()
+    buf = io_module.BytesIO()
     frames = np.ascontiguousarray(data.T)
     try:
         with sf.SoundFile(buf, "w", int(sample_rate), data.shape[0], subtype, format=container, **kwargs) as f:

@@ -1,27 +1,29 @@
-"""Benchmark: offline folder augmentation, end to end (process start to exit), against audiomentations.
+"""Benchmark: offline augmentation, end to end (process start to exit), against audiomentations and the I/O floor.
 
-Builds ~1,000 one-second 16 kHz clips and a background-noise folder, then times, as separate processes,
-interleaved and repeated (minimum kept):
+Builds one-second 16 kHz clips and a background-noise folder, then times, as separate processes, interleaved and
+repeated (minimum kept), in one run:
 
-* ``audiomentations``: a loop over the same files (soundfile read -> ``Compose([AddGaussianSNR,
-  AddBackgroundNoise])`` -> soundfile write to the mirrored path): what a user writes without audionoise;
-* ``audionoise augment IN OUT --config pipeline.toml --workers W`` for W = 1 and 2.
+* **A** (``--files``, default 1,000 inputs, 1 output each): the ``audiomentations`` loop (soundfile read ->
+  ``Compose([AddGaussianSNR, AddBackgroundNoise])`` -> soundfile write: what a user writes without audionoise)
+  against ``audionoise augment --workers 1`` and ``--workers 2``;
+* **B** (``--files-b``, default 3,000 inputs x 2 copies): the **I/O floor** (a plain loop that reads each file
+  with soundfile and writes its copies atomically: temp file + rename, no maths), the audiomentations loop
+  (2 copies) and ``audionoise augment --copies 2`` at 1 and 2 workers.
 
-Both pipelines: white noise at SNR U(10, 30) dB, then background noise at SNR U(0, 20) dB, p = 1.
-Prints files/s per method and the ratios (targets: >= 2x audiomentations at 1 worker, >= 1.7x its own
-1-worker speed at 2 workers), the CPU seconds each used (user + system, all processes: robust to other load
-on the machine) and the in-process rate each reports (without interpreter start and imports) to show where
-the time goes. Not part of pytest.
+Both pipelines: white noise at SNR U(10, 30) dB, then background noise at SNR U(0, 20) dB, p = 1. Targets:
+A: >= 2x audiomentations at 1 worker and >= 1.7x from 1 to 2 workers; B: >= 80 % of the I/O floor at 1 worker.
+Also prints the CPU seconds each used (user + system, all processes: robust to other load on the machine).
+``--memory`` adds the peak RSS of augmenting one 20-minute stereo 48 kHz file over the imported process.
+Not part of pytest.
 
 Usage:
-    python bench/offline.py [--files 1000] [--repeats 3] [--noise wav16k|ogg44k] [--root DIR]
+    python bench/offline.py [--files 1000] [--files-b 3000] [--repeats 3] [--noise wav16k|ogg44k] [--memory]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import re
 import resource
 import shutil
 import subprocess
@@ -58,16 +60,54 @@ from audiomentations import AddBackgroundNoise, AddGaussianSNR, Compose
 src, dst, noise = (Path(a) for a in sys.argv[1:4])
 aug = Compose([AddGaussianSNR(min_snr_db=10.0, max_snr_db=30.0, p=1.0),
                AddBackgroundNoise(sounds_path=str(noise), min_snr_db=0.0, max_snr_db=20.0, p=1.0)])
+copies = int(sys.argv[4])
 n, start = 0, time.perf_counter()
 for path in sorted(src.rglob("*.wav")):
     x, sr = sf.read(path, dtype="float32")
-    y = aug(samples=x, sample_rate=sr)
     out = dst / path.relative_to(src)
     out.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(out, y, sr, subtype="PCM_16")
+    for k in range(copies):
+        y = aug(samples=x, sample_rate=sr)
+        sf.write(out.with_name(f"{out.stem}_aug{k}.wav"), y, sr, subtype="PCM_16")
     n += 1
 seconds = time.perf_counter() - start
 print(f"{n} files; {seconds:.2f} s, {n / seconds:.1f} files/s")
+"""
+
+# The I/O floor: read each file, write its copies atomically (same-folder temp file + rename), no maths.
+IO_FLOOR_LOOP = """\
+import os, sys, time
+from pathlib import Path
+import soundfile as sf
+src, dst, copies = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+n, start = 0, time.perf_counter()
+for path in sorted(src.rglob("*.wav")):
+    x, sr = sf.read(path, dtype="float32", always_2d=True)
+    out = dst / path.relative_to(src)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for k in range(copies):
+        final = out.with_name(f"{out.stem}_aug{k}.wav")
+        tmp = final.with_name(f".{final.name}.{os.getpid():08x}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        with os.fdopen(fd, "wb") as fh:
+            sf.write(fh, x, sr, subtype="PCM_16", format="WAV")
+        os.replace(tmp, final)
+    n += 1
+seconds = time.perf_counter() - start
+print(f"{n} files; {seconds:.2f} s, {n / seconds:.1f} files/s")
+"""
+
+MEMORY = """\
+import resource, sys, time
+import numpy as np, soundfile as sf
+import torch
+from audionoise.offline import augment
+src, out, config = sys.argv[1:4]
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+t = time.perf_counter()
+s = augment(src, out, config, progress=False)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(f"{before / 1024:.0f} {peak / 1024:.0f} {time.perf_counter() - t:.1f} {s.written}")
 """
 
 
@@ -109,57 +149,106 @@ def timed(cmd: list[str]) -> tuple[float, float, str]:
     return seconds, _children_cpu() - cpu, proc.stdout
 
 
+def _run_methods(methods: dict, repeats: int, root: Path, n: int) -> tuple[dict, dict]:
+    best: dict[str, float] = {}
+    cpu_best: dict[str, float] = {}
+    for rep in range(repeats):
+        for name, cmd in methods.items():
+            out = root / "out"
+            shutil.rmtree(out, ignore_errors=True)
+            seconds, cpu, _ = timed(cmd(out))
+            best[name] = min(best.get(name, float("inf")), seconds)
+            cpu_best[name] = min(cpu_best.get(name, float("inf")), cpu)
+            print(f"  run {rep + 1}: {name:26s} {seconds:6.2f} s wall {cpu:6.2f} s CPU", file=sys.stderr)
+    shutil.rmtree(root / "out", ignore_errors=True)
+    return best, cpu_best
+
+
+def _table(title: str, best: dict, cpu_best: dict, n_outputs: int, reference: str) -> None:
+    print(f"\n{title}")
+    print(f"| method | wall s | outputs/s | vs {reference} | CPU s | outputs per CPU s |")
+    print("|---|---|---|---|---|---|")
+    ref = n_outputs / best[reference]
+    for name, sec in best.items():
+        rate = n_outputs / sec
+        print(f"| {name} | {sec:.2f} | {rate:.0f} | {rate / ref:.2f}x | {cpu_best[name]:.2f} | "
+              f"{n_outputs / cpu_best[name]:.0f} |")
+
+
+def _memory(root: Path, config: Path) -> None:
+    """Peak RSS of augmenting one 20-minute stereo 48 kHz PCM_16 WAV, over the process after its imports."""
+    src = root / "long" / "long.wav"
+    src.parent.mkdir(parents=True, exist_ok=True)
+    rate, frames = 48000, 20 * 60 * 48000
+    with sf.SoundFile(src, "w", rate, 2, "PCM_16") as f:
+        rng = np.random.default_rng(0)
+        for start in range(0, frames, 1 << 20):
+            f.write((0.1 * rng.standard_normal((min(1 << 20, frames - start), 2))).astype(np.float32))
+    _, _, out = timed([sys.executable, "-c", MEMORY, str(src.parent), str(root / "long_out"), str(config)])
+    before, peak, seconds, written = out.split()
+    print(f"\n20-minute stereo 48 kHz WAV ({frames * 2 * 4 / 1e6:.0f} MB as float32): peak RSS {peak} MB, "
+          f"{before} MB after imports: +{int(peak) - int(before)} MB (target <= +300 MB); {seconds} s")
+    shutil.rmtree(root / "long", ignore_errors=True)
+    shutil.rmtree(root / "long_out", ignore_errors=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--files", type=int, default=1000)
+    ap.add_argument("--files", type=int, default=1000, help="inputs of run A (1 output each)")
+    ap.add_argument("--files-b", type=int, default=3000, help="inputs of run B (2 outputs each); 0 skips it")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--noise", choices=("wav16k", "ogg44k"), default="wav16k")
+    ap.add_argument("--memory", action="store_true", help="also measure the peak RSS on a 20-minute file")
     ap.add_argument("--root", type=Path, default=None, help="work folder (default: a temporary one)")
     args = ap.parse_args()
 
     root = args.root or Path(tempfile.mkdtemp(prefix="bench_offline_"))
     root.mkdir(parents=True, exist_ok=True)
-    clean, noise = make_data(root, args.files, args.noise)
+    py = sys.executable
+    clean, noise = make_data(root / "a", args.files, args.noise)
     config = root / "pipeline.toml"
     config.write_text(PIPELINE.format(noise=noise.as_posix()))
-    py = sys.executable
-    methods = {
-        "audiomentations loop": lambda out: [py, "-c", AUDIOMENTATIONS_LOOP, str(clean), str(out), str(noise)],
-        "audionoise 1 worker": lambda out: [py, "-m", "audionoise", "augment", str(clean), str(out),
-                                            "--config", str(config), "--workers", "1", "--no-progress"],
-        "audionoise 2 workers": lambda out: [py, "-m", "audionoise", "augment", str(clean), str(out),
-                                             "--config", str(config), "--workers", "2", "--no-progress"],
+
+    def augment_cmd(src: Path, workers: int, copies: int):
+        return lambda out: [py, "-m", "audionoise", "augment", str(src), str(out), "--config", str(config),
+                            "--workers", str(workers), "--copies", str(copies), "--no-progress"]
+
+    methods_a = {
+        "audiomentations loop": lambda out: [py, "-c", AUDIOMENTATIONS_LOOP, str(clean), str(out), str(noise), "1"],
+        "audionoise 1 worker": augment_cmd(clean, 1, 1),
+        "audionoise 2 workers": augment_cmd(clean, 2, 1),
     }
-    best: dict[str, float] = {}
-    cpu_best: dict[str, float] = {}
-    inner: dict[str, float] = {}
-    for rep in range(args.repeats):
-        for name, cmd in methods.items():
-            out = root / "out"
-            shutil.rmtree(out, ignore_errors=True)
-            seconds, cpu, stdout = timed(cmd(out))
-            best[name] = min(best.get(name, float("inf")), seconds)
-            cpu_best[name] = min(cpu_best.get(name, float("inf")), cpu)
-            m = re.search(r"([\d.]+) s, ([\d.]+) files/s", stdout)
-            if m:
-                inner[name] = max(inner.get(name, 0.0), float(m.group(2)))
-            print(f"  run {rep + 1}: {name:22s} {seconds:6.2f} s wall {cpu:6.2f} s CPU", file=sys.stderr)
-    shutil.rmtree(root / "out", ignore_errors=True)
+    best_a, cpu_a = _run_methods(methods_a, args.repeats, root, args.files)
+    results = {}
+    if args.files_b:
+        clean_b, _ = make_data(root / "b", args.files_b, args.noise)
+        methods_b = {
+            "I/O floor (read + atomic writes)": lambda out: [py, "-c", IO_FLOOR_LOOP, str(clean_b), str(out), "2"],
+            "audiomentations loop": lambda out: [py, "-c", AUDIOMENTATIONS_LOOP, str(clean_b), str(out), str(noise),
+                                                 "2"],
+            "audionoise 1 worker": augment_cmd(clean_b, 1, 2),
+            "audionoise 2 workers": augment_cmd(clean_b, 2, 2),
+        }
+        results = _run_methods(methods_b, args.repeats, root, 2 * args.files_b)
     imports = {what: min(timed([py, "-c", f"import {what}"])[0] for _ in range(2))
                for what in ("torch", "audiomentations")}
 
-    n = args.files
-    rate = {k: n / v for k, v in best.items()}
-    am, one, two = rate["audiomentations loop"], rate["audionoise 1 worker"], rate["audionoise 2 workers"]
-    print(f"\noffline folder, {n} x 1 s 16 kHz PCM_16 clips, white + background noise ({args.noise} noise "
-          f"folder), process start to exit, best of {args.repeats}")
-    print("| method | wall s | files/s | vs audiomentations | CPU s | files per CPU s | in-process files/s |")
-    print("|---|---|---|---|---|---|---|")
-    for name, sec in best.items():
-        print(f"| {name} | {sec:.2f} | {rate[name]:.0f} | {rate[name] / am:.2f}x | {cpu_best[name]:.2f} | "
-              f"{n / cpu_best[name]:.0f} | {inner[name]:.0f} |")
-    print(f"\n1 worker vs audiomentations: {one / am:.2f}x (target >= 2x)")
-    print(f"2 workers vs 1 worker:       {two / one:.2f}x (target >= 1.7x)")
+    _table(f"A: {args.files} x 1 s 16 kHz PCM_16 clips, 1 output each, white + background noise ({args.noise} "
+           f"noise folder), process start to exit, best of {args.repeats}", best_a, cpu_a, args.files,
+           "audiomentations loop")
+    am, one, two = (best_a[k] for k in ("audiomentations loop", "audionoise 1 worker", "audionoise 2 workers"))
+    print(f"\nA: 1 worker vs audiomentations: {am / one:.2f}x (target >= 2x); 2 workers vs 1: {one / two:.2f}x "
+          "(target >= 1.7x)")
+    if results:
+        best_b, cpu_b = results
+        _table(f"B: {args.files_b} x 1 s clips x 2 copies = {2 * args.files_b} outputs, best of {args.repeats}",
+               best_b, cpu_b, 2 * args.files_b, "I/O floor (read + atomic writes)")
+        floor, one_b, two_b = (best_b[k] for k in ("I/O floor (read + atomic writes)", "audionoise 1 worker",
+                                                   "audionoise 2 workers"))
+        print(f"\nB: 1 worker = {floor / one_b:.0%} of the I/O floor (target >= 80 %), "
+              f"{best_b['audiomentations loop'] / one_b:.2f}x audiomentations; 2 workers vs 1: {one_b / two_b:.2f}x")
+    if args.memory:
+        _memory(root, config)
     print(", ".join(f"python -c 'import {k}': {v:.2f} s" for k, v in imports.items()))
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end")
     if args.root is None:

@@ -91,7 +91,12 @@ BAD: dict[str, Bad] = {
 }
 
 # Entries that must be skipped (counted, not errors): no audio extension, or hidden (macOS "._" metadata).
-NOT_AUDIO = ("README.txt", "cover.png", "nested/.DS_Store", "data.m4a", "._good_16k_mono.wav")
+NOT_AUDIO = ("README.txt", "cover.png", "nested/.DS_Store", "._good_16k_mono.wav")
+
+# Audio by extension, in a container only PyAV reads (audionoise[ffmpeg]); these bytes are not audio, so each gives
+# an error line either way: "m4a/AAC needs audionoise[ffmpeg], ..." without the extra, "not a readable m4a/AAC
+# file" with it. Never counted as non-audio.
+CONTAINERS = ("data.m4a",)
 
 
 def _write_good(root: Path, name: str, g: Good) -> None:
@@ -142,7 +147,7 @@ def build_messy_folder(root: str | Path) -> tuple[dict[str, Good], dict[str, Bad
     for name, g in GOOD.items():
         _write_good(root, name, g)
     _write_bad(root)
-    for name in NOT_AUDIO:
+    for name in NOT_AUDIO + CONTAINERS:
         p = root / name
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_bytes(b"not audio\n")

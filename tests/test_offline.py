@@ -23,75 +23,16 @@ from audionoise.cli import main as cli_main
 from audionoise.offline import (OfflineUsageError, augment_folder, output_name, output_seed, output_subtype,
                                 shard_of)
 
-from messy_audio import BAD, GOOD, NOT_AUDIO, build_messy_folder
+from audionoise import _ffmpeg
+from messy_audio import BAD, CONTAINERS, GOOD, NOT_AUDIO, build_messy_folder
+from offline_helpers import content, jsonl, make_setup, tone_files, tree
 
 REPO = Path(__file__).resolve().parents[1]
-
-CONFIG = """\
-sample_rate = 16000
-
-[[transforms]]
-name = "WhiteNoise"
-min_snr_db = 10.0
-max_snr_db = 30.0
-
-[[transforms]]
-name = "BackgroundNoise"
-noise = "noise"
-min_snr_db = 0.0
-max_snr_db = 20.0
-p = 0.8
-"""
-
-
-# ---------------------------------------------------------------------------------------------- helpers
-def tree(root: Path) -> dict[str, str]:
-    """rel path -> sha256 of content (files), 'link:<target>' (symlinks), 'dir' (folders)."""
-    out = {}
-    for dirpath, dirs, files in os.walk(root):
-        for name in dirs + files:
-            p = Path(dirpath) / name
-            rel = p.relative_to(root).as_posix()
-            if p.is_symlink():
-                out[rel] = "link:" + os.readlink(p)
-            elif p.is_dir():
-                out[rel] = "dir"
-            else:
-                st = p.stat()
-                out[rel] = f"{hashlib.sha256(p.read_bytes()).hexdigest()}:{st.st_mtime_ns}:{st.st_mode:o}"
-    return out
-
-
-def content(root: Path) -> dict[str, str]:
-    """rel path -> sha256 of the bytes of every regular file under root."""
-    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
-
-
-def jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-
-
-def tone_files(root: Path, n: int, frames: int = 800) -> None:
-    rng = np.random.default_rng(n)
-    for i in range(n):
-        p = root / f"spk{i % 7}" / f"utt {i:04d}.wav"
-        p.parent.mkdir(parents=True, exist_ok=True)
-        sf.write(p, (0.2 * rng.standard_normal(frames)).astype(np.float32), 16000, subtype="PCM_16")
-
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     """A pipeline config with its noise folder (16 kHz WAV + 44.1 kHz FLAC clip)."""
-    root = tmp_path_factory.mktemp("offline")
-    rng = np.random.default_rng(0)
-    (root / "cfg" / "noise" / "sub").mkdir(parents=True)
-    sf.write(root / "cfg" / "noise" / "n1.wav", (0.1 * rng.standard_normal(8000)).astype(np.float32), 16000)
-    sf.write(root / "cfg" / "noise" / "sub" / "n2.flac", (0.1 * rng.standard_normal(13230)).astype(np.float32),
-             44100)
-    config = root / "cfg" / "pipeline.toml"
-    config.write_text(CONFIG)
-    return config
+    return make_setup(tmp_path_factory.mktemp("offline"))
 
 
 @pytest.fixture(scope="module")
@@ -142,9 +83,11 @@ def test_shards_cover_every_index_exactly_once(n):
 def test_messy_summary_and_exit_status(messy_run):
     _, s, _ = messy_run
     assert (s.inputs, s.written, s.resumed, s.failed, s.skipped) == (
-        len(GOOD) + len(BAD), 2 * len(GOOD), 0, len(BAD), len(NOT_AUDIO))
+        len(GOOD) + len(BAD) + len(CONTAINERS), 2 * len(GOOD), 0, len(BAD) + len(CONTAINERS), len(NOT_AUDIO))
+    assert s.unsupported == (0 if _ffmpeg.available() else len(CONTAINERS))
     assert s.exit_status == 1
     assert "inputs failed" in str(s) and "files/s" in str(s)
+    assert ("unsupported audio: install audionoise[ffmpeg]" in str(s)) == (s.unsupported > 0)
 
 
 def test_messy_input_is_never_modified(messy_run):
@@ -155,9 +98,13 @@ def test_messy_input_is_never_modified(messy_run):
 def test_messy_errors_one_clear_line_per_bad_file(messy_run):
     root, _, _ = messy_run
     rows = jsonl(root / "out" / "errors.jsonl")
-    assert [r["input"] for r in rows] == sorted(BAD)
+    assert [r["input"] for r in rows] == sorted(list(BAD) + list(CONTAINERS))
     for r in rows:
-        assert BAD[r["input"]].reason in r["reason"]
+        if r["input"] in CONTAINERS:  # audio in a container PyAV reads: never "non-audio"
+            assert r["reason"] in ("m4a/AAC needs audionoise[ffmpeg], or convert it to WAV/FLAC",) or \
+                r["reason"].startswith("not a readable m4a/AAC file")
+        else:
+            assert BAD[r["input"]].reason in r["reason"]
     for name in BAD:
         assert not (root / "out" / output_name(name, 0)).exists()
 
@@ -212,7 +159,7 @@ def test_workers_and_shards_give_identical_bytes(messy_run, setup, tmp_path):
     root, _, _ = messy_run
     reference = content(root / "out")
     s = augment_folder(root / "in", tmp_path / "w3", setup, copies=2, workers=3, progress=False)
-    assert s.written == 2 * len(GOOD) and s.failed == len(BAD)
+    assert s.written == 2 * len(GOOD) and s.failed == len(BAD) + len(CONTAINERS)
     assert content(tmp_path / "w3") == reference
     for i in range(3):
         augment_folder(root / "in", tmp_path / "sh", setup, copies=2, shard=(i, 3), progress=False)
@@ -320,7 +267,7 @@ def test_refuses_out_equal_inside_or_containing_in(setup, tmp_path):
 
 @pytest.mark.parametrize("kwargs, words", [
     ({"copies": 0}, "copies"), ({"workers": 0}, "workers"), ({"shard": (2, 2)}, "shard"),
-    ({"fmt": "mp3"}, "fmt"), ({"sample_rate": -1}, "sample_rate"), ({"extensions": ["m4a"]}, "m4a"),
+    ({"fmt": "mp3"}, "fmt"), ({"sample_rate": -1}, "sample_rate"), ({"extensions": ["xyz"]}, "xyz"),
 ])
 def test_bad_options_are_usage_errors(setup, tmp_path, kwargs, words):
     tone_files(tmp_path / "in", 1)

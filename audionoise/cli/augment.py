@@ -1,7 +1,8 @@
-"""``audionoise augment IN_DIR OUT_DIR --config PIPELINE.toml``: augment a folder tree offline.
+"""``audionoise augment IN OUT --config PIPELINE.toml``: augment a folder tree, a file or a manifest offline.
 
-Thin layer over :func:`audionoise.offline.augment_folder`: parses options, prints the summary, returns the exit
-status (0 all ok, 1 some inputs failed, 2 usage error).
+Thin layer over :func:`audionoise.offline.augment` / :func:`~audionoise.offline.dry_run`: parses options, prints
+the summary, returns the exit status (0 all ok, 1 some inputs failed, 2 usage error, 3 stopped by a write error
+such as a full disk, 130/143 stopped by SIGINT/SIGTERM).
 """
 
 from __future__ import annotations
@@ -9,20 +10,26 @@ from __future__ import annotations
 import argparse
 import sys
 
-from audionoise.cli._common import HelpFormatter, add_quiet
+from audionoise.cli._common import HelpFormatter, UsageError, add_quiet
 
 DESCRIPTION = """\
-Write augmented copies of every audio file under IN_DIR to the same relative paths under OUT_DIR
-(name_aug0.wav, name_aug1.wav, ...), with OUT_DIR/manifest.jsonl (one line per output, with every applied
-parameter) and OUT_DIR/errors.jsonl (one line per input that failed). Each output depends only on
-(--seed, relative path, copy index): any --workers, --shard split or --resume gives identical bytes.
-IN_DIR is never written to; outputs are written atomically (temp file + rename).
+Write augmented copies of every input of IN under OUT (name_aug0.wav, name_aug1.wav, ...), with
+OUT/manifest.jsonl (one line per output, with every applied parameter) and OUT/errors.jsonl (one line per
+input that failed). IN is a folder (its tree is mirrored), one audio file, or a NeMo JSONL manifest
+(audio_filepath, optional offset/duration; the output manifest keeps every field). Each output depends only
+on (--seed, input path, copy index): any --workers, --shard split or --resume gives identical bytes.
+IN is never written to; outputs are written atomically (temp file + rename). m4a/mp4/aac/wma/amr inputs
+need the audionoise[ffmpeg] extra and are written as FLAC.
 
-exit status: 0 all inputs ok, 1 some inputs failed (the rest is done), 2 usage error."""
+exit status: 0 all inputs ok, 1 some inputs failed (the rest is done), 2 usage error, 3 stopped by a write
+error (disk full: free space, then --resume), 130/143 stopped by SIGINT/SIGTERM (then --resume)."""
 
 EPILOG = """\
 examples:
   audionoise augment clean/ noisy/ --config pipeline.toml --copies 3 --workers 4
+  audionoise augment clean/ noisy/ --noise noise/ --snr 0 20 --white-snr 20 40   # no TOML needed
+  audionoise augment --noise noise/ --snr 0 20 --print-config > pipeline.toml    # the same as a TOML
+  audionoise augment train.jsonl noisy/ --config pipeline.toml --dry-run         # check, write nothing
   audionoise augment clean/ noisy/ --config pipeline.toml --resume        # after an interruption
   audionoise augment clean/ noisy/ --config pipeline.toml --shard 3/16    # job 3 of 16 (0-based)"""
 
@@ -47,6 +54,16 @@ def _positive(text: str) -> int:
     return v
 
 
+def _seconds(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"{text} must be > 0 seconds")
+    return v
+
+
 def _extensions(text: str) -> list[str]:
     return [e.strip() for e in text.split(",") if e.strip()]
 
@@ -54,10 +71,23 @@ def _extensions(text: str) -> list[str]:
 def register(subparsers) -> None:
     p = subparsers.add_parser("augment", help="augment a folder of audio files offline",
                               description=DESCRIPTION, epilog=EPILOG, formatter_class=HelpFormatter)
-    p.add_argument("in_dir", metavar="IN_DIR", help="folder of input audio (read only)")
-    p.add_argument("out_dir", metavar="OUT_DIR", help="output folder (created; must not be inside IN_DIR)")
-    p.add_argument("--config", required=True, metavar="PIPELINE.toml",
-                   help="pipeline config (.toml, .yaml/.yml or .json), required")
+    p.add_argument("in_dir", metavar="IN", nargs="?",
+                   help="folder of input audio, one audio file, or a .jsonl manifest (read only)")
+    p.add_argument("out_dir", metavar="OUT", nargs="?", help="output folder (created; must not be inside IN)")
+    p.add_argument("--config", default=None, metavar="PIPELINE.toml",
+                   help="pipeline config (.toml, .yaml/.yml or .json); or build one with the quick flags below")
+    quick = p.add_argument_group("quick pipeline (instead of --config): background noise, white noise, time mask")
+    quick.add_argument("--noise", default=None, metavar="DIR", help="folder of noise recordings (needs --snr)")
+    quick.add_argument("--snr", type=float, nargs=2, default=None, metavar=("LO", "HI"),
+                       help="SNR range in dB of the background noise")
+    quick.add_argument("--white-snr", type=float, nargs=2, default=None, metavar=("LO", "HI"),
+                       help="add white noise at an SNR in this range (dB)")
+    quick.add_argument("--time-mask", type=_seconds, default=None, metavar="MAX_S",
+                       help="silence one stretch of up to MAX_S seconds")
+    p.add_argument("--print-config", action="store_true",
+                   help="print the pipeline as TOML and exit (IN and OUT not needed)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="check the config and every input's header, count outputs and bytes; write nothing")
     p.add_argument("--copies", type=_positive, default=1, help="augmented copies per input")
     p.add_argument("--workers", type=_positive, default=1, help="worker processes")
     p.add_argument("--seed", type=int, default=0, help="run seed")
@@ -75,14 +105,48 @@ def register(subparsers) -> None:
     p.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from audionoise.offline import augment_folder
+def _pipeline(args: argparse.Namespace):
+    """The --config path, or the quick flags' config dict."""
+    from audionoise.offline import quick_config
 
-    # bad folders, options or configs raise OfflineUsageError (a ValueError): one line and exit 2 (see cli/__init__)
-    summary = augment_folder(args.in_dir, args.out_dir, args.config, copies=args.copies, workers=args.workers,
-                             seed=args.seed, resume=args.resume, shard=args.shard, fmt=args.fmt,
-                             sample_rate=args.sample_rate, extensions=args.ext, progress=not args.quiet)
+    quick = any(v is not None for v in (args.noise, args.snr, args.white_snr, args.time_mask))
+    if args.config is not None and quick:
+        raise UsageError("--config and the quick flags (--noise/--snr/--white-snr/--time-mask) exclude each other")
+    if args.config is not None:
+        return args.config
+    return quick_config(args.noise, args.snr, args.white_snr, args.time_mask)
+
+
+def run(args: argparse.Namespace) -> int:
+    from audionoise.offline import augment, dry_run
+
+    # bad inputs, options or configs raise OfflineUsageError/UsageError: one line and exit 2 (see cli/__init__)
+    pipeline = _pipeline(args)
+    if args.print_config:
+        return _print_config(pipeline)
+    if args.in_dir is None or args.out_dir is None:
+        raise UsageError("IN and OUT are required (only --print-config works without them)")
+    common = dict(copies=args.copies, seed=args.seed, resume=args.resume, shard=args.shard, fmt=args.fmt,
+                  sample_rate=args.sample_rate, extensions=args.ext)
+    if args.dry_run:
+        report = dry_run(args.in_dir, args.out_dir, pipeline, **common)
+        print(report)
+        return report.exit_status
+    summary = augment(args.in_dir, args.out_dir, pipeline, workers=args.workers, progress=not args.quiet,
+                      **common)
     print(summary)
     if summary.failed:
         print(f"{summary.failed} input(s) failed: see {summary.errors}", file=sys.stderr)
+    if summary.stop_line:
+        print(f"audionoise augment: {summary.stop_line}", file=sys.stderr)
     return summary.exit_status
+
+
+def _print_config(pipeline) -> int:
+    import tomli_w
+
+    from audionoise.pipeline import read_config
+
+    config = read_config(pipeline) if not isinstance(pipeline, dict) else pipeline
+    sys.stdout.write(tomli_w.dumps(config))
+    return 0

@@ -1,0 +1,419 @@
+"""The work of an offline job: augment each item into its copies, in this process or in a pool of workers.
+
+Every result is a :class:`Result`; a write failure that would hit every later output too (disk full, read-only
+or vanished output folder: an ``OSError`` while writing) is ``fatal`` and stops the job, an input's own
+problem is an ``error`` row and the job goes on. :class:`Control` turns SIGINT/SIGTERM into a clean stop: the
+items in flight are finished, nothing new starts.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing
+import signal
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+
+from audionoise import io
+from audionoise.offline import longfile
+from audionoise.offline.batched import apply_batch, batchable, leaves_of, sample_params
+from audionoise.offline.inputs import Item, is_within
+from audionoise.offline.naming import converted_from, output_name, output_seed, output_subtype
+from audionoise.offline.pipelines import Pipelines
+
+__all__ = ["Control", "Job", "Result", "run"]
+
+
+@dataclass(frozen=True)
+class Job:
+    """What every worker needs to know to turn an item into its outputs."""
+
+    out_dir: Path
+    real_out: Path
+    seed: int
+    fmt: str
+    sample_rate: int | None
+    manifest_input: bool  # rows keep the input line's fields (NeMo manifest in, manifest out)
+
+
+@dataclass
+class Result:
+    key: str
+    rows: list[dict[str, Any]]
+    error: dict[str, Any] | None = None   # the input failed (one line in errors.jsonl)
+    fatal: str | None = None              # writing failed: the job stops (the input is redone by --resume)
+
+
+@dataclass
+class Control:
+    """Why the job stops early, if it does: a signal (SIGINT/SIGTERM) or a fatal write error."""
+
+    signal: int | None = None
+    fatal: str | None = None
+    _previous: dict[int, Any] = field(default_factory=dict)
+
+    @property
+    def stopping(self) -> bool:
+        return self.signal is not None or self.fatal is not None
+
+    def install(self) -> None:
+        """Catch SIGINT/SIGTERM (main thread only): the first asks for a clean stop and restores the previous
+        handlers, so a second signal acts as usual (KeyboardInterrupt / termination)."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._on_signal)
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
+
+    def _on_signal(self, signum, frame) -> None:
+        self.signal = signum
+        self.restore()
+
+
+# ---------------------------------------------------------------------------------------------- one item
+_STATE: dict[str, Any] = {}
+
+
+def _init_worker(job: Job, pipelines: Pipelines, threads: int | None, worker: bool) -> None:
+    if threads is not None:
+        torch.set_num_threads(threads)
+    if worker:  # the parent decides when to stop; a worker finishes what it was sent
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _STATE["job"], _STATE["pipelines"] = job, pipelines
+
+
+def _error_reason(exc: BaseException) -> str:
+    if isinstance(exc, io.AudioFileError):
+        return exc.reason
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _check_out_folder(folder: Path, real_out: Path) -> None:
+    """Create ``folder`` and check that it really lies in the output folder (not behind a symlink)."""
+    verified: set[Path] = _STATE.setdefault("verified", set())
+    if folder in verified:
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    if not is_within(folder.resolve(), real_out):
+        raise ValueError(f"output folder {folder} resolves outside the output folder (a symlink in OUT?); "
+                         "not written")
+    verified.add(folder)
+
+
+def error_row(item: Item, reason: str) -> dict[str, Any]:
+    if item.fields is None:
+        return {"input": item.key, "reason": reason}
+    return {"input": item.fields["audio_filepath"], "line": item.line, "reason": reason}
+
+
+def _row(item: Item, job: Job, record: dict[str, Any]) -> dict[str, Any]:
+    """The manifest line of one output: the record, or (manifest input) the input line with the output's path
+    and duration and the record under ``"augmentation"``."""
+    if not job.manifest_input:
+        return record
+    record = {"output": record["output"], "input": item.fields["audio_filepath"], "line": item.line,
+              **{k: v for k, v in record.items() if k not in ("output", "input")}}
+    row = dict(item.fields)
+    row["audio_filepath"] = record["output"]  # relative to OUT, where the manifest is
+    if "offset" in row:
+        row["offset"] = 0.0  # the output holds the segment only
+    duration = round(record["frames"] / record["sample_rate"], 6)
+    if row.get("duration") != duration:
+        row["duration"] = duration
+    row["augmentation"] = record
+    return row
+
+
+def _load(item: Item):
+    job: Job = _STATE["job"]
+    return io.load_with_info(item.source, sample_rate=job.sample_rate, offset=item.offset, duration=item.duration)
+
+
+def _target(item: Item, k: int, meta: io.AudioInfo) -> tuple[str, Path, str]:
+    """Relative output name, destination path (its folder checked) and subtype of output ``k`` of ``item``."""
+    job: Job = _STATE["job"]
+    out_rel = output_name(item.key, k, job.fmt)
+    dst = job.out_dir / out_rel
+    _check_out_folder(dst.parent, job.real_out)
+    return out_rel, dst, output_subtype(io.format_for_path(out_rel)[0], meta.subtype)
+
+
+def _manifest_row(item: Item, k: int, out_rel: str, rate: int, frames: int, channels: int, subtype: str,
+                  clipped: int, records: list[dict]) -> dict:
+    job: Job = _STATE["job"]
+    record = {"output": out_rel, "input": item.key, "copy": k, "seed": output_seed(job.seed, item.key, k),
+              "sample_rate": rate, "frames": frames, "channels": channels, "subtype": subtype, "clipped": clipped}
+    converted = converted_from(item.key, job.fmt)
+    if converted:
+        record["converted_from"] = converted  # e.g. "m4a": audionoise does not write that container
+    record["transforms"] = records
+    return _row(item, job, record)
+
+
+def _save(item: Item, k: int, y: torch.Tensor, rate: int, meta: io.AudioInfo, records: list[dict]) -> dict:
+    """Write output ``k`` of ``item`` (``y`` is ``(channels, time)``); its manifest row."""
+    out_rel, dst, subtype = _target(item, k, meta)
+    clipped = 0 if _is_float(subtype) else _clipped(y)
+    io.save(dst, y, rate, subtype=subtype)
+    return _manifest_row(item, k, out_rel, rate, int(y.shape[-1]), int(y.shape[0]), subtype, clipped, records)
+
+
+def _clipped(y: torch.Tensor) -> int:
+    """Samples an integer format will clip (``|y| > 1``); one min/max pass when there are none (the usual case)."""
+    lo, hi = torch.aminmax(y)
+    return 0 if lo >= -1.0 and hi <= 1.0 else int((y.abs() > 1.0).sum())
+
+
+def _is_float(subtype: str) -> bool:
+    return subtype.endswith(("FLOAT", "DOUBLE"))
+
+
+def _long_input(item: Item):
+    """``(meta, start, stop)`` when ``item`` is long enough to be processed in blocks, else ``None``."""
+    job: Job = _STATE["job"]
+    if item.source.suffix.lower() in io.FFMPEG_EXTENSIONS:
+        return None
+    try:
+        if item.source.stat().st_size < longfile.LONG_SAMPLES // 16:  # cheap: no header read for short files
+            return None
+        meta = io.info(item.source)
+    except (OSError, ValueError):
+        return None  # the normal path reports the problem
+    start, stop = longfile.segment_frames(meta, item.offset, item.duration)
+    if start >= stop or not longfile.is_long(meta, start, stop) or job.sample_rate not in (None, meta.sample_rate):
+        return None
+    return meta, start, stop
+
+
+def process_long(item: Item, copies: list[int], meta: io.AudioInfo, start: int, stop: int, pipe) -> Result:
+    """Augment a long input block by block (:mod:`audionoise.offline.longfile`), in bounded memory."""
+    job: Job = _STATE["job"]
+    result = Result(item.key, [])
+    try:
+        for k in copies:
+            out_rel, dst, subtype = _target(item, k, meta)
+            generator = torch.Generator().manual_seed(output_seed(job.seed, item.key, k))
+            with torch.no_grad(), io.AudioWriter(dst, meta.sample_rate, meta.channels, subtype) as writer:
+                records, frames, clipped = longfile.augment_long(pipe, item.source, start, stop, meta.channels,
+                                                                 generator, writer, not _is_float(subtype))
+            result.rows.append(_manifest_row(item, k, out_rel, meta.sample_rate, frames, meta.channels, subtype,
+                                             clipped, records))
+    except Exception as exc:
+        _failure(result, item, exc)
+    return result
+
+
+def _failure(result: Result, item: Item, exc: Exception) -> None:
+    """Record ``exc`` on ``result``: fatal for a system write error (disk full, ...), else the input's error."""
+    if isinstance(exc, io.AudioWriteError) and exc.os_error is not None:
+        result.fatal = str(exc)  # every later write would fail too
+    else:
+        result.error = error_row(item, _error_reason(exc))
+
+
+def process_item(item: Item, copies: list[int], loaded=None) -> Result:
+    """Augment one input into the given copies, one pipeline call per copy."""
+    pipelines: Pipelines = _STATE["pipelines"]
+    job: Job = _STATE["job"]
+    result = Result(item.key, [])
+    try:
+        x, rate, meta = loaded or _load(item)
+        pipe = pipelines.get(rate)
+        for k in copies:
+            seed = output_seed(job.seed, item.key, k)
+            with torch.no_grad():
+                out = pipe(x[None], generator=torch.Generator().manual_seed(seed), return_params=True)
+            if len(out) == 3:  # a length-changing pipeline (speed perturbation, ...): (y, lengths, records)
+                y, new_lengths, records = out
+                y = y[..., :int(new_lengths[0])]
+            else:
+                y, records = out
+            result.rows.append(_save(item, k, y[0], rate, meta, records[0]))
+    except Exception as exc:  # one bad file never stops the job
+        _failure(result, item, exc)
+    return result
+
+
+#: most samples (all channels) stacked in one batch; longer inputs run alone
+BATCH_SAMPLES = 1 << 20
+#: most examples in one batch
+BATCH_EXAMPLES = 64
+
+
+def process_items(tasks: list[tuple[Item, list[int]]]) -> list[Result]:
+    """Augment several inputs, stacking the copies of inputs of one shape and rate into batches.
+
+    Each output is bit-identical to its one-file definition (:mod:`audionoise.offline.batched`); pipelines that
+    cannot be batched, and a batch in which something fails, run one file at a time (so an error names its file).
+    """
+    pipelines: Pipelines = _STATE["pipelines"]
+    job: Job = _STATE["job"]
+    results = [Result(item.key, []) for item, _ in tasks]
+    groups: dict[tuple, list[tuple[int, int]]] = {}     # (rate, shape) -> [(task index, copy)]
+    loaded: dict[int, tuple] = {}
+    for t, (item, copies) in enumerate(tasks):
+        long = _long_input(item)
+        if long is not None:
+            try:
+                pipe = pipelines.get(long[0].sample_rate)
+            except Exception as exc:
+                _failure(results[t], item, exc)
+                continue
+            if longfile.streamable(pipe):
+                results[t] = process_long(item, copies, *long, pipe)
+                if results[t].fatal:
+                    return results
+                continue
+        try:
+            x, rate, meta = loaded[t] = _load(item)
+            pipe = pipelines.get(rate)
+        except Exception as exc:
+            _failure(results[t], item, exc)
+            continue
+        if not batchable(pipe):
+            results[t] = process_item(item, copies, loaded.pop(t))
+            if results[t].fatal:
+                return results
+            continue
+        groups.setdefault((rate, tuple(x.shape)), []).extend((t, k) for k in copies)
+    for (rate, shape), examples in groups.items():
+        size = max(1, min(BATCH_EXAMPLES, BATCH_SAMPLES // max(1, shape[0] * shape[1])))
+        for i in range(0, len(examples), size):
+            if _run_batch(examples[i:i + size], tasks, loaded, results, pipelines.get(rate), rate, job):
+                return results  # a fatal write error: stop here
+    return results
+
+
+def _run_batch(examples, tasks, loaded, results, pipe, rate, job) -> bool:
+    """Augment and write one batch; True if a fatal write error stopped it."""
+    examples = [(t, k) for t, k in examples if results[t].error is None]
+    leaves = leaves_of(pipe)
+    try:
+        with torch.no_grad():
+            per_example = [sample_params(pipe, loaded[t][0][None], torch.Generator().manual_seed(
+                output_seed(job.seed, tasks[t][0].key, k)), leaves) for t, k in examples]
+            x = loaded[examples[0][0]][0][None] if len(examples) == 1 else torch.stack(
+                [loaded[t][0] for t, _ in examples])
+            y, records = apply_batch(x, per_example)
+    except Exception:  # find the culprit: one file at a time
+        for t, k in examples:
+            if results[t].error is None and not results[t].fatal:
+                one = process_item(tasks[t][0], [k], loaded[t])
+                results[t].rows.extend(one.rows)
+                results[t].error, results[t].fatal = one.error, one.fatal
+                if one.fatal:
+                    return True
+        return False
+    for i, (t, k) in enumerate(examples):
+        if results[t].error is not None:
+            continue
+        item, meta = tasks[t][0], loaded[t][2]
+        try:
+            results[t].rows.append(_save(item, k, y[i], rate, meta, records[i]))
+        except Exception as exc:
+            _failure(results[t], item, exc)
+            if results[t].fatal:
+                return True
+    return False
+
+
+def _process_chunk(chunk: list[tuple[Item, list[int]]]) -> list[Result]:
+    return process_items(chunk)
+
+
+# ---------------------------------------------------------------------------------------------- the loop
+def _progress_bar(total: int, initial: int, enabled: bool):
+    from audionoise.progress import progress
+
+    return progress(total=total, initial=initial, enabled=enabled, unit="file", desc="augment")
+
+
+def run(tasks: list[tuple[Item, list[int]]], job: Job, pipelines: Pipelines, workers: int, progress: bool,
+        done: int, control: Control) -> Iterator[Result]:
+    """Yield a :class:`Result` per item, in this process or in a pool of ``workers`` processes; nothing new
+    starts once ``control.stopping``."""
+    total = done + len(tasks)
+    if workers == 1:
+        _init_worker(job, pipelines, 1, worker=False)
+        try:
+            with _progress_bar(total, done, progress) as bar:
+                for i in range(0, len(tasks), WINDOW):
+                    if control.stopping:
+                        break
+                    for result in process_items(tasks[i:i + WINDOW]):
+                        bar.update(1)
+                        yield result
+        finally:
+            _STATE.clear()
+        return
+    yield from _run_pool(tasks, job, pipelines, workers, progress, done, total, control)
+
+
+def _pool_context() -> multiprocessing.context.BaseContext:
+    # fork shares the already-imported torch and the parent's pipeline (no 1.7 s re-import per worker); safe
+    # because workers run torch single-threaded (as DataLoader workers do). Elsewhere: forkserver or spawn.
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("fork" if "fork" in methods else methods[0])
+
+
+#: inputs handed to :func:`process_items` at a time (the stop check runs between windows)
+WINDOW = 32
+
+
+def _run_pool(tasks, job, pipelines, workers, progress, done, total, control: Control):
+    chunk = max(1, min(WINDOW, len(tasks) // (workers * 4)))
+    chunks = [tasks[i:i + chunk] for i in range(0, len(tasks), chunk)]
+    pending = list(reversed(chunks))
+    window = 2 * workers
+    bar = None
+    while pending and not control.stopping:
+        # Forked children inherit unflushed stdio buffers and flush them again on exit: flush first.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context(),
+                                      initializer=_init_worker, initargs=(job, pipelines, 1, True))
+        futures: dict[cf.Future, list] = {}
+        try:
+            while (pending and not control.stopping) or futures:
+                while pending and not control.stopping and len(futures) < window:
+                    c = pending.pop()
+                    futures[pool.submit(_process_chunk, c)] = c
+                if bar is None:  # after the workers started: no tqdm monitor thread exists at fork time
+                    bar = _progress_bar(total, done, progress)
+                if not futures:
+                    break
+                finished, _ = cf.wait(futures, timeout=0.5, return_when=cf.FIRST_COMPLETED)
+                for fut in finished:
+                    results = fut.result()  # BrokenProcessPool if a worker died: handled below
+                    del futures[fut]
+                    for result in results:
+                        bar.update(1)
+                        yield result
+        except cf.process.BrokenProcessPool:
+            # A worker died (e.g. a decoder crashed): report the inputs in flight, go on with a fresh pool.
+            for fut, c in futures.items():
+                if fut.done() and not fut.cancelled() and fut.exception() is None:
+                    results = fut.result()
+                else:
+                    results = [Result(item.key, [], error_row(item, "worker process died while processing this "
+                                                                    "file or one sent with it (crash in a "
+                                                                    "decoder?); retried by --resume"))
+                               for item, _ in c]
+                for result in results:
+                    bar.update(1)
+                    yield result
+            futures.clear()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+    if bar is not None:
+        bar.close()

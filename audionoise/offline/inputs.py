@@ -1,0 +1,170 @@
+"""What to augment: the items of a folder tree, of a single file or of a NeMo-style JSONL manifest.
+
+Every item has a ``key``: a relative posix path that names its outputs (``output_name(key, k)``) and seeds them
+(``output_seed(seed, key, k)``). For a folder it is the path relative to the folder (as before manifests
+existed, so seeds and names are unchanged); for a single file its name; for a manifest line the
+:func:`~audionoise.offline.naming.safe_key` of its ``audio_filepath``, with ``.L<line>`` added to the stem when
+several lines share a path (segments of one recording, duplicates), so no two items share outputs and no item
+can name a file outside OUT.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from audionoise.offline.naming import safe_key
+
+__all__ = ["Item", "Inputs", "collect", "is_within"]
+
+
+@dataclass(frozen=True)
+class Item:
+    """One input: ``source`` read from ``offset`` for ``duration`` seconds (``None``: to the end)."""
+
+    key: str
+    source: Path
+    offset: float = 0.0
+    duration: float | None = None
+    fields: dict[str, Any] | None = None  # the manifest line, for manifest inputs
+    line: int | None = None               # 1-based line number in the manifest
+
+
+@dataclass
+class Inputs:
+    """Items (sorted by key), failing entries (key -> error row) and skipped entries of one IN."""
+
+    kind: str                                              # "folder" | "file" | "manifest"
+    root: Path                                             # the folder, the file's folder, the manifest's folder
+    items: list[Item] = field(default_factory=list)
+    bad: dict[str, dict[str, Any]] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+
+
+def is_within(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def collect(in_path: Path, extensions: frozenset[str]) -> Inputs:
+    """The inputs of IN: a folder (walked), a ``.jsonl`` manifest or a single audio file."""
+    if in_path.is_dir():
+        return _scan_folder(in_path, extensions)
+    if in_path.suffix.lower() == ".jsonl":
+        return _read_manifest(in_path)
+    inputs = Inputs("file", in_path.parent)
+    inputs.items.append(Item(in_path.name, in_path))
+    return inputs
+
+
+def _scan_folder(in_dir: Path, extensions: frozenset[str]) -> Inputs:
+    """Walk ``in_dir`` without following symlinked folders; classify every entry.
+
+    Audio = a non-hidden file with one of ``extensions``; hidden files and folders (name starting with ".") are
+    skipped, like other entries that are not audio.
+    """
+    real_in = in_dir.resolve()
+    scan = Inputs("folder", in_dir)
+    bad = scan.bad
+    for folder, dirs, files in os.walk(in_dir, followlinks=False):
+        base = Path(folder)
+        for d in list(dirs):
+            p = base / d
+            if d.startswith("."):  # hidden folders (.git, .Trash, ...): not descended
+                dirs.remove(d)
+                scan.skipped.append(p.relative_to(in_dir).as_posix())
+            elif p.is_symlink():
+                rel = p.relative_to(in_dir).as_posix()
+                target = p.resolve()
+                if not is_within(target, real_in):
+                    bad[rel] = _error(rel, f"symlinked folder resolves outside the input folder (to {target}); not "
+                                           "followed: copy the files into the input folder if you want them")
+                else:
+                    scan.skipped.append(rel)  # its files are processed under their real path
+        for name in files:
+            p = base / name
+            rel = p.relative_to(in_dir).as_posix()
+            if p.suffix.lower() not in extensions or name.startswith("."):  # "._x.wav": macOS metadata
+                scan.skipped.append(rel)
+                continue
+            if p.is_symlink():
+                target = p.resolve()
+                if not is_within(target, real_in):
+                    bad[rel] = _error(rel, f"symlink resolves outside the input folder (to {target}); not "
+                                           "followed: copy the file into the input folder if you want it")
+                    continue
+                if not target.exists():
+                    bad[rel] = _error(rel, f"broken symlink (to {target}); fix or remove it")
+                    continue
+            if not p.is_file():
+                bad[rel] = _error(rel, "not a regular file (FIFO, socket or device?); not read")
+                continue
+            scan.items.append(Item(rel, p))
+    scan.items.sort(key=lambda it: it.key)
+    return scan
+
+
+def _error(key: str, reason: str, **extra: Any) -> dict[str, Any]:
+    return {"input": key, **extra, "reason": reason}
+
+
+def _number(row: dict, name: str, default: float | None) -> float | None:
+    v = row.get(name, default)
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise ValueError(f'"{name}" must be a number of seconds, got {v!r}')
+    return float(v)
+
+
+def _read_manifest(path: Path) -> Inputs:
+    """Items of a NeMo-style JSONL manifest: ``audio_filepath`` (relative paths: to the manifest's folder),
+    optional ``offset``/``duration`` (seconds), any other fields (kept in the output manifest)."""
+    base = path.parent
+    inputs = Inputs("manifest", base)
+    parsed: list[tuple[int, dict, str]] = []
+    with open(path, encoding="utf-8") as fh:
+        for n, text in enumerate(fh, start=1):
+            if not text.strip():
+                continue
+            where = f"<line {n}>"
+            try:
+                row = json.loads(text)
+            except ValueError as exc:
+                inputs.bad[where] = _error(None, f"{path.name} line {n} is not JSON ({exc}); fix the line",
+                                           line=n)
+                continue
+            audio = row.get("audio_filepath") if isinstance(row, dict) else None
+            if not isinstance(audio, str) or not audio:
+                inputs.bad[where] = _error(None, f'{path.name} line {n} has no "audio_filepath" string; every '
+                                                 'line needs one (NeMo manifest)', line=n)
+                continue
+            parsed.append((n, row, audio))
+    counts: dict[str, int] = {}
+    for _, _, audio in parsed:
+        counts[safe_key(audio)] = counts.get(safe_key(audio), 0) + 1
+    for n, row, audio in parsed:
+        key = safe_key(audio)
+        if counts[key] > 1:  # segments or duplicates of one path: the line number tells them apart
+            head, _, name = key.rpartition("/")
+            stem, dot, ext = name.rpartition(".")
+            name = f"{stem}.L{n}.{ext}" if dot else f"{name}.L{n}"
+            key = f"{head}/{name}" if head else name
+        source = Path(audio).expanduser()
+        source = source if source.is_absolute() else base / source
+        try:  # a segment only when the line has an offset; NeMo's duration of a whole file is informative
+            offset = _number(row, "offset", 0.0) if "offset" in row else 0.0
+            duration = _number(row, "duration", None) if "offset" in row else None
+        except ValueError as exc:
+            inputs.bad[key] = _error(audio, f"{path.name} line {n}: {exc}", line=n)
+            continue
+        if offset < 0 or (duration is not None and duration <= 0):
+            inputs.bad[key] = _error(audio, f"{path.name} line {n}: offset must be >= 0 and duration > 0 "
+                                            f"(got {offset}, {duration})", line=n)
+            continue
+        inputs.items.append(Item(key, source, offset, duration, row, n))
+    inputs.items.sort(key=lambda it: it.key)
+    return inputs

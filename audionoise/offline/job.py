@@ -1,0 +1,458 @@
+"""An offline job from start to end: check the request, plan the outputs, run, keep the JSONL files right."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import torch
+
+from audionoise import _ffmpeg, io
+from audionoise._fs import temp_target
+from audionoise.offline import engine
+from audionoise.offline.inputs import Inputs, Item, collect, is_within
+from audionoise.offline.jsonl import Appender, line, output_of, read_lines, read_manifest, write_lines_atomic
+from audionoise.offline.naming import manifest_name, output_name, output_subtype, shard_of
+from audionoise.offline.pipelines import OfflineUsageError, Pipelines
+from audionoise.runtime import keep_freed_memory
+
+__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "EXIT_WRITE", "DryRun", "Summary", "augment", "dry_run"]
+
+_FORMATS = ("same", "wav", "flac")
+#: Exit statuses of ``audionoise augment`` (a signal gives 128 + its number: 130 SIGINT, 143 SIGTERM).
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_WRITE = 0, 1, 2, 3
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What :func:`augment` did.
+
+    Attributes:
+        inputs: Audio inputs in this shard (files with an audio extension, bad links included).
+        written: Outputs written by this run.
+        resumed: Outputs already complete from an earlier run (``resume=True``), kept as they were.
+        failed: Inputs that gave an error line (unreadable, bad symlink, failed write, unsupported audio, ...).
+        skipped: Entries that are not audio by extension, plus symlinked folders (not descended).
+        seconds: Wall time of the call.
+        manifest: Path of the manifest JSONL file.
+        errors: Path of the errors JSONL file.
+        unsupported: Of ``failed``, audio files in a container that needs the ``audionoise[ffmpeg]`` extra.
+        stopped: Why the job stopped before the end (a write error such as a full disk), else ``None``.
+        signal: The signal (SIGINT 2, SIGTERM 15) that stopped the job, else ``None``.
+        planned: Outputs this shard should have in the end (``resumed + written`` once complete).
+    """
+
+    inputs: int
+    written: int
+    resumed: int
+    failed: int
+    skipped: int
+    seconds: float
+    manifest: Path
+    errors: Path
+    unsupported: int = 0
+    stopped: str | None = None
+    signal: int | None = None
+    planned: int = 0
+
+    @property
+    def files_per_s(self) -> float:
+        """Inputs handled (written, resumed or failed) per second of wall time."""
+        return self.inputs / self.seconds if self.seconds > 0 else float("inf")
+
+    @property
+    def exit_status(self) -> int:
+        """0 all inputs ok; 1 some failed (the rest is done); 3 stopped by a write error; 128 + signal."""
+        if self.signal is not None:
+            return 128 + self.signal
+        if self.stopped is not None:
+            return EXIT_WRITE
+        return EXIT_FAILED if self.failed else EXIT_OK
+
+    @property
+    def stop_line(self) -> str | None:
+        """One line saying why the job stopped, how far it got and how to finish it (``None`` if it did not)."""
+        if self.signal is None and self.stopped is None:
+            return None
+        why = f"stopped by signal {self.signal}" if self.signal is not None else f"stopped: {self.stopped}"
+        return (f"{why}; {self.written} outputs written by this run, {self.written + self.resumed} of "
+                f"{self.planned} done; run the same command with --resume to finish")
+
+    def __str__(self) -> str:
+        failed = f"{self.failed} inputs failed"
+        if self.unsupported:
+            failed += f" ({self.unsupported} unsupported audio: install audionoise[ffmpeg])"
+        return (f"{self.inputs} audio inputs: {self.written} outputs written, {self.resumed} already done, "
+                f"{failed}, {self.skipped} non-audio entries skipped; "
+                f"{self.seconds:.2f} s, {self.files_per_s:.1f} files/s")
+
+
+@dataclass(frozen=True)
+class DryRun:
+    """What :func:`dry_run` found: the job that would run, without writing anything.
+
+    Attributes:
+        inputs: Audio inputs in this shard.
+        outputs: Outputs the run would write (already complete ones excluded with ``resume``).
+        resumed: Outputs already complete (``resume=True``).
+        unreadable: ``(input, reason)`` of every input that would fail (headers are read, not decoded).
+        unsupported: Of ``unreadable``, audio in a container that needs ``audionoise[ffmpeg]``.
+        skipped: Non-audio entries.
+        input_bytes: Size of the readable inputs.
+        output_bytes: Estimated size of the outputs (exact for PCM containers; FLAC/Ogg/MP3 estimated).
+    """
+
+    inputs: int
+    outputs: int
+    resumed: int
+    unreadable: list[tuple[str, str]]
+    unsupported: int
+    skipped: int
+    input_bytes: int
+    output_bytes: int
+
+    @property
+    def exit_status(self) -> int:
+        return EXIT_FAILED if self.unreadable else EXIT_OK
+
+    def __str__(self) -> str:
+        lines = [f"{path}: {reason}" for path, reason in self.unreadable]
+        lines.append(f"dry run: {self.inputs} audio inputs ({_size(self.input_bytes)}), {self.outputs} outputs to "
+                     f"write (about {_size(self.output_bytes)}), {self.resumed} already done, "
+                     f"{len(self.unreadable)} inputs would fail ({self.unsupported} unsupported audio), "
+                     f"{self.skipped} non-audio entries skipped; nothing written")
+        return "\n".join(lines)
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"  # pragma: no cover
+
+
+# ---------------------------------------------------------------------------------------------- checks
+def _settings(pipelines: Pipelines, seed: int, fmt: str, sample_rate: int | None) -> str:
+    """The settings that decide the bytes of every output, as the text of ``OUT/run.json``."""
+    if pipelines.config is not None:
+        pipe: Any = pipelines.config
+    else:
+        from audionoise.pipeline import pipeline_config
+
+        try:
+            pipe = pipeline_config(pipelines.module)
+        except ValueError:  # e.g. an in-memory noise bank: no config form
+            pipe = repr(pipelines.module)
+    return json.dumps({"seed": seed, "format": fmt, "sample_rate": sample_rate, "pipeline": pipe},
+                      sort_keys=True, indent=1, ensure_ascii=False, default=str) + "\n"
+
+
+def _check_same_settings(path: Path, settings: str, resume: bool) -> None:
+    if not (resume and path.is_file()):
+        return
+    before = path.read_text(encoding="utf-8")
+    if before != settings:
+        old, new = json.loads(before), json.loads(settings)
+        differ = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        raise OfflineUsageError(f"cannot resume: {path.parent} was made with other settings ({', '.join(differ)} "
+                                f"differ, see {path}); resume with the same ones or choose a new output folder")
+
+
+def _check_paths(in_path: Path, out_dir: Path) -> None:
+    if not in_path.exists():
+        raise OfflineUsageError(f"input {str(in_path)!r} does not exist; pass a folder of audio files, an audio "
+                                "file or a .jsonl manifest")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OfflineUsageError(f"output folder {str(out_dir)!r} exists and is not a folder")
+    real_in, real_out = in_path.resolve(), out_dir.resolve()
+    if not in_path.is_dir():
+        if is_within(real_in, real_out):
+            raise OfflineUsageError(f"input {str(in_path)!r} lies inside the output folder {str(out_dir)!r}; "
+                                    "choose an output folder that does not hold the input")
+        return
+    if is_within(real_out, real_in):
+        where = "the input folder" if real_out == real_in else "inside the input folder"
+        raise OfflineUsageError(f"output folder {str(out_dir)!r} is {where} {str(in_path)!r}; choose a folder "
+                                "outside it (the input is never written to)")
+    if is_within(real_in, real_out):
+        raise OfflineUsageError(f"output folder {str(out_dir)!r} contains the input folder {str(in_path)!r}; "
+                                "choose a separate folder so outputs can never land among the inputs")
+
+
+def _check_options(copies, workers, shard, fmt, sample_rate, extensions) -> frozenset[str]:
+    if not isinstance(copies, int) or copies < 1:
+        raise OfflineUsageError(f"copies ({copies!r}) must be an integer >= 1")
+    if not isinstance(workers, int) or workers < 1:
+        raise OfflineUsageError(f"workers ({workers!r}) must be an integer >= 1")
+    if (not isinstance(shard, tuple) or len(shard) != 2 or not all(isinstance(v, int) for v in shard)
+            or shard[1] < 1 or not 0 <= shard[0] < shard[1]):
+        raise OfflineUsageError(f"shard ({shard!r}) must be (i, n) with 0 <= i < n, e.g. (0, 4)")
+    if fmt not in _FORMATS:
+        raise OfflineUsageError(f"fmt ({fmt!r}) must be one of {', '.join(_FORMATS)}")
+    if sample_rate is not None and (not isinstance(sample_rate, int) or sample_rate <= 0):
+        raise OfflineUsageError(f"sample_rate ({sample_rate!r}) must be a positive integer (Hz) or None")
+    if extensions is None:
+        return io.READABLE_EXTENSIONS
+    exts = frozenset("." + e.lower().lstrip(".") for e in extensions)
+    unknown = sorted(exts - io.READABLE_EXTENSIONS)
+    if unknown or not exts:
+        raise OfflineUsageError(f"extensions {unknown or '(none)'} not supported; choose from "
+                                f"{', '.join(sorted(e.lstrip('.') for e in io.READABLE_EXTENSIONS))}")
+    return exts
+
+
+# ---------------------------------------------------------------------------------------------- planning
+@dataclass
+class _Plan:
+    mine: list[str]                      # keys of this shard (good and bad)
+    bad: dict[str, dict[str, Any]]       # key -> error row, for this shard
+    items: dict[str, Item]               # key -> item, the good ones of this shard
+    outputs: dict[str, list[str]]        # key -> planned output names
+    unsupported: int
+    skipped: int
+
+
+def _plan(inputs: Inputs, shard, copies, fmt, real_out: Path) -> _Plan:
+    """Inputs of this shard, failing entries of this shard, and planned outputs per good input."""
+    every = sorted([it.key for it in inputs.items] + list(inputs.bad))
+    mine = [key for i, key in enumerate(every) if shard_of(i, shard)]
+    mine_set = set(mine)
+    bad = {key: inputs.bad[key] for key in mine if key in inputs.bad}
+    items = {it.key: it for it in inputs.items if it.key in mine_set}
+    unsupported = 0
+    no_ffmpeg = not _ffmpeg.available()
+    for key, it in list(items.items()):
+        if it.source.suffix.lower() in io.FFMPEG_EXTENSIONS and no_ffmpeg:
+            bad[key] = engine.error_row(it, _ffmpeg.missing_reason(it.source))
+            unsupported += 1
+        elif inputs.kind == "manifest" and is_within(it.source.resolve(), real_out):
+            bad[key] = engine.error_row(it, "input lies inside the output folder; not read (outputs could "
+                                            "overwrite it)")
+    # Output names may collide (a.wav + a.flac with fmt="wav"); check over all inputs, not just this shard.
+    owner: dict[str, list[str]] = {}
+    for it in inputs.items:
+        for k in range(copies):
+            owner.setdefault(output_name(it.key, k, fmt), []).append(it.key)
+    for out, keys in owner.items():
+        if len(keys) > 1:
+            for key in keys:
+                if key in items and key not in bad:
+                    bad[key] = engine.error_row(items[key], f"output name {out!r} would be shared by "
+                                                            f"{', '.join(sorted(keys))}; rename one of them or "
+                                                            "use --format same")
+    for key in bad:
+        items.pop(key, None)
+    outputs = {key: [output_name(key, k, fmt) for k in range(copies)] for key in items}
+    return _Plan(mine, bad, items, outputs, unsupported, len(inputs.skipped))
+
+
+def _remove_stale_temps(out_dir: Path, planned: set[str]) -> None:
+    """Delete temporary files left by a killed run, only those of this job's own files (other shards may be
+    writing theirs in the same folder)."""
+    folders = {str(Path(p).parent) for p in planned}
+    for folder in folders:
+        d = out_dir / folder
+        if not d.is_dir():
+            continue
+        for entry in os.scandir(d):
+            target = temp_target(entry.name)
+            if target is not None and (target if folder == "." else f"{folder}/{target}") in planned:
+                os.unlink(entry.path)
+
+
+def _prepare(in_path, out_dir, pipeline_or_config, copies, workers, seed, shard, fmt, sample_rate, extensions):
+    in_path, out_dir = Path(in_path), Path(out_dir)
+    exts = _check_options(copies, workers, shard, fmt, sample_rate, extensions)
+    _check_paths(in_path, out_dir)
+    if in_path.is_file() and in_path.suffix.lower() != ".jsonl" and in_path.suffix.lower() not in exts:
+        raise OfflineUsageError(f"input {str(in_path)!r} is neither a folder, an audio file "
+                                f"({', '.join(sorted(e[1:] for e in exts))}) nor a .jsonl manifest")
+    pipelines = Pipelines(pipeline_or_config)
+    settings = _settings(pipelines, int(seed), fmt, sample_rate)
+    pipelines.validate()
+    try:
+        inputs = collect(in_path, exts)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise OfflineUsageError(f"cannot read the input {str(in_path)!r}: {exc}") from None
+    plan = _plan(inputs, shard, copies, fmt, out_dir.resolve())
+    return in_path, out_dir, pipelines, settings, inputs, plan
+
+
+# ---------------------------------------------------------------------------------------------- entry points
+def augment(in_path: str | os.PathLike, out_dir: str | os.PathLike, pipeline_or_config: Any,
+            copies: int = 1, workers: int = 1, seed: int = 0, resume: bool = False,
+            shard: tuple[int, int] = (0, 1), fmt: str = "same", sample_rate: int | None = None,
+            extensions: Iterable[str] | None = None, progress: bool = True) -> Summary:
+    """Write ``copies`` augmented versions of every input of ``in_path`` under ``out_dir``.
+
+    ``in_path`` is a folder (its tree is mirrored), a single audio file, or a NeMo-style ``.jsonl`` manifest
+    (see :mod:`audionoise.offline`). Output ``k`` of input ``key`` is
+    ``pipeline(x[None], generator=Generator().manual_seed(s))[0]`` with ``s = output_seed(seed, key, k)``, saved at
+    the file's sample rate (or ``sample_rate``) with the file's channel count and, where the format allows, its
+    subtype (integer formats clip to [-1, 1]; the manifest counts the clipped samples).
+
+    Args:
+        in_path: Folder, audio file or ``.jsonl`` manifest (read only).
+        out_dir: Output folder (created); must not be, contain or lie inside an input folder.
+        pipeline_or_config: A TOML config path, a config dict (as for :func:`audionoise.load_pipeline`; a pipeline
+            is built for each sample rate met) or a pipeline module (used for files of its own rate).
+        copies: Augmented versions per input (``_aug0`` ... ``_aug{copies-1}``).
+        workers: Processes; 1 runs in this process.
+        seed: Run seed, mixed with each input key and copy index.
+        resume: Keep outputs that exist and have a manifest line; redo the rest; retry failed inputs.
+        shard: ``(i, n)``: process inputs ``i, i+n, i+2n, ...`` of the sorted list.
+        fmt: ``"same"`` (keep each file's format; m4a and other read-only containers become FLAC), ``"wav"``
+            or ``"flac"``.
+        sample_rate: Resample every input to this rate first (``None`` keeps each file's rate).
+        extensions: Which extensions count as audio (default :data:`audionoise.io.READABLE_EXTENSIONS`).
+        progress: Show a tqdm progress bar on stderr.
+
+    Returns:
+        A :class:`Summary`; ``summary.exit_status`` is 0 if every input succeeded, 1 if some failed, 3 if a write
+        error (disk full) stopped the job, 128 + signal number after SIGINT/SIGTERM.
+
+    Raises:
+        OfflineUsageError: bad input, folders, options or config, or ``out_dir`` holds a manifest and ``resume``
+            is false.
+    """
+    threads = torch.get_num_threads()
+    # One thread everywhere: bit-identical results in every process, and no OpenMP hand-offs, which cost
+    # milliseconds per small op on a busy machine. Parallelism comes from worker processes.
+    torch.set_num_threads(1)
+    control = engine.Control()
+    control.install()
+    try:
+        return _augment(in_path, out_dir, pipeline_or_config, copies, workers, seed, resume, shard, fmt,
+                        sample_rate, extensions, progress, control)
+    finally:
+        control.restore()
+        torch.set_num_threads(threads)
+
+
+def _augment(in_path, out_dir, pipeline_or_config, copies, workers, seed, resume, shard, fmt, sample_rate,
+             extensions, progress, control: engine.Control) -> Summary:
+    start = time.perf_counter()
+    keep_freed_memory()  # workers fork from here and inherit it (audionoise.runtime)
+    in_path, out_dir, pipelines, settings, inputs, plan = _prepare(
+        in_path, out_dir, pipeline_or_config, copies, workers, seed, shard, fmt, sample_rate, extensions)
+    manifest = out_dir / manifest_name("manifest", shard)
+    errors = out_dir / manifest_name("errors", shard)
+    if manifest.exists() and not resume:
+        raise OfflineUsageError(f"{manifest} exists: {out_dir} holds an earlier run; pass resume=True (--resume) "
+                                "to finish it, or choose an empty output folder")
+    _check_same_settings(out_dir / "run.json", settings, resume)
+
+    planned = {o for outs in plan.outputs.values() for o in outs}
+    kept: dict[str, str] = {}
+
+    def summary(written: int = 0, failed: int = 0) -> Summary:
+        return Summary(inputs=len(plan.mine), written=written, resumed=len(kept), failed=len(plan.bad) + failed,
+                       skipped=plan.skipped, seconds=time.perf_counter() - start, manifest=manifest, errors=errors,
+                       unsupported=plan.unsupported, stopped=control.fatal, signal=control.signal,
+                       planned=len(planned))
+
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_lines_atomic(out_dir / "run.json", [settings])
+        kept = {o: text for o, text in read_manifest(manifest).items() if o in planned and (out_dir / o).is_file()}
+        own = {manifest.name, errors.name} | ({"run.json"} if shard[1] == 1 else set())
+        _remove_stale_temps(out_dir, planned | own)
+        write_lines_atomic(manifest, [kept[o] for o in sorted(kept)])
+        write_lines_atomic(errors, [line(plan.bad[key]) for key in sorted(plan.bad)])
+    except OSError as exc:  # e.g. disk full before anything was done
+        control.fatal = f"could not write in {out_dir} ({exc})"
+        return summary()
+
+    tasks = [(plan.items[key], [k for k, o in enumerate(outs) if o not in kept])
+             for key, outs in plan.outputs.items()]
+    tasks = [t for t in tasks if t[1]]
+    job = engine.Job(out_dir, out_dir.resolve(), int(seed), fmt, sample_rate, inputs.kind == "manifest")
+    written = failed = 0
+    with Appender(manifest) as mf, Appender(errors) as ef:
+        for result in engine.run(tasks, job, pipelines, workers, progress, len(plan.mine) - len(tasks), control):
+            if result.rows:
+                try:
+                    mf.append(line(row) for row in result.rows)
+                    written += len(result.rows)
+                except OSError as exc:  # no file without its line: drop the outputs whose lines are lost
+                    for row in result.rows:
+                        (out_dir / output_of(row)).unlink(missing_ok=True)
+                    control.fatal = control.fatal or f"could not write {manifest} ({exc})"
+            if result.error is not None:
+                try:
+                    ef.append([line(result.error)])
+                    failed += 1
+                except OSError as exc:  # the input is simply retried by --resume
+                    control.fatal = control.fatal or f"could not write {errors} ({exc})"
+            if result.fatal is not None and control.fatal is None:
+                control.fatal = result.fatal
+    # Sorted, deduplicated final files: identical to those of an uninterrupted single-process run. On a full
+    # disk the rewrite may fail: the appended files are complete and consistent as they are (resume sorts them).
+    try:
+        write_lines_atomic(manifest, sorted(read_manifest(manifest).values()))
+        write_lines_atomic(errors, sorted(read_lines(errors)))
+    except OSError as exc:
+        control.fatal = control.fatal or f"could not rewrite {manifest} ({exc})"
+    return summary(written, failed)
+
+
+def dry_run(in_path: str | os.PathLike, out_dir: str | os.PathLike, pipeline_or_config: Any, copies: int = 1,
+            seed: int = 0, resume: bool = False, shard: tuple[int, int] = (0, 1), fmt: str = "same",
+            sample_rate: int | None = None, extensions: Iterable[str] | None = None) -> DryRun:
+    """Check a job without writing anything: the config builds, the inputs' headers read, and what would be
+    written (counts and bytes). Same arguments as :func:`augment`; raises :class:`OfflineUsageError` where
+    :func:`augment` would."""
+    in_path, out_dir, pipelines, settings, inputs, plan = _prepare(
+        in_path, out_dir, pipeline_or_config, copies, 1, seed, shard, fmt, sample_rate, extensions)
+    manifest = out_dir / manifest_name("manifest", shard)
+    if manifest.exists() and not resume:
+        raise OfflineUsageError(f"{manifest} exists: {out_dir} holds an earlier run; pass --resume to finish it, "
+                                "or choose an empty output folder")
+    _check_same_settings(out_dir / "run.json", settings, resume)
+    planned = {o for outs in plan.outputs.values() for o in outs}
+    kept = {o for o in read_manifest(manifest) if o in planned and (out_dir / o).is_file()} if resume else set()
+    unreadable = [(row.get("input") or f"line {row.get('line')}", row["reason"]) for _, row in sorted(plan.bad.items())]
+    in_bytes = out_bytes = outputs = 0
+    for key, item in sorted(plan.items.items()):
+        try:
+            meta = io.info(item.source)
+        except io.AudioFileError as exc:
+            unreadable.append((str(item.fields["audio_filepath"]) if item.fields else key, exc.reason))
+            continue
+        size = item.source.stat().st_size
+        in_bytes += size
+        frames = meta.frames
+        if item.duration is not None or item.offset:
+            start = round(item.offset * meta.sample_rate)
+            stop = frames if item.duration is None else start + round(item.duration * meta.sample_rate)
+            frames = max(0, min(frames, stop) - start)
+        rate = sample_rate or meta.sample_rate
+        frames = -(-frames * rate // meta.sample_rate)
+        for out in plan.outputs[key]:
+            if out in kept:
+                continue
+            outputs += 1
+            out_bytes += _estimate(out, meta, frames, size)
+    return DryRun(inputs=len(plan.mine), outputs=outputs, resumed=len(kept), unreadable=unreadable,
+                  unsupported=plan.unsupported, skipped=plan.skipped, input_bytes=in_bytes, output_bytes=out_bytes)
+
+
+_SAMPLE_BYTES = {"PCM_S8": 1, "PCM_U8": 1, "ULAW": 1, "ALAW": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4,
+                 "FLOAT": 4, "DOUBLE": 8}
+
+
+def _estimate(out: str, meta: io.AudioInfo, frames: int, in_size: int) -> int:
+    """Bytes of one output: exact for PCM containers; FLAC about 60 % of PCM; Ogg/MP3 as big as the input."""
+    container = io.format_for_path(out)[0]
+    subtype = output_subtype(container, meta.subtype)
+    pcm = frames * meta.channels * _SAMPLE_BYTES.get(subtype, 2)
+    if container == "FLAC":
+        return int(0.6 * pcm)
+    if container in ("OGG", "MP3"):
+        return in_size if container == meta.format else pcm // 10
+    return pcm + 44

@@ -1,0 +1,100 @@
+"""The pipeline of an offline job: from a config (rebuilt per sample rate) or a module, or from quick flags."""
+
+from __future__ import annotations
+
+import copy as copy_module
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from audionoise.pipeline import load_pipeline, read_config
+
+__all__ = ["OfflineUsageError", "Pipelines", "quick_config"]
+
+
+class OfflineUsageError(ValueError):
+    """The job cannot start: bad inputs, folders, options or pipeline config (the CLI exits with status 2)."""
+
+
+def quick_config(noise: str | None = None, snr: tuple[float, float] | None = None,
+                 white_snr: tuple[float, float] | None = None, time_mask: float | None = None) -> dict[str, Any]:
+    """A pipeline config from the quick flags: background noise from ``noise`` at SNR U(snr), white noise at
+    SNR U(white_snr), then one time mask up to ``time_mask`` seconds, in that order (each only when given).
+
+    Example:
+        >>> quick_config(white_snr=(10, 30))
+        {'transforms': [{'name': 'WhiteNoise', 'min_snr_db': 10.0, 'max_snr_db': 30.0}]}
+    """
+    if (noise is None) != (snr is None):
+        raise OfflineUsageError("--noise DIR and --snr LO HI go together: background noise needs a folder and an "
+                                "SNR range")
+    transforms: list[dict[str, Any]] = []
+    if noise is not None:
+        folder = Path(noise).expanduser()
+        if not folder.is_dir():
+            raise OfflineUsageError(f"--noise {noise!r} is not a folder; pass a folder of noise recordings")
+        transforms.append({"name": "BackgroundNoise", "noise": str(folder.resolve()),
+                           "min_snr_db": float(snr[0]), "max_snr_db": float(snr[1])})
+    if white_snr is not None:
+        transforms.append({"name": "WhiteNoise", "min_snr_db": float(white_snr[0]),
+                           "max_snr_db": float(white_snr[1])})
+    if time_mask is not None:
+        transforms.append({"name": "TimeMask", "max_width_s": float(time_mask)})
+    if not transforms:
+        raise OfflineUsageError("no pipeline: pass --config PIPELINE.toml, or quick flags (--noise DIR --snr LO HI, "
+                                "--white-snr LO HI, --time-mask MAX_S)")
+    return {"transforms": transforms}
+
+
+class Pipelines:
+    """Builds (once per sample rate, lazily) the pipeline applied to files of that rate.
+
+    From a config (TOML path or dict) a pipeline is built for each rate met, with every ``sample_rate`` set to
+    that rate, so noise banks are resampled to the file's rate and the audio keeps its rate. A given module is
+    used as is for files of its own rate (or of any rate if no part of it has a ``sample_rate``).
+    """
+
+    def __init__(self, pipeline_or_config: Any) -> None:
+        self.module: nn.Module | None = None
+        self.config: dict | None = None
+        self.base_dir: Path | None = None
+        self.cache: dict[int, nn.Module] = {}
+        if isinstance(pipeline_or_config, nn.Module):
+            self.module = pipeline_or_config
+            rates = {int(m.sample_rate) for m in self.module.modules() if hasattr(m, "sample_rate")}
+            if len(rates) > 1:
+                raise OfflineUsageError(f"pipeline mixes sample rates {sorted(rates)}; use one rate")
+            self.module_rate = rates.pop() if rates else None
+        else:
+            if isinstance(pipeline_or_config, dict):
+                self.config = copy_module.deepcopy(pipeline_or_config)
+            else:
+                try:
+                    self.config = read_config(pipeline_or_config)
+                except ValueError as exc:
+                    raise OfflineUsageError(f"{exc} (--config)") from None
+                self.base_dir = Path(pipeline_or_config).resolve().parent
+            self.default_rate = self.config.get("sample_rate")
+
+    def get(self, rate: int) -> nn.Module:
+        if rate in self.cache:
+            return self.cache[rate]
+        if self.module is not None:
+            if self.module_rate is not None and self.module_rate != rate:
+                raise ValueError(f"file sample rate {rate} Hz differs from the pipeline's {self.module_rate} Hz; "
+                                 "pass the pipeline as a config so it can be rebuilt per rate, or set "
+                                 f"sample_rate={self.module_rate}")
+            pipe = self.module
+        else:
+            try:  # the file's rate wins over any rate in the config
+                pipe = load_pipeline(self.config, sample_rate=int(rate), base_dir=self.base_dir)
+            except ValueError as exc:
+                raise OfflineUsageError(f"pipeline config: {exc}") from None
+        self.cache[rate] = pipe
+        return pipe
+
+    def validate(self) -> None:
+        """Build the pipeline at the config's own rate (or 16 kHz) now, so a bad config fails before any work."""
+        if self.module is None:
+            self.get(int(self.default_rate or 16000))
