@@ -15,7 +15,8 @@ import torch
 
 import audionoise
 from audionoise import io
-from audionoise.offline import augment, longfile
+from audionoise.functional import handle_clipping
+from audionoise.offline import augment, longfile, output_seed
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -75,6 +76,53 @@ def test_blocks_equal_whole_file(tmp_path, monkeypatch, channels):
         torch.testing.assert_close(out, y[0], rtol=0, atol=1e-5)  # float rounding of the powers only
         assert row["transforms"] == records[0]
         assert row["frames"] == 50001 and row["channels"] == channels
+
+
+@pytest.mark.parametrize("on_clip", ["normalize", "clip", "error"])
+def test_loud_blocks_equal_whole_file_under_each_clipping_policy(tmp_path, monkeypatch, on_clip):
+    """A loud PCM_16 input: the block path measures the output's peak first and matches the whole-file path."""
+    monkeypatch.setattr(longfile, "LONG_SAMPLES", 10000)
+    monkeypatch.setattr(longfile, "BLOCK_FRAMES", 4096)
+    calls = []
+    real = longfile.augment_long
+    monkeypatch.setattr(longfile, "augment_long", lambda *a, **k: calls.append(1) or real(*a, **k))
+    rng = np.random.default_rng(9)
+    (tmp_path / "noise").mkdir()
+    sf.write(tmp_path / "noise" / "n.wav", (0.1 * rng.standard_normal(3001)).astype(np.float32), 16000)
+    sf.write(tmp_path / "noise" / "m.wav", (0.1 * rng.standard_normal(7000)).astype(np.float32), 16000)
+    (tmp_path / "in").mkdir()
+    loud = np.clip(0.5 * rng.standard_normal((30001, 2)), -1, 1).astype(np.float32)
+    sf.write(tmp_path / "in" / "long.wav", loud, 16000, subtype="PCM_16")
+    cfg = _config(tmp_path / "noise")
+    s = augment(tmp_path / "in", tmp_path / "out", cfg, copies=3, progress=False, on_clip=on_clip)
+    assert len(calls) == (1 if on_clip == "error" else 3)  # the block path (error: the first copy fails it)
+    pipe = audionoise.load_pipeline(cfg)
+    x, _ = io.load(tmp_path / "in" / "long.wav")
+    if on_clip == "error":
+        assert (s.written, s.failed) == (0, 1)
+        (error,) = [json.loads(line) for line in (tmp_path / "out" / "errors.jsonl").read_text().splitlines()]
+        y = pipe(x[None], generator=torch.Generator().manual_seed(output_seed(0, "long.wav", 0)))
+        assert f"{20 * np.log10(float(y.abs().max())):+.2f} dBFS" in error["reason"]
+        assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["errors.jsonl", "manifest.jsonl", "run.json"]
+        return
+    assert (s.written, s.failed) == (3, 0)
+    for line in (tmp_path / "out" / "manifest.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        y, records = pipe(x[None], generator=torch.Generator().manual_seed(row["seed"]), return_params=True)
+        peak = float(y.abs().max())
+        assert peak > 1.0  # every copy exceeds full scale before the policy
+        expected, _ = handle_clipping(y, on_clip)
+        # the whole-file output as a PCM_16 file gives it: block rounding (1e-5) may move a sample by one step
+        io.save(tmp_path / "ref.wav", expected[0], 16000, subtype="PCM_16")
+        out, ref = io.load(tmp_path / "out" / row["output"])[0], io.load(tmp_path / "ref.wav")[0]
+        assert out.shape == ref.shape == (2, 30001)
+        torch.testing.assert_close(out, ref, rtol=0, atol=1.01 / 32768)
+        assert row["transforms"] == records[0]
+        if on_clip == "normalize":
+            assert row["normalized_db"] == pytest.approx(-20 * np.log10(peak), abs=1e-3) and row["clipped"] == 0
+            assert float(out.abs().max()) <= 1.0
+        else:
+            assert row["clipped"] == int((y.abs() > 1.0).sum()) > 0 and "normalized_db" not in row
 
 
 def test_long_segment_of_a_manifest_line(tmp_path, monkeypatch):

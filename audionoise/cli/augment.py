@@ -98,6 +98,11 @@ def register(subparsers) -> None:
                    help="output format")
     p.add_argument("--sample-rate", type=_positive, default=None, metavar="SR",
                    help="resample outputs to SR Hz (default: keep each file's rate)")
+    p.add_argument("--on-clip", choices=("normalize", "clip", "error"), default="normalize",
+                   help="an integer-format output beyond full scale (float outputs hold any value): normalize = "
+                        "scale it by 1/peak, speech and noise together (SNRs kept; the manifest records "
+                        "normalized_db); clip = clamp at full scale (the manifest counts the clipped samples); "
+                        "error = fail that input (a line in errors.jsonl with the peak in dBFS)")
     p.add_argument("--ext", type=_extensions, default=None, metavar="wav,flac,...",
                    help="extensions treated as audio (default: all supported)")
     add_quiet(p)
@@ -127,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
     if args.in_dir is None or args.out_dir is None:
         raise UsageError("IN and OUT are required (only --print-config works without them)")
     common = dict(copies=args.copies, seed=args.seed, resume=args.resume, shard=args.shard, fmt=args.fmt,
-                  sample_rate=args.sample_rate, extensions=args.ext)
+                  sample_rate=args.sample_rate, extensions=args.ext, on_clip=args.on_clip)
     if args.dry_run:
         report = dry_run(args.in_dir, args.out_dir, pipeline, **common)
         print(report)

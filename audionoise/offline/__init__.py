@@ -29,9 +29,10 @@ It is built for inputs that are precious and messy:
 
 ``out_dir/manifest.jsonl`` holds one JSON line per output, sorted (``{"output", "input", "copy", "seed",
 "sample_rate", "frames", "channels", "subtype", "clipped", "transforms"}``, plus ``"converted_from"`` when a
-read-only container was written as FLAC); ``out_dir/errors.jsonl`` one line per failed input (``{"input",
-"reason"}``); ``out_dir/run.json`` the settings that decide the bytes (seed, format, sample rate, pipeline
-config): a resume with other settings is refused. With ``n > 1`` shards the JSONL names carry the shard
+read-only container was written as FLAC and ``"normalized_db"`` when an output beyond full scale was scaled
+down: :mod:`audionoise.offline.clipping`); ``out_dir/errors.jsonl`` one line per failed input (``{"input",
+"reason"}``); ``out_dir/run.json`` the settings that decide the bytes (seed, format, sample rate, clipping
+policy, pipeline config): a resume with other settings is refused. With ``n > 1`` shards the JSONL names carry the shard
 (``manifest.shard-2-of-8.jsonl``) so that shards can share one ``out_dir``. :func:`dry_run` checks a job and
 counts what it would write, writing nothing.
 

@@ -20,7 +20,7 @@ from typing import Any, Iterator
 import torch
 
 from audionoise import io
-from audionoise.offline import longfile
+from audionoise.offline import clipping, longfile
 from audionoise.offline.batched import apply_batch, batchable, leaves_of, sample_params
 from audionoise.offline.inputs import Item, is_within
 from audionoise.offline.naming import converted_from, output_name, output_seed, output_subtype
@@ -39,6 +39,7 @@ class Job:
     fmt: str
     sample_rate: int | None
     manifest_input: bool  # rows keep the input line's fields (NeMo manifest in, manifest out)
+    on_clip: str = clipping.DEFAULT_POLICY  # outputs beyond full scale (integer subtypes): offline.clipping
 
 
 @dataclass
@@ -95,6 +96,8 @@ def _init_worker(job: Job, pipelines: Pipelines, threads: int | None, worker: bo
 def _error_reason(exc: BaseException) -> str:
     if isinstance(exc, io.AudioFileError):
         return exc.reason
+    if isinstance(exc, clipping.ClippingError):
+        return str(exc)
     return f"{type(exc).__name__}: {exc}"
 
 
@@ -149,10 +152,11 @@ def _target(item: Item, k: int, meta: io.AudioInfo) -> tuple[str, Path, str]:
 
 
 def _manifest_row(item: Item, k: int, out_rel: str, rate: int, frames: int, channels: int, subtype: str,
-                  clipped: int, records: list[dict]) -> dict:
+                  level: dict, records: list[dict]) -> dict:
+    """``level``: the clipping policy's fields (``clipped``, and ``normalized_db`` for a scaled output)."""
     job: Job = _STATE["job"]
     record = {"output": out_rel, "input": item.key, "copy": k, "seed": output_seed(job.seed, item.key, k),
-              "sample_rate": rate, "frames": frames, "channels": channels, "subtype": subtype, "clipped": clipped}
+              "sample_rate": rate, "frames": frames, "channels": channels, "subtype": subtype, **level}
     converted = converted_from(item.key, job.fmt)
     if converted:
         record["converted_from"] = converted  # e.g. "m4a": audionoise does not write that container
@@ -161,21 +165,13 @@ def _manifest_row(item: Item, k: int, out_rel: str, rate: int, frames: int, chan
 
 
 def _save(item: Item, k: int, y: torch.Tensor, rate: int, meta: io.AudioInfo, records: list[dict]) -> dict:
-    """Write output ``k`` of ``item`` (``y`` is ``(channels, time)``); its manifest row."""
+    """Write output ``k`` of ``item`` (``y`` is ``(channels, time)``) under the job's clipping policy; its
+    manifest row."""
+    job: Job = _STATE["job"]
     out_rel, dst, subtype = _target(item, k, meta)
-    clipped = 0 if _is_float(subtype) else _clipped(y)
+    y, level = clipping.limit(y, subtype, job.on_clip, out_rel)
     io.save(dst, y, rate, subtype=subtype)
-    return _manifest_row(item, k, out_rel, rate, int(y.shape[-1]), int(y.shape[0]), subtype, clipped, records)
-
-
-def _clipped(y: torch.Tensor) -> int:
-    """Samples an integer format will clip (``|y| > 1``); one min/max pass when there are none (the usual case)."""
-    lo, hi = torch.aminmax(y)
-    return 0 if lo >= -1.0 and hi <= 1.0 else int((y.abs() > 1.0).sum())
-
-
-def _is_float(subtype: str) -> bool:
-    return subtype.endswith(("FLOAT", "DOUBLE"))
+    return _manifest_row(item, k, out_rel, rate, int(y.shape[-1]), int(y.shape[0]), subtype, level, records)
 
 
 def _long_input(item: Item):
@@ -204,10 +200,10 @@ def process_long(item: Item, copies: list[int], meta: io.AudioInfo, start: int, 
             out_rel, dst, subtype = _target(item, k, meta)
             generator = torch.Generator().manual_seed(output_seed(job.seed, item.key, k))
             with torch.no_grad(), io.AudioWriter(dst, meta.sample_rate, meta.channels, subtype) as writer:
-                records, frames, clipped = longfile.augment_long(pipe, item.source, start, stop, meta.channels,
-                                                                 generator, writer, not _is_float(subtype))
+                records, frames, level = longfile.augment_long(
+                    pipe, item.source, start, stop, meta.channels, generator, writer, job.on_clip, out_rel)
             result.rows.append(_manifest_row(item, k, out_rel, meta.sample_rate, frames, meta.channels, subtype,
-                                             clipped, records))
+                                             level, records))
     except Exception as exc:
         _failure(result, item, exc)
     return result

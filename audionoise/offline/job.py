@@ -13,7 +13,7 @@ import torch
 
 from audionoise import _ffmpeg, io
 from audionoise._fs import temp_target
-from audionoise.offline import engine
+from audionoise.offline import clipping, engine
 from audionoise.offline.inputs import Inputs, Item, collect, is_within
 from audionoise.offline.jsonl import Appender, line, output_of, read_lines, read_manifest, write_lines_atomic
 from audionoise.offline.naming import manifest_name, output_name, output_subtype, shard_of
@@ -137,7 +137,7 @@ def _size(n: int) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- checks
-def _settings(pipelines: Pipelines, seed: int, fmt: str, sample_rate: int | None) -> str:
+def _settings(pipelines: Pipelines, seed: int, fmt: str, sample_rate: int | None, on_clip: str) -> str:
     """The settings that decide the bytes of every output, as the text of ``OUT/run.json``."""
     if pipelines.config is not None:
         pipe: Any = pipelines.config
@@ -148,7 +148,7 @@ def _settings(pipelines: Pipelines, seed: int, fmt: str, sample_rate: int | None
             pipe = pipeline_config(pipelines.module)
         except ValueError:  # e.g. an in-memory noise bank: no config form
             pipe = repr(pipelines.module)
-    return json.dumps({"seed": seed, "format": fmt, "sample_rate": sample_rate, "pipeline": pipe},
+    return json.dumps({"seed": seed, "format": fmt, "sample_rate": sample_rate, "on_clip": on_clip, "pipeline": pipe},
                       sort_keys=True, indent=1, ensure_ascii=False, default=str) + "\n"
 
 
@@ -184,7 +184,7 @@ def _check_paths(in_path: Path, out_dir: Path) -> None:
                                 "choose a separate folder so outputs can never land among the inputs")
 
 
-def _check_options(copies, workers, shard, fmt, sample_rate, extensions) -> frozenset[str]:
+def _check_options(copies, workers, shard, fmt, sample_rate, extensions, on_clip) -> frozenset[str]:
     if not isinstance(copies, int) or copies < 1:
         raise OfflineUsageError(f"copies ({copies!r}) must be an integer >= 1")
     if not isinstance(workers, int) or workers < 1:
@@ -196,6 +196,8 @@ def _check_options(copies, workers, shard, fmt, sample_rate, extensions) -> froz
         raise OfflineUsageError(f"fmt ({fmt!r}) must be one of {', '.join(_FORMATS)}")
     if sample_rate is not None and (not isinstance(sample_rate, int) or sample_rate <= 0):
         raise OfflineUsageError(f"sample_rate ({sample_rate!r}) must be a positive integer (Hz) or None")
+    if on_clip not in clipping.POLICIES:
+        raise OfflineUsageError(f"on_clip ({on_clip!r}) must be one of {', '.join(clipping.POLICIES)}")
     if extensions is None:
         return io.READABLE_EXTENSIONS
     exts = frozenset("." + e.lower().lstrip(".") for e in extensions)
@@ -265,15 +267,16 @@ def _remove_stale_temps(out_dir: Path, planned: set[str]) -> None:
                 os.unlink(entry.path)
 
 
-def _prepare(in_path, out_dir, pipeline_or_config, copies, workers, seed, shard, fmt, sample_rate, extensions):
+def _prepare(in_path, out_dir, pipeline_or_config, copies, workers, seed, shard, fmt, sample_rate, extensions,
+             on_clip):
     in_path, out_dir = Path(in_path), Path(out_dir)
-    exts = _check_options(copies, workers, shard, fmt, sample_rate, extensions)
+    exts = _check_options(copies, workers, shard, fmt, sample_rate, extensions, on_clip)
     _check_paths(in_path, out_dir)
     if in_path.is_file() and in_path.suffix.lower() != ".jsonl" and in_path.suffix.lower() not in exts:
         raise OfflineUsageError(f"input {str(in_path)!r} is neither a folder, an audio file "
                                 f"({', '.join(sorted(e[1:] for e in exts))}) nor a .jsonl manifest")
     pipelines = Pipelines(pipeline_or_config)
-    settings = _settings(pipelines, int(seed), fmt, sample_rate)
+    settings = _settings(pipelines, int(seed), fmt, sample_rate, on_clip)
     pipelines.validate()
     try:
         inputs = collect(in_path, exts)
@@ -287,14 +290,16 @@ def _prepare(in_path, out_dir, pipeline_or_config, copies, workers, seed, shard,
 def augment(in_path: str | os.PathLike, out_dir: str | os.PathLike, pipeline_or_config: Any,
             copies: int = 1, workers: int = 1, seed: int = 0, resume: bool = False,
             shard: tuple[int, int] = (0, 1), fmt: str = "same", sample_rate: int | None = None,
-            extensions: Iterable[str] | None = None, progress: bool = True) -> Summary:
+            extensions: Iterable[str] | None = None, progress: bool = True,
+            on_clip: str = clipping.DEFAULT_POLICY) -> Summary:
     """Write ``copies`` augmented versions of every input of ``in_path`` under ``out_dir``.
 
     ``in_path`` is a folder (its tree is mirrored), a single audio file, or a NeMo-style ``.jsonl`` manifest
     (see :mod:`audionoise.offline`). Output ``k`` of input ``key`` is
     ``pipeline(x[None], generator=Generator().manual_seed(s))[0]`` with ``s = output_seed(seed, key, k)``, saved at
     the file's sample rate (or ``sample_rate``) with the file's channel count and, where the format allows, its
-    subtype (integer formats clip to [-1, 1]; the manifest counts the clipped samples).
+    subtype. An output that exceeds full scale in an integer subtype is handled by ``on_clip``
+    (:mod:`audionoise.offline.clipping`): by default scaled down to full scale as a whole.
 
     Args:
         in_path: Folder, audio file or ``.jsonl`` manifest (read only).
@@ -311,6 +316,10 @@ def augment(in_path: str | os.PathLike, out_dir: str | os.PathLike, pipeline_or_
         sample_rate: Resample every input to this rate first (``None`` keeps each file's rate).
         extensions: Which extensions count as audio (default :data:`audionoise.io.READABLE_EXTENSIONS`).
         progress: Show a tqdm progress bar on stderr.
+        on_clip: Outputs beyond full scale in an integer subtype (float outputs hold any value):
+            ``"normalize"`` scales the output by ``1 / peak`` (speech and noise together: SNRs kept; the manifest
+            row gets ``"normalized_db"``), ``"clip"`` clamps to [-1, 1] (the manifest's ``"clipped"`` counts the
+            samples), ``"error"`` fails the input (one line in ``errors.jsonl`` with the peak in dBFS).
 
     Returns:
         A :class:`Summary`; ``summary.exit_status`` is 0 if every input succeeded, 1 if some failed, 3 if a write
@@ -328,18 +337,18 @@ def augment(in_path: str | os.PathLike, out_dir: str | os.PathLike, pipeline_or_
     control.install()
     try:
         return _augment(in_path, out_dir, pipeline_or_config, copies, workers, seed, resume, shard, fmt,
-                        sample_rate, extensions, progress, control)
+                        sample_rate, extensions, progress, on_clip, control)
     finally:
         control.restore()
         torch.set_num_threads(threads)
 
 
 def _augment(in_path, out_dir, pipeline_or_config, copies, workers, seed, resume, shard, fmt, sample_rate,
-             extensions, progress, control: engine.Control) -> Summary:
+             extensions, progress, on_clip, control: engine.Control) -> Summary:
     start = time.perf_counter()
     keep_freed_memory()  # workers fork from here and inherit it (audionoise.runtime)
     in_path, out_dir, pipelines, settings, inputs, plan = _prepare(
-        in_path, out_dir, pipeline_or_config, copies, workers, seed, shard, fmt, sample_rate, extensions)
+        in_path, out_dir, pipeline_or_config, copies, workers, seed, shard, fmt, sample_rate, extensions, on_clip)
     manifest = out_dir / manifest_name("manifest", shard)
     errors = out_dir / manifest_name("errors", shard)
     if manifest.exists() and not resume:
@@ -371,7 +380,7 @@ def _augment(in_path, out_dir, pipeline_or_config, copies, workers, seed, resume
     tasks = [(plan.items[key], [k for k, o in enumerate(outs) if o not in kept])
              for key, outs in plan.outputs.items()]
     tasks = [t for t in tasks if t[1]]
-    job = engine.Job(out_dir, out_dir.resolve(), int(seed), fmt, sample_rate, inputs.kind == "manifest")
+    job = engine.Job(out_dir, out_dir.resolve(), int(seed), fmt, sample_rate, inputs.kind == "manifest", on_clip)
     written = failed = 0
     with Appender(manifest) as mf, Appender(errors) as ef:
         for result in engine.run(tasks, job, pipelines, workers, progress, len(plan.mine) - len(tasks), control):
@@ -403,12 +412,13 @@ def _augment(in_path, out_dir, pipeline_or_config, copies, workers, seed, resume
 
 def dry_run(in_path: str | os.PathLike, out_dir: str | os.PathLike, pipeline_or_config: Any, copies: int = 1,
             seed: int = 0, resume: bool = False, shard: tuple[int, int] = (0, 1), fmt: str = "same",
-            sample_rate: int | None = None, extensions: Iterable[str] | None = None) -> DryRun:
+            sample_rate: int | None = None, extensions: Iterable[str] | None = None,
+            on_clip: str = clipping.DEFAULT_POLICY) -> DryRun:
     """Check a job without writing anything: the config builds, the inputs' headers read, and what would be
     written (counts and bytes). Same arguments as :func:`augment`; raises :class:`OfflineUsageError` where
     :func:`augment` would."""
     in_path, out_dir, pipelines, settings, inputs, plan = _prepare(
-        in_path, out_dir, pipeline_or_config, copies, 1, seed, shard, fmt, sample_rate, extensions)
+        in_path, out_dir, pipeline_or_config, copies, 1, seed, shard, fmt, sample_rate, extensions, on_clip)
     manifest = out_dir / manifest_name("manifest", shard)
     if manifest.exists() and not resume:
         raise OfflineUsageError(f"{manifest} exists: {out_dir} holds an earlier run; pass --resume to finish it, "

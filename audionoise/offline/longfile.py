@@ -10,6 +10,9 @@ blocks of :data:`BLOCK_FRAMES` frames read from the file, in ``1 + (number of SN
   yields the same numbers when a call is split at multiples of 16 values; tested);
 * a pass per SNR leaf accumulates the signal power at that leaf's input (the output of the leaves before it)
   and the noise power, which set its gain (the SNR is exact over the whole file);
+* for an integer output under the ``normalize`` or ``error`` clipping policy (:mod:`audionoise.offline.clipping`),
+  a measuring pass takes the output's peak ``max |y|`` (the same blocks, not written): the scale ``1 / peak`` is
+  then applied while writing (or the input fails before anything is written);
 * the last pass applies every leaf to each block and writes it (:class:`audionoise.io.AudioWriter`).
 
 Background-noise windows are index arithmetic into the noise bank (``(offset + t) mod clip length``), masks are
@@ -28,6 +31,7 @@ from torch import Tensor, nn
 
 from audionoise import io
 from audionoise.functional.snr import gain_for_snr
+from audionoise.offline import clipping
 from audionoise.offline.batched import _recording, batchable
 from audionoise.transforms import BackgroundNoise, Gain, TimeMask, WhiteNoise
 from audionoise.transforms.base import Injector, Params
@@ -212,10 +216,15 @@ def _passes(source, start: int, stop: int, steps: list[_Step], upto: int) -> Ite
 
 
 def augment_long(pipe: nn.Module, source, start: int, stop: int, channels: int, generator: torch.Generator,
-                 writer: "io.AudioWriter | None", clip_count: bool) -> tuple[list[dict], int, int]:
+                 writer: io.AudioWriter, on_clip: str = clipping.DEFAULT_POLICY,
+                 name: str = "output") -> tuple[list[dict], int, dict]:
     """Augment frames ``[start, stop)`` of ``source`` in blocks, writing them to ``writer``.
 
-    Returns ``(records, frames, clipped)`` as the whole-file call would give (records of every leaf call).
+    ``on_clip`` is the clipping policy (it acts on integer subtypes of ``writer`` only); ``name`` names the
+    output in a :class:`~audionoise.offline.clipping.ClippingError`, raised before anything is written.
+    Returns ``(records, frames, level)`` as the whole-file call and :func:`~audionoise.offline.clipping.limit`
+    would give them (records of every leaf call; ``level``: the manifest's ``clipped`` and, when the output was
+    scaled, ``normalized_db``).
     """
     frames = stop - start
     shape = (1, channels, frames)
@@ -236,15 +245,26 @@ def augment_long(pipe: nn.Module, source, start: int, stop: int, channels: int, 
         pn = torch.tensor([pn_value], dtype=torch.float32)
         g = gain_for_snr(ps, pn, step.params.snr_db) * step.params.applied.to(torch.float32)
         step.gain, step.info = g, {"noise_added": g > 0}
+    fixed = clipping.fixed_scale(writer.subtype)
+    scale, level = None, {"clipped": 0}
+    if fixed and on_clip in ("normalize", "error"):  # the peak is needed before the first block is written
+        peak = 0.0
+        for _, y in _passes(source, start, stop, steps, len(steps)):
+            peak = max(peak, float(y.abs().amax()))
+        scale, level = clipping.scale_for_peak(peak, writer.subtype, on_clip, name)
     clipped = 0
     for _, y in _passes(source, start, stop, steps, len(steps)):
-        if clip_count:
+        if scale is not None:
+            y = y * scale.to(y.dtype)
+        elif fixed and on_clip == "clip":
             clipped += int((y.abs() > 1.0).sum())
         writer.write(y[0])
+    if fixed and on_clip == "clip":
+        level = {"clipped": clipped}
     records = []
     for step in steps:
         records.extend(step.leaf.records(step.params, step.info))
-    return records, frames, clipped
+    return records, frames, level
 
 
 def segment_frames(meta: io.AudioInfo, offset: float, duration: float | None) -> tuple[int, int]:
