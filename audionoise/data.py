@@ -379,8 +379,11 @@ class AugmentedDataset(Dataset):
     :class:`AudioFolder`); the rest of the item is passed through. A mono item ``(1, time)`` goes to the pipeline
     as a batch of one mono clip, a multichannel item ``(channels, time)`` as one multichannel example
     ``(1, channels, time)`` (so all its channels get one SNR and gain); ``(time,)`` as one mono clip. The
-    augmented waveform has the item's shape. With ``return_params=True`` the item gets one more field at the
-    end: the pipeline's records for it (a list with one dict per leaf transform).
+    augmented waveform has the item's shape, except with a length-changing pipeline (``SpeedPerturb``,
+    ``TimeStretch``: ``changes_length``), whose waveform comes back with its new length (``(channels, new_time)``;
+    :func:`pad_collate` then pads the batch and gives the new lengths). The rest of the item is passed through as
+    it is (a manifest's ``"duration"`` keeps the input's value). With ``return_params=True`` the item gets one
+    more field at the end: the pipeline's records for it (a list with one dict per leaf transform).
 
     The epoch lives in a shared-memory tensor, so :meth:`set_epoch` in the main process reaches DataLoader
     workers whether they are re-created every epoch or kept (``persistent_workers=True``), with fork or spawn.
@@ -447,9 +450,10 @@ class AugmentedDataset(Dataset):
     def _augment(self, wave: Tensor, generator: torch.Generator) -> tuple[Tensor, list | None]:
         multichannel = wave.dim() == 2 and wave.shape[0] > 1
         x = wave[None] if multichannel else wave  # (1, channels, time), or a batch of one mono clip / one clip
-        if self.return_params:
-            y, records = self.pipeline(x, None, generator, return_params=True)
-            records = records[0]
-        else:
-            y, records = self.pipeline(x, None, generator), None
+        out = self.pipeline(x, None, generator, **({"return_params": True} if self.return_params else {}))
+        out = out if isinstance(out, tuple) else (out,)  # y | (y, records) | (y, lengths) | (y, lengths, records)
+        y = out[0]
+        if getattr(self.pipeline, "changes_length", False):
+            y = y[..., :int(out[1].reshape(-1)[0])]  # the one example's new length (y may be padded beyond it)
+        records = out[-1][0] if self.return_params else None
         return (y[0] if multichannel else y), records

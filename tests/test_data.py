@@ -322,3 +322,55 @@ def test_per_batch_augmentation_with_batch_generator(folder):
         assert not torch.equal(y, pipe(x, lengths, data.batch_generator(9, 2, b, "cpu")))
         for k, n in enumerate(lengths.tolist()):
             assert torch.count_nonzero(y[k, n:]) == 0
+
+
+def _speed_pipe() -> an.Compose:
+    return an.Compose([an.SpeedPerturb(factors=(0.9, 1.1), sample_rate=SR), an.WhiteNoise(10, 30)])
+
+
+def test_length_changing_pipeline_gives_items_of_their_new_length(folder):
+    base = data.AudioFolder(folder)
+    ds = data.AugmentedDataset(base, _speed_pipe(), seed=2, return_params=True)
+    plain = data.AugmentedDataset(base, _speed_pipe(), seed=2)
+    factors = []
+    for epoch in (0, 1):
+        ds.set_epoch(epoch)
+        plain.set_epoch(epoch)
+        for i in range(len(base)):
+            x, meta0 = base[i]
+            y, meta, records = ds[i]
+            factor = records[0]["factor"]
+            factors.append(factor)
+            assert meta == meta0 and y.shape[0] == 1 and abs(y.shape[-1] - round(x.shape[-1] / factor)) <= 1
+            assert records[1]["transform"] == "WhiteNoise"
+            ref_y, ref_lengths, ref_records = _speed_pipe()(x, None, torch.Generator().manual_seed(
+                data.derive_seed(2, epoch, i)), return_params=True)
+            assert torch.equal(y, ref_y[..., :int(ref_lengths[0])]) and records == ref_records[0]
+            assert torch.equal(plain[i][0], y)  # the same waveform without the records
+    assert set(factors) == {0.9, 1.1}  # both speeds met: really shorter and longer items
+
+
+def test_length_changing_pipeline_through_dataloaders_with_0_and_2_workers(folder):
+    base = data.AudioFolder(folder)
+    ds = data.AugmentedDataset(base, _speed_pipe(), seed=2, return_params=True)
+    runs = [_batches(ds, w, epochs=(0, 1)) for w in (0, 2)]
+    for epoch_ref, epoch in zip(*runs):
+        assert len(epoch) == len(epoch_ref) == 3
+        for (x0, l0, m0, r0), (x, l, m, r) in zip(epoch_ref, epoch):
+            assert torch.equal(x, x0) and torch.equal(l, l0) and m == m0 and r == r0
+    for e, epoch in enumerate(runs[0]):
+        ds.set_epoch(e)
+        for b, (x, lengths, _, records) in enumerate(epoch):
+            for k, n in enumerate(lengths.tolist()):
+                i = 2 * b + k
+                assert n == ds[i][0].shape[-1]  # pad_collate's lengths are the items' new lengths
+                assert abs(n - round(base[i][0].shape[-1] / records[k][0]["factor"])) <= 1
+                assert torch.count_nonzero(x[k, n:]) == 0
+
+
+def test_length_changing_pipeline_keeps_the_item_layout():
+    pipe = an.SpeedPerturb(factors=(1.1,), sample_rate=SR)
+    ds = data.AugmentedDataset([torch.randn(2, 1100), torch.randn(1100), (torch.randn(1, 1100), 3)], pipe)
+    assert ds[0].shape == (2, 1000) and ds[1].shape == (1000,)
+    y, label = ds[2]
+    assert y.shape == (1, 1000) and label == 3
