@@ -31,8 +31,21 @@ def register(subparsers) -> None:
     p.set_defaults(run=run)
 
 
+JSON_KEYS = ("clean", "snr", "n", "ci95", "by_noise", "by_noise_n", "run", "subset", "noise", "labels", "confusion")
+
+
 def _lean(result: dict) -> dict:
-    return {k: result[k] for k in ("clean", "snr", "n", "run", "subset", "noise", "labels", "confusion")}
+    return {k: result[k] for k in JSON_KEYS if k in result}
+
+
+def format_paired(paired: dict) -> str:
+    """One line per compared pair and condition: accuracy difference, discordant counts, McNemar p-value."""
+    lines = ["paired comparison (same clips; McNemar exact test):"]
+    for pair, table in paired.items():
+        cells = [f"{c if c == 'clean' else c + ' dB'}: {100 * t['delta']:+.1f} pts (b={t['b']}, c={t['c']}, "
+                 f"p={t['p']:.3g})" for c, t in table.items()]
+        lines.append(f"  {pair}: " + "; ".join(cells))
+    return "\n".join(lines)
 
 
 def confusion_paths(names: list[str], confusion: str | None, plot: str | None) -> dict[str, Path]:
@@ -47,16 +60,20 @@ def confusion_paths(names: list[str], confusion: str | None, plot: str | None) -
 
 
 def run(args: argparse.Namespace) -> int:
+    from audionoise.evaluation import compare
     from audionoise.kws.evaluate import evaluate, format_table
-    from audionoise.kws.plots import plot_accuracy_vs_snr, plot_confusion
+    from audionoise.kws.plots import plot_accuracy_by_noise, plot_accuracy_vs_snr, plot_confusion
 
     results = evaluate(args.runs, args.data, subset=args.subset, noise=args.noise, snrs=args.snr, seed=args.seed,
                        batch_size=args.batch_size, device=args.device, checkpoint=args.checkpoint,
                        progress=True)
     print(format_table(results))
+    paired = compare(results) if len(results) > 1 else None
+    if paired:
+        print(format_paired(paired))
     if args.json:
         doc = _lean(next(iter(results.values()))) if len(results) == 1 else \
-            {"runs": {name: _lean(r) for name, r in results.items()}}
+            {"runs": {name: _lean(r) for name, r in results.items()}, "paired": paired}
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(args.json).with_name(f".{Path(args.json).name}.tmp{os.getpid()}")
         tmp.write_text(json.dumps(doc, indent=1) + "\n")
@@ -64,6 +81,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {args.json}")
     if args.plot:
         print(f"wrote {plot_accuracy_vs_snr(results, args.plot)}")
+        if any(r["by_noise"] for r in results.values()):
+            by_noise = Path(args.plot).with_name(Path(args.plot).stem + "_by_noise.png")
+            print(f"wrote {plot_accuracy_by_noise(results, by_noise)}")
     for name, path in confusion_paths(list(results), args.confusion, args.plot).items():
         r = results[name]
         panels = {"clean": r["confusion"]["clean"]}
