@@ -8,6 +8,9 @@ samples, ``logits`` ``(batch, classes)``) and any labelled dataset whose items a
   :class:`audionoise.data.AudioFolder` / :class:`audionoise.data.AudioManifest` items carry it, or
 * ``(waveform, valid_length, label)`` (fixed-length padded clips, e.g. :class:`audionoise.kws.SpeechCommands`).
 
+An item with a negative integer label marks a clip that failed to decode (as ``SpeechCommands`` with
+``skip_unreadable`` returns it): it is left out of every count and its key listed in ``unreadable``.
+
 For every clip one noise window is chosen from a seed derived from ``(seed, clip key)`` (a clip and an offset in a
 :class:`~audionoise.transforms.NoiseBank`), and mixed at each SNR with :func:`audionoise.functional.mix_at_snr`, so
 the SNR is exact over the clip's valid samples and the clean clip is never rescaled:
@@ -201,7 +204,8 @@ def evaluate_model(
         ``{"clean": acc, "snr": {"20": acc, ...}, "n": N, "ci95": {"clean": [lo, hi], "20": [lo, hi], ...},
         "by_noise": {noise clip: {"20": acc, ...}}, "by_noise_n": {noise clip: clips}, "labels",
         "confusion": {condition: rows = true, columns = predicted}, "correct": {condition: [0/1 per clip]},
-        "keys": [clip key...], "noise_of": [noise clip per clip]}`` with accuracies in [0, 1].
+        "keys": [clip key...], "noise_of": [noise clip per clip], "unreadable": [keys left out]}`` with accuracies
+        in [0, 1].
     """
     device = torch.device(device)
     bank = _bank(noise, sample_rate) if snrs else None
@@ -215,11 +219,19 @@ def evaluate_model(
     targets: list[int] = []
     all_keys: list[str] = []
     noise_of: list[str] = []
+    unreadable: list[str] = []
     with torch.no_grad():
         for x, lengths, y, batch_keys in tqdm(loader, desc=desc, disable=not progress, leave=False):
-            start = len(targets)
+            start = len(targets) + len(unreadable)
             batch_keys = [keys[start + b] if keys is not None else (k if k is not None else f"#{start + b}")
                           for b, k in enumerate(batch_keys)]
+            if bool((y < 0).any()):  # items that failed to decode (negative label marker): left out, listed
+                keep = y >= 0
+                unreadable += [k for k, ok in zip(batch_keys, keep.tolist()) if not ok]
+                x, lengths, y = x[keep], lengths[keep], y[keep]
+                batch_keys = [k for k, ok in zip(batch_keys, keep.tolist()) if ok]
+                if y.numel() == 0:
+                    continue
             x, lengths = x.to(device), lengths.to(device)
             conditions = {"clean": x}
             if snrs:
@@ -232,7 +244,7 @@ def evaluate_model(
                 preds[name] += model(xc, lengths).argmax(1).cpu().tolist()
             targets += y.tolist()
             all_keys += batch_keys
-    return summarise(preds, targets, all_keys, noise_of, labels)
+    return {**summarise(preds, targets, all_keys, noise_of, labels), "unreadable": unreadable}
 
 
 def summarise(preds: dict[str, list[int]], targets: list[int], keys: list[str], noise_of: list[str],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 
 
@@ -28,10 +29,13 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the per-clip noise choice")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--skip-bad", action="store_true",
+                   help="leave out unreadable test files (all listed) instead of stopping with exit status 2")
     p.set_defaults(run=run)
 
 
-JSON_KEYS = ("clean", "snr", "n", "ci95", "by_noise", "by_noise_n", "run", "subset", "noise", "labels", "confusion")
+JSON_KEYS = ("clean", "snr", "n", "ci95", "by_noise", "by_noise_n", "run", "subset", "noise", "labels", "confusion",
+             "bad_files", "unreadable")
 
 
 def _lean(result: dict) -> dict:
@@ -64,9 +68,18 @@ def run(args: argparse.Namespace) -> int:
     from audionoise.kws.evaluate import evaluate, format_table
     from audionoise.kws.plots import plot_accuracy_by_noise, plot_accuracy_vs_snr, plot_confusion
 
-    results = evaluate(args.runs, args.data, subset=args.subset, noise=args.noise, snrs=args.snr, seed=args.seed,
-                       batch_size=args.batch_size, device=args.device, checkpoint=args.checkpoint,
-                       progress=True)
+    from audionoise.scan import BadFilesError
+
+    try:
+        results = evaluate(args.runs, args.data, subset=args.subset, noise=args.noise, snrs=args.snr,
+                           seed=args.seed, batch_size=args.batch_size, device=args.device,
+                           checkpoint=args.checkpoint, progress=True, skip_bad=args.skip_bad)
+    except BadFilesError as exc:
+        print(f"audionoise evaluate: error: {exc}", file=sys.stderr)
+        return 2
+    for name, r in results.items():
+        for line in r.get("bad_files", []) + [f"{k}: failed to decode" for k in r.get("unreadable", [])]:
+            print(f"{name}: skipped unreadable {line}", file=sys.stderr)
     print(format_table(results))
     paired = compare(results) if len(results) > 1 else None
     if paired:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 
 def register(subparsers) -> None:
@@ -41,6 +42,9 @@ def register(subparsers) -> None:
     p.add_argument("--no-amp", action="store_false", dest="amp", help="disable mixed precision")
     p.add_argument("--no-progress", action="store_false", dest="progress",
                    help="no progress bars or console log")
+    p.add_argument("--skip-bad", action="store_true",
+                   help="leave out unreadable audio files (all listed in RUN_DIR/bad_files.txt) instead of stopping "
+                   "with exit status 2")
     p.add_argument("--print-config", action="store_true", help="print the resolved config as TOML and exit")
     p.set_defaults(run=run)
 
@@ -66,7 +70,13 @@ def run(args: argparse.Namespace) -> int:
 
         print(tomli_w.dumps({k: v for k, v in cfg.to_dict().items() if v is not None}), end="")
         return 0
-    summary = train(cfg)
+    from audionoise.scan import BadFilesError
+
+    try:
+        summary = train(cfg)
+    except BadFilesError as exc:
+        print(f"audionoise train: error: {exc}", file=sys.stderr)
+        return 2
     import torch.distributed as dist
 
     if not dist.is_initialized() or dist.get_rank() == 0:

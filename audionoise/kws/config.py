@@ -56,6 +56,9 @@ class TrainConfig:
         threads: torch intra-op threads per process during the run (``None``: leave as is; split between
             ranks under DDP). On a CPU shared with other jobs, 1 thread is often several times faster than 2.
         eval_batch_size: Batch size of validation.
+        skip_bad: Leave out audio files whose header shows they are unreadable (checked for every file before
+            training; listed in ``out/bad_files.txt`` and counted in ``metrics.json``) instead of stopping. A
+            file that still fails to decode during an epoch is always skipped and reported, never a crash.
     """
 
     data: str = ""
@@ -87,6 +90,7 @@ class TrainConfig:
     progress: bool = True
     threads: int | None = None
     eval_batch_size: int = 256
+    skip_bad: bool = False
 
     def __post_init__(self) -> None:
         self.data, self.out, self.augment = str(self.data), str(self.out), str(self.augment)

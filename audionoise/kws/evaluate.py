@@ -44,6 +44,7 @@ def evaluate_run(
     num_workers: int = 0,
     progress: bool = False,
     bank=None,
+    skip_bad: bool = False,
 ) -> dict[str, Any]:
     """Accuracy of one trained run, clean and at each SNR of ``snrs`` with noise from ``noise``.
 
@@ -61,10 +62,16 @@ def evaluate_run(
         num_workers: DataLoader workers.
         progress: Show a progress bar.
         bank: An already built ``NoiseBank`` to use instead of loading ``noise``.
+        skip_bad: Leave out test files whose header shows they are unreadable (else raise); a file that fails
+            to decode later is always left out and listed in ``unreadable``.
 
     Returns:
         The dict of :func:`audionoise.evaluation.evaluate_model` (``clean``, ``snr``, ``n``, ``ci95``,
-        ``by_noise``, ``confusion``, ...) plus ``run``, ``subset`` and ``noise``.
+        ``by_noise``, ``confusion``, ...) plus ``run``, ``subset``, ``noise`` and ``bad_files`` (``path: reason``
+        lines of the files left out after the header check).
+
+    Raises:
+        audionoise.scan.BadFilesError: unreadable test files (all listed) and not ``skip_bad``.
     """
     from audionoise.kws.data import SpeechCommands
 
@@ -77,8 +84,15 @@ def evaluate_run(
     ds = SpeechCommands(
         data, subset, labels=labels, clip_seconds=tc.get("clip_seconds", 1.0),
         sample_rate=model.config.sample_rate, silence_fraction=tc.get("silence_fraction", 0.1),
-        unknown_fraction=tc.get("unknown_fraction", 0.1), seed=seed,
+        unknown_fraction=tc.get("unknown_fraction", 0.1), seed=seed, skip_unreadable=True,
     )  # fmt: skip
+    bad = ds.check_files()
+    if bad and not skip_bad:
+        from audionoise.scan import BadFilesError
+
+        raise BadFilesError(bad, f"{subset} set of {data}", "fix or remove them, or pass --skip-bad to evaluate "
+                            "without them")
+    ds.exclude(b.path for b in bad)
     if ds.labels != labels:  # pragma: no cover - SpeechCommands keeps an explicit label list as given
         raise ValueError(f"labels of {data!r} ({ds.labels}) differ from the run's ({labels})")
     net = FeatureModel(make_frontend(model.config).to(device), model).eval()
@@ -86,7 +100,8 @@ def evaluate_run(
                          seed=seed, sample_rate=model.config.sample_rate, labels=labels,
                          keys=dataset_keys(ds.files, ds.root), batch_size=batch_size, device=device,
                          num_workers=num_workers, progress=progress, desc=f"evaluate {Path(run).name}")
-    return {**res, "run": str(run), "subset": subset, "noise": None if noise is None else str(noise)}
+    return {**res, "run": str(run), "subset": subset, "noise": None if noise is None else str(noise),
+            "bad_files": [b.line() for b in bad]}
 
 
 def run_names(runs: Sequence[str | os.PathLike]) -> list[str]:

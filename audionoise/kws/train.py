@@ -41,18 +41,20 @@ from torch.optim.swa_utils import AveragedModel
 from torch.utils.data import DataLoader, DistributedSampler, Subset
 from tqdm.auto import tqdm
 
+from audionoise import io
 from audionoise._fs import atomic_write
 from audionoise._seed import derive_seed
 from audionoise.kws import distributed
 from audionoise.kws.augment import Augmentation, build_augmentation
 from audionoise.kws.checkpoint import TrainState, checkpoint_doc, load_checkpoint, restore, save_checkpoint
 from audionoise.kws.config import TrainConfig, load_train_config
-from audionoise.kws.data import SpeechCommands, collate
+from audionoise.kws.data import SpeechCommands, collate, split_unreadable
 from audionoise.kws.distributed import Dist
 from audionoise.kws.features import LogMel
 from audionoise.kws.model import KeywordSpotter, ModelConfig, count_parameters, init_weights, make_frontend
 from audionoise.kws.monitor import StepTimer, run_log
 from audionoise.runtime import keep_freed_memory
+from audionoise.scan import BadFile, BadFilesError, write_bad_files
 
 __all__ = ["TrainConfig", "load_train_config", "train"]
 
@@ -70,6 +72,28 @@ class _Run:
     net: nn.Module  # the model, wrapped in DistributedDataParallel under torchrun
     frontend: LogMel
     aug: Augmentation
+    out: Path
+    bad: list[BadFile]  # unreadable files met so far (header check at start, then mid-epoch)
+    skipped_at_start: int = 0
+
+    def report_unreadable(self, ds: SpeechCommands, indices: list[int], where: str) -> int:
+        """Log (once per file) and list the clips of ``ds`` that failed to decode; return how many there were."""
+        known = {b.path for b in self.bad}
+        for i in indices:
+            path = str(ds.files[i])
+            if path in known:
+                continue
+            try:
+                io.load(path)
+                reason = "failed to decode during the run (readable now: flaky storage?)"
+            except io.AudioFileError as err:
+                reason = err.reason
+            self.bad.append(BadFile(path, reason))
+            known.add(path)
+            log.warning("skipped unreadable file during %s: %s: %s", where, path, reason)
+            if self.env.main:
+                write_bad_files(self.out / "bad_files.txt", self.bad)
+        return len(indices)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -105,6 +129,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
 def _train(cfg: TrainConfig, env: Dist, device: torch.device, out: Path) -> dict[str, Any]:
     # data
     train_ds, val_ds = _datasets(cfg)
+    bad = _check_files(cfg, out, env, train_ds, val_ds)
     labels = list(train_ds.labels)
     steps_per_epoch = len(_loader(train_ds, cfg, env, 0, device))
     val_loader = _val_loader(val_ds, cfg, env, device)
@@ -119,7 +144,7 @@ def _train(cfg: TrainConfig, env: Dist, device: torch.device, out: Path) -> dict
     aug = build_augmentation(cfg.augment, noise_dir=cfg.noise_dir, data_root=cfg.data,
                              sample_rate=cfg.sample_rate).to(device)
     amp_dtype = _amp_dtype(device, cfg.amp)
-    run = _Run(cfg, env, device, amp_dtype, net, make_frontend(model_cfg).to(device), aug)
+    run = _Run(cfg, env, device, amp_dtype, net, make_frontend(model_cfg).to(device), aug, out, list(bad), len(bad))
     # optimisation state
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     total_steps = cfg.epochs * steps_per_epoch
@@ -162,6 +187,9 @@ def _train(cfg: TrainConfig, env: Dist, device: torch.device, out: Path) -> dict
                 save_checkpoint(doc, best_path)
             _write_json(out / "metrics.json", {"labels": labels, "params": count_parameters(model),
                                                "best_epoch": st.best_epoch, "best_val_acc": st.best_val_acc,
+                                               "bad_files": {"skipped_at_start": run.skipped_at_start,
+                                                             "unreadable_total": len(run.bad),
+                                                             "list": "bad_files.txt" if run.bad else None},
                                                "epochs": st.history, "config": cfg.to_dict()})
             log.info("epoch %d/%d train_loss %.4f train_acc %.4f val_loss %.4f val_acc %.4f lr %.2e %.1fs "
                      "(augmentation %.1f%% of a step)%s", st.epoch, cfg.epochs, metrics["train_loss"],
@@ -178,9 +206,15 @@ def _train_epoch(run: _Run, st: TrainState, loader: DataLoader) -> dict[str, flo
     correct = torch.zeros((), device=device, dtype=torch.long)
     seen = 0
     timer = StepTimer(device)
+    skipped = 0
     bar = tqdm(loader, desc=f"epoch {st.epoch + 1}/{cfg.epochs}", disable=not (cfg.progress and run.env.main),
                leave=False, dynamic_ncols=True)
     for i, (x, lengths, y) in enumerate(bar):
+        x, lengths, y, bad = split_unreadable(x, lengths, y)  # files that failed to decode: reported, skipped
+        if bad:
+            skipped += run.report_unreadable(loader.dataset, bad, f"epoch {st.epoch + 1}")
+            if y.numel() == 0:
+                continue
         timer.start(i)
         x, lengths, y = x.to(device, non_blocking=True), lengths.to(device, non_blocking=True), y.to(device)
         with torch.no_grad():
@@ -207,7 +241,8 @@ def _train_epoch(run: _Run, st: TrainState, loader: DataLoader) -> dict[str, flo
             bar.set_postfix(loss=f"{loss.item():.3f}")
     loss_total, correct_total, n = distributed.all_reduce_sum([loss_sum.item(), float(correct.item()), float(seen)],
                                                               run.env, device)
-    return {"train_loss": loss_total / max(n, 1), "train_acc": correct_total / max(n, 1), **timer.metrics()}
+    return {"train_loss": loss_total / max(n, 1), "train_acc": correct_total / max(n, 1), **timer.metrics(),
+            "skipped_unreadable": skipped}
 
 
 @torch.no_grad()
@@ -215,6 +250,11 @@ def _validate(run: _Run, model: KeywordSpotter, loader: DataLoader) -> dict[str,
     model.eval()
     loss_sum = correct = n = 0.0
     for x, lengths, y in loader:
+        x, lengths, y, bad = split_unreadable(x, lengths, y)
+        if bad:
+            run.report_unreadable(loader.dataset.dataset, [loader.dataset.indices[i] for i in bad], "validation")
+            if y.numel() == 0:
+                continue
         x, lengths, y = x.to(run.device), lengths.to(run.device), y.to(run.device)
         f, _ = run.frontend(x, lengths)
         with torch.autocast(device_type=run.device.type, dtype=run.amp_dtype, enabled=run.amp_dtype is not None):
@@ -247,7 +287,7 @@ def _summary(st: TrainState, labels: list[str], out: Path) -> dict[str, Any]:
 def _datasets(cfg: TrainConfig) -> tuple[SpeechCommands, SpeechCommands]:
     kw = dict(labels=cfg.labels, clip_seconds=cfg.clip_seconds, sample_rate=cfg.sample_rate,
               silence_fraction=cfg.silence_fraction, unknown_fraction=cfg.unknown_fraction, seed=cfg.seed,
-              preload=cfg.preload)
+              skip_unreadable=True)
     train_ds = SpeechCommands(cfg.data, subset="training", **kw)
     val_ds = SpeechCommands(cfg.data, subset="validation", **kw)
     if len(train_ds) == 0:
@@ -255,6 +295,33 @@ def _datasets(cfg: TrainConfig) -> tuple[SpeechCommands, SpeechCommands]:
     if list(val_ds.labels) != list(train_ds.labels):
         raise ValueError(f"validation labels {val_ds.labels} differ from training labels {train_ds.labels}")
     return train_ds, val_ds
+
+
+def _check_files(cfg: TrainConfig, out: Path, env: Dist, train_ds: SpeechCommands,
+                 val_ds: SpeechCommands) -> list[BadFile]:
+    """Read every clip's header before training (no decoding); stop on unreadable ones unless ``skip_bad``.
+
+    All of them are listed at once, one line each, in the log and in ``out/bad_files.txt``. With ``skip_bad``
+    they are left out of both subsets; otherwise :class:`~audionoise.scan.BadFilesError` is raised.
+    """
+    t0 = time.perf_counter()
+    bad = train_ds.check_files() + val_ds.check_files()
+    log.info("checked %d audio file headers in %.1fs: %d unreadable", len(train_ds.files) + len(val_ds.files),
+             time.perf_counter() - t0, len(bad))
+    if bad:
+        if env.main:
+            write_bad_files(out / "bad_files.txt", bad)
+        for b in bad:
+            log.warning("unreadable: %s", b.line())
+        if not cfg.skip_bad:
+            raise BadFilesError(bad, f"data set {cfg.data}", f"fix or remove them, or pass --skip-bad to train "
+                                f"without them (the list is in {out / 'bad_files.txt'})")
+        removed = train_ds.exclude(b.path for b in bad) + val_ds.exclude(b.path for b in bad)
+        log.warning("skipping %d unreadable file(s) (--skip-bad); listed in %s", removed, out / "bad_files.txt")
+    if cfg.preload:
+        train_ds.preload()
+        val_ds.preload()
+    return bad
 
 
 def _worker_init(worker_id: int) -> None:
