@@ -1,20 +1,23 @@
 """Keyword-spotting trainer: ``train(cfg)``, read top to bottom. One training step is
 
-    x, lengths, y = batch                                # clips (batch, 1, time), valid samples, labels
-    x = aug.apply_waveform(x, lengths, generator)        # waveform augmentation, batched on the device
-    f, frames = frontend(x, lengths)                     # log-Mel features (batch, n_mels, frames)
-    f = aug.apply_spectrogram(f, frames, generator)      # spectrogram augmentation (SpecWarp, masks)
+    f, y = batch.features, batch.labels                  # CPU: a batch prepared in a DataLoader worker
+    # (GPU: x, lengths, y = batch; x = aug.apply_waveform(x, lengths, g); f, frames = frontend(x, lengths);
+    #       f = aug.apply_spectrogram(f, frames, g)   -- on the device, in the step)
     loss = cross_entropy(model(f), y)                    # network, loss; then AdamW, schedule, weight average
 
-with one explicit ``torch.Generator`` for the augmentation (saved in every checkpoint), AdamW with linear warm-up
-and cosine decay, AMP on CUDA, and a moving average of the weights (``torch.optim.swa_utils.AveragedModel``)
-that is what gets validated and saved for inference. Every epoch ends with validation, ``last.pt`` (and
-``best.pt`` when validation accuracy improves; see :mod:`audionoise.kws.checkpoint`), ``metrics.json`` and a
-line in ``train.log``. ``resume=True`` continues from ``last.pt`` exactly: the data order is a function of
-``(seed, epoch)`` and everything else is restored, so 2 epochs == 1 epoch + resume 1 epoch, bit for bit on CPU.
+Batch ``b`` of epoch ``e`` is augmented with a generator seeded by ``(seed, e, b)``
+(:mod:`audionoise.kws.batches`): on the CPU, DataLoader workers load, augment and featurise whole batches
+while the step runs (the augmentation is off the critical path); on a GPU the step augments on the device.
+Either way a batch depends on ``(seed, epoch, batch index)`` only, so results do not depend on
+``num_workers`` and a resume needs no generator state. AdamW with linear warm-up and cosine decay, AMP on CUDA,
+and a moving average of the weights (``torch.optim.swa_utils.AveragedModel``) that is what gets validated and
+saved for inference. Every epoch ends with validation, ``last.pt`` (and ``best.pt`` when validation accuracy
+improves; see :mod:`audionoise.kws.checkpoint`), ``metrics.json`` and a line in ``train.log``. ``resume=True``
+continues from ``last.pt`` exactly: the data order is a function of ``(seed, epoch)`` and everything else is
+restored, so 2 epochs == 1 epoch + resume 1 epoch, bit for bit on CPU.
 
 Under ``torchrun --nproc_per_node=N -m audionoise train ...`` it runs DistributedDataParallel
-(:mod:`audionoise.kws.distributed`): each rank trains on its shard with its own augmentation generator,
+(:mod:`audionoise.kws.distributed`): each rank trains on its shard with its own augmentation seed,
 validation is sharded and summed, rank 0 writes the files.
 
 Example:
@@ -38,21 +41,23 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel
-from torch.utils.data import DataLoader, DistributedSampler, Subset
+from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
 from audionoise import io
 from audionoise._fs import atomic_write
 from audionoise._seed import derive_seed
 from audionoise.kws import distributed
+from audionoise.data import batch_generator
 from audionoise.kws.augment import Augmentation, build_augmentation
+from audionoise.kws.batches import ClipBatches, PreparedBatches, epoch_batches, first
 from audionoise.kws.checkpoint import TrainState, checkpoint_doc, load_checkpoint, restore, save_checkpoint
 from audionoise.kws.config import TrainConfig, load_train_config
 from audionoise.kws.data import SpeechCommands, collate, split_unreadable
 from audionoise.kws.distributed import Dist
 from audionoise.kws.features import LogMel
 from audionoise.kws.model import KeywordSpotter, ModelConfig, count_parameters, init_weights, make_frontend
-from audionoise.kws.monitor import StepTimer, run_log
+from audionoise.kws.monitor import StepTimer, WaitTimer, run_log
 from audionoise.runtime import keep_freed_memory
 from audionoise.scan import BadFile, BadFilesError, write_bad_files
 
@@ -75,6 +80,12 @@ class _Run:
     out: Path
     bad: list[BadFile]  # unreadable files met so far (header check at start, then mid-epoch)
     skipped_at_start: int = 0
+    aug_seed: int = 0  # this rank's augmentation seed: batch b of epoch e uses batch_generator(aug_seed, e, b)
+
+    @property
+    def prepare_in_workers(self) -> bool:
+        """CPU: DataLoader workers augment and featurise whole batches; GPU: the step does, on the device."""
+        return self.device.type == "cpu"
 
     def report_unreadable(self, ds: SpeechCommands, indices: list[int], where: str) -> int:
         """Log (once per file) and list the clips of ``ds`` that failed to decode; return how many there were."""
@@ -131,7 +142,7 @@ def _train(cfg: TrainConfig, env: Dist, device: torch.device, out: Path) -> dict
     train_ds, val_ds = _datasets(cfg)
     bad = _check_files(cfg, out, env, train_ds, val_ds)
     labels = list(train_ds.labels)
-    steps_per_epoch = len(_loader(train_ds, cfg, env, 0, device))
+    steps_per_epoch = len(epoch_batches(len(train_ds), cfg.batch_size, cfg.seed, 0, env.world, env.rank))
     val_loader = _val_loader(val_ds, cfg, env, device)
     # model, features, augmentation
     model_cfg = ModelConfig(n_classes=len(labels), arch=cfg.arch, sample_rate=cfg.sample_rate, n_mels=cfg.n_mels,
@@ -144,7 +155,8 @@ def _train(cfg: TrainConfig, env: Dist, device: torch.device, out: Path) -> dict
     aug = build_augmentation(cfg.augment, noise_dir=cfg.noise_dir, data_root=cfg.data,
                              sample_rate=cfg.sample_rate).to(device)
     amp_dtype = _amp_dtype(device, cfg.amp)
-    run = _Run(cfg, env, device, amp_dtype, net, make_frontend(model_cfg).to(device), aug, out, list(bad), len(bad))
+    run = _Run(cfg, env, device, amp_dtype, net, make_frontend(model_cfg).to(device), aug, out, list(bad), len(bad),
+               derive_seed(cfg.seed, "augment", env.rank))
     # optimisation state
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     total_steps = cfg.epochs * steps_per_epoch
@@ -154,7 +166,6 @@ def _train(cfg: TrainConfig, env: Dist, device: torch.device, out: Path) -> dict
         optimizer=optimizer,
         scheduler=torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(total_steps, warmup_steps)),
         scaler=torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16),
-        aug_generator=torch.Generator(device=device).manual_seed(derive_seed(cfg.seed, "augment", env.rank)),
         ema=_weight_average(model, cfg.ema_epochs * steps_per_epoch),
     )
 
@@ -174,14 +185,13 @@ def _train(cfg: TrainConfig, env: Dist, device: torch.device, out: Path) -> dict
     epochs_this_run = 0
     while st.epoch < cfg.epochs and (cfg.stop_after is None or epochs_this_run < cfg.stop_after):
         t0 = time.perf_counter()
-        metrics = _train_epoch(run, st, _loader(train_ds, cfg, env, st.epoch, device))
+        metrics = _train_epoch(run, st, _loader(run, train_ds, st.epoch))
         metrics.update(_validate(run, st.eval_model, val_loader))
         metrics.update(epoch=st.epoch + 1, lr=st.scheduler.get_last_lr()[0], seconds=time.perf_counter() - t0)
         improved = st.end_epoch(metrics)
         epochs_this_run += 1
-        aug_states = distributed.gather_generator_states(st.aug_generator, env)
         if env.main:
-            doc = checkpoint_doc(st, cfg, labels, aug.config, aug_states)
+            doc = checkpoint_doc(st, cfg, labels, aug.config)
             save_checkpoint(doc, last_path)
             if improved:
                 save_checkpoint(doc, best_path)
@@ -192,37 +202,32 @@ def _train(cfg: TrainConfig, env: Dist, device: torch.device, out: Path) -> dict
                                                              "list": "bad_files.txt" if run.bad else None},
                                                "epochs": st.history, "config": cfg.to_dict()})
             log.info("epoch %d/%d train_loss %.4f train_acc %.4f val_loss %.4f val_acc %.4f lr %.2e %.1fs "
-                     "(augmentation %.1f%% of a step)%s", st.epoch, cfg.epochs, metrics["train_loss"],
-                     metrics["train_acc"], metrics["val_loss"], metrics["val_acc"], metrics["lr"],
-                     metrics["seconds"], 100 * metrics["aug_fraction"], "  *best*" if improved else "")
+                     "(augmentation %.1f%% of a step, %.1f ms/batch in workers; waiting for data %.1f%%)%s",
+                     st.epoch, cfg.epochs, metrics["train_loss"], metrics["train_acc"], metrics["val_loss"],
+                     metrics["val_acc"], metrics["lr"], metrics["seconds"], 100 * metrics["aug_fraction"],
+                     metrics["worker_aug_ms_per_batch"], 100 * metrics["data_wait_fraction"],
+                     "  *best*" if improved else "")
         distributed.barrier(env)
     return _summary(st, labels, out)
 
 
 def _train_epoch(run: _Run, st: TrainState, loader: DataLoader) -> dict[str, float]:
-    cfg, device, aug, gen = run.cfg, run.device, run.aug, st.aug_generator
+    cfg, device = run.cfg, run.device
     run.net.train()
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
-    seen = 0
+    seen = skipped = 0
     timer = StepTimer(device)
-    skipped = 0
+    waits = WaitTimer()
     bar = tqdm(loader, desc=f"epoch {st.epoch + 1}/{cfg.epochs}", disable=not (cfg.progress and run.env.main),
                leave=False, dynamic_ncols=True)
-    for i, (x, lengths, y) in enumerate(bar):
-        x, lengths, y, bad = split_unreadable(x, lengths, y)  # files that failed to decode: reported, skipped
-        if bad:
-            skipped += run.report_unreadable(loader.dataset, bad, f"epoch {st.epoch + 1}")
-            if y.numel() == 0:
+    for i, batch in enumerate(waits.wrap(bar)):
+        if batch.unreadable:  # files that failed to decode: reported and left out of the batch
+            skipped += run.report_unreadable(loader.dataset.dataset, batch.unreadable, f"epoch {st.epoch + 1}")
+            if batch.labels.numel() == 0:
                 continue
         timer.start(i)
-        x, lengths, y = x.to(device, non_blocking=True), lengths.to(device, non_blocking=True), y.to(device)
-        with torch.no_grad():
-            with timer.augmenting():
-                x = aug.apply_waveform(x, lengths, gen)
-            f, frames = run.frontend(x, lengths)
-            with timer.augmenting():
-                f = aug.apply_spectrogram(f, frames, gen)
+        f, y = _features(run, batch, st.epoch, timer)
         with torch.autocast(device_type=device.type, dtype=run.amp_dtype, enabled=run.amp_dtype is not None):
             logits = run.net(f).float()
         loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
@@ -237,12 +242,29 @@ def _train_epoch(run: _Run, st: TrainState, loader: DataLoader) -> dict[str, flo
         correct += (logits.detach().argmax(1) == y).sum()
         seen += y.shape[0]
         timer.stop()
+        waits.add_work(batch.aug_s)
         if not bar.disable and i % 10 == 0:
             bar.set_postfix(loss=f"{loss.item():.3f}")
     loss_total, correct_total, n = distributed.all_reduce_sum([loss_sum.item(), float(correct.item()), float(seen)],
                                                               run.env, device)
     return {"train_loss": loss_total / max(n, 1), "train_acc": correct_total / max(n, 1), **timer.metrics(),
-            "skipped_unreadable": skipped}
+            **waits.metrics(timer.step_s), "skipped_unreadable": skipped}
+
+
+def _features(run: _Run, batch, epoch: int, timer: StepTimer) -> tuple[Tensor, Tensor]:
+    """The batch's augmented log-Mel features and labels on the device (augmented here when on a GPU)."""
+    device = run.device
+    if run.prepare_in_workers:
+        return batch.features.to(device), batch.labels.to(device)
+    x, lengths, y = (t.to(device, non_blocking=True) for t in (batch.x, batch.lengths, batch.labels))
+    gen = batch_generator(run.aug_seed, epoch, batch.index, device)
+    with torch.no_grad():
+        with timer.augmenting():
+            x = run.aug.apply_waveform(x, lengths, gen)
+        f, frames = run.frontend(x, lengths)
+        with timer.augmenting():
+            f = run.aug.apply_spectrogram(f, frames, gen)
+    return f, y
 
 
 @torch.no_grad()
@@ -334,14 +356,21 @@ def _worker_init(worker_id: int) -> None:
     torch.set_num_threads(1)
 
 
-def _loader(ds: SpeechCommands, cfg: TrainConfig, env: Dist, epoch: int, device: torch.device) -> DataLoader:
-    """The training batches of ``epoch`` on this rank: their order depends only on ``(seed, epoch)``."""
-    sampler = DistributedSampler(ds, num_replicas=env.world, rank=env.rank, shuffle=True, seed=cfg.seed)
-    sampler.set_epoch(epoch)
+def _loader(run: _Run, ds: SpeechCommands, epoch: int) -> DataLoader:
+    """The training batches of ``epoch`` on this rank: batch ``b`` depends only on ``(seed, epoch, b)``.
+
+    On the CPU each item is a :class:`~audionoise.kws.batches.PreparedBatch` (augmented features, built in the
+    ``num_workers`` worker processes while the step runs); on a GPU a loaded, collated clip batch.
+    """
+    cfg, env, device = run.cfg, run.env, run.device
+    batches = epoch_batches(len(ds), cfg.batch_size, cfg.seed, epoch, env.world, env.rank)
+    if run.prepare_in_workers:
+        items = PreparedBatches(ds, batches, run.aug, run.frontend, run.aug_seed, epoch)
+    else:
+        items = ClipBatches(ds, batches)
     gen = torch.Generator().manual_seed(derive_seed(cfg.seed, "loader", epoch, env.rank))
-    return DataLoader(ds, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers,
-                      collate_fn=collate, generator=gen, worker_init_fn=_worker_init,
-                      pin_memory=device.type == "cuda", drop_last=False)
+    return DataLoader(items, batch_size=None, shuffle=False, num_workers=cfg.num_workers, collate_fn=first,
+                      generator=gen, worker_init_fn=_worker_init, pin_memory=device.type == "cuda")
 
 
 def _val_loader(ds: SpeechCommands, cfg: TrainConfig, env: Dist, device: torch.device) -> DataLoader:
