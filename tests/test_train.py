@@ -246,3 +246,37 @@ def test_weight_average_closed_form():
     restored.load_state_dict(avg.state_dict())
     assert restored.n_averaged.item() == 3 and torch.equal(restored.module[0].weight, avg.module[0].weight)
     assert _weight_average(model, horizon_steps=0) is None
+
+
+def test_clean_share_of_a_batch_and_curriculum(tiny, tmp_path):
+    from audionoise.kws.augment import clean_rows
+    from audionoise.kws.config import clean_share
+
+    aug = build_augmentation("default", data_root=tiny["kws"])
+    x = 0.1 * torch.randn(10, 1, 8000, generator=torch.Generator().manual_seed(0))
+    lengths = torch.full((10,), 8000)
+    y = aug.apply_waveform(x, lengths, torch.Generator().manual_seed(1), clean_share=0.3)
+    same = [bool(torch.equal(y[b], x[b])) for b in range(10)]
+    expect = clean_rows(10, 0.3, _after_pipeline(aug, x, lengths))
+    assert sum(same) == 3 and same == expect.tolist()  # exactly round(0.3 * 10) rows untouched, as drawn
+    assert torch.equal(aug.apply_waveform(x, lengths, torch.Generator(), clean_share=1.0), x)
+    cfg = _cfg(tiny["kws"], tmp_path / "c", epochs=4, clean_epochs=1, noise_ramp_epochs=2, clean_fraction=0.5)
+    assert [clean_share(cfg, e) for e in range(4)] == [1.0, 0.875, 0.625, 0.5]
+    with pytest.raises(ValueError, match="clean_fraction"):
+        _cfg(tiny["kws"], tmp_path / "c", clean_fraction=1.5)
+
+
+def _after_pipeline(aug, x, lengths):
+    g = torch.Generator().manual_seed(1)
+    aug.waveform(x, lengths=lengths, generator=g)
+    return g
+
+
+def test_curriculum_run_and_selection_on_clean_and_noisy(tiny, tmp_path):
+    summary = train(_cfg(tiny["kws"], tmp_path / "cur", epochs=2, clean_epochs=1, clean_fraction=0.25,
+                         select_on="clean+noisy", val_snr_db=0.0))
+    hist = summary["history"]
+    assert [h["clean_share"] for h in hist] == [1.0, 0.25]
+    for h in hist:
+        assert 0.0 <= h["val_noisy_acc"] <= 1.0 and h["val_score"] == (h["val_acc"] + h["val_noisy_acc"]) / 2
+    assert summary["best_val_acc"] == max(h["val_score"] for h in hist)

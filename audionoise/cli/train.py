@@ -42,6 +42,13 @@ def register(subparsers) -> None:
     p.add_argument("--no-amp", action="store_false", dest="amp", help="disable mixed precision")
     p.add_argument("--no-progress", action="store_false", dest="progress",
                    help="no progress bars or console log")
+    p.add_argument("--clean-epochs", type=float, help="first epochs trained without waveform noise (curriculum)")
+    p.add_argument("--clean-fraction", type=float, help="share of every batch kept clean after the curriculum")
+    p.add_argument("--noise-ramp-epochs", type=float,
+                   help="epochs over which the clean share falls from 1 to --clean-fraction")
+    p.add_argument("--select-on", choices=["clean", "clean+noisy"],
+                   help="best.pt by clean validation accuracy, or by the mean of clean and noisy (--val-snr)")
+    p.add_argument("--val-snr", type=float, dest="val_snr_db", help="SNR (dB) of the noisy validation pass")
     p.add_argument("--skip-bad", action="store_true",
                    help="leave out unreadable audio files (all listed in RUN_DIR/bad_files.txt) instead of stopping "
                    "with exit status 2")

@@ -97,12 +97,14 @@ class PreparedBatches(ClipBatches):
         frontend: The log-Mel frontend.
         seed: Augmentation seed of this rank; batch ``b`` uses ``batch_generator(seed, epoch, b)``.
         epoch: The epoch.
+        clean_share: Share of each batch left out of the waveform stage (the curriculum's clean share).
     """
 
     def __init__(self, dataset: Dataset, batches: list[list[int]], aug: Augmentation, frontend: LogMel, seed: int,
-                 epoch: int) -> None:
+                 epoch: int, clean_share: float = 0.0) -> None:
         super().__init__(dataset, batches)
         self.aug, self.frontend, self.seed, self.epoch = aug, frontend, seed, epoch
+        self.clean_share = clean_share
 
     @torch.no_grad()
     def __getitem__(self, b: int) -> PreparedBatch:
@@ -111,7 +113,7 @@ class PreparedBatches(ClipBatches):
         x, lengths = clips.x, clips.lengths
         g = batch_generator(self.seed, self.epoch, b)
         t1 = time.perf_counter()
-        x = self.aug.apply_waveform(x, lengths, g)
+        x = self.aug.apply_waveform(x, lengths, g, self.clean_share)
         t2 = time.perf_counter()
         f, frames = self.frontend(x, lengths)
         t3 = time.perf_counter()

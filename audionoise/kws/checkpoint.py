@@ -69,12 +69,16 @@ class TrainState:
         return self.model if self.ema is None else self.ema.module
 
     def end_epoch(self, metrics: dict[str, Any]) -> bool:
-        """Record one finished epoch's metrics; return whether its validation accuracy is the best so far."""
+        """Record one finished epoch's metrics; return whether its validation score is the best so far.
+
+        The score is ``val_score`` when the run selects on clean and noisy accuracy, else ``val_acc``.
+        """
         self.epoch += 1
         self.history.append(metrics)
-        improved = metrics["val_acc"] > self.best_val_acc
+        score = metrics.get("val_score", metrics["val_acc"])
+        improved = score > self.best_val_acc
         if improved:
-            self.best_val_acc, self.best_epoch = metrics["val_acc"], self.epoch
+            self.best_val_acc, self.best_epoch = score, self.epoch
         return improved
 
 

@@ -49,10 +49,12 @@ from audionoise._fs import atomic_write
 from audionoise._seed import derive_seed
 from audionoise.kws import distributed
 from audionoise.data import batch_generator
+from audionoise.evaluation import noise_windows
+from audionoise.functional import mix_at_snr
 from audionoise.kws.augment import Augmentation, build_augmentation
 from audionoise.kws.batches import ClipBatches, PreparedBatches, epoch_batches, first
 from audionoise.kws.checkpoint import TrainState, checkpoint_doc, load_checkpoint, restore, save_checkpoint
-from audionoise.kws.config import TrainConfig, load_train_config
+from audionoise.kws.config import TrainConfig, clean_share, load_train_config
 from audionoise.kws.data import SpeechCommands, collate, split_unreadable
 from audionoise.kws.distributed import Dist
 from audionoise.kws.features import LogMel
@@ -81,6 +83,7 @@ class _Run:
     bad: list[BadFile]  # unreadable files met so far (header check at start, then mid-epoch)
     skipped_at_start: int = 0
     aug_seed: int = 0  # this rank's augmentation seed: batch b of epoch e uses batch_generator(aug_seed, e, b)
+    val_bank: Any = None  # training-noise bank of the noisy validation pass (select_on = "clean+noisy")
 
     @property
     def prepare_in_workers(self) -> bool:
@@ -156,7 +159,7 @@ def _train(cfg: TrainConfig, env: Dist, device: torch.device, out: Path) -> dict
                              sample_rate=cfg.sample_rate).to(device)
     amp_dtype = _amp_dtype(device, cfg.amp)
     run = _Run(cfg, env, device, amp_dtype, net, make_frontend(model_cfg).to(device), aug, out, list(bad), len(bad),
-               derive_seed(cfg.seed, "augment", env.rank))
+               derive_seed(cfg.seed, "augment", env.rank), _validation_noise(cfg, device))
     # optimisation state
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     total_steps = cfg.epochs * steps_per_epoch
@@ -186,6 +189,7 @@ def _train(cfg: TrainConfig, env: Dist, device: torch.device, out: Path) -> dict
     while st.epoch < cfg.epochs and (cfg.stop_after is None or epochs_this_run < cfg.stop_after):
         t0 = time.perf_counter()
         metrics = _train_epoch(run, st, _loader(run, train_ds, st.epoch))
+        metrics["train_seconds"] = time.perf_counter() - t0
         metrics.update(_validate(run, st.eval_model, val_loader))
         metrics.update(epoch=st.epoch + 1, lr=st.scheduler.get_last_lr()[0], seconds=time.perf_counter() - t0)
         improved = st.end_epoch(metrics)
@@ -248,7 +252,7 @@ def _train_epoch(run: _Run, st: TrainState, loader: DataLoader) -> dict[str, flo
     loss_total, correct_total, n = distributed.all_reduce_sum([loss_sum.item(), float(correct.item()), float(seen)],
                                                               run.env, device)
     return {"train_loss": loss_total / max(n, 1), "train_acc": correct_total / max(n, 1), **timer.metrics(),
-            **waits.metrics(timer.step_s), "skipped_unreadable": skipped}
+            **waits.metrics(timer.step_s), "skipped_unreadable": skipped, "clean_share": clean_share(cfg, st.epoch)}
 
 
 def _features(run: _Run, batch, epoch: int, timer: StepTimer) -> tuple[Tensor, Tensor]:
@@ -260,7 +264,7 @@ def _features(run: _Run, batch, epoch: int, timer: StepTimer) -> tuple[Tensor, T
     gen = batch_generator(run.aug_seed, epoch, batch.index, device)
     with torch.no_grad():
         with timer.augmenting():
-            x = run.aug.apply_waveform(x, lengths, gen)
+            x = run.aug.apply_waveform(x, lengths, gen, clean_share(run.cfg, epoch))
         f, frames = run.frontend(x, lengths)
         with timer.augmenting():
             f = run.aug.apply_spectrogram(f, frames, gen)
@@ -269,23 +273,53 @@ def _features(run: _Run, batch, epoch: int, timer: StepTimer) -> tuple[Tensor, T
 
 @torch.no_grad()
 def _validate(run: _Run, model: KeywordSpotter, loader: DataLoader) -> dict[str, float]:
+    """Validation loss and accuracy; with ``select_on = "clean+noisy"`` also the accuracy at ``val_snr_db``
+    (training noise, one window per validation clip from ``(seed, clip)``) and ``val_score``, their mean."""
     model.eval()
-    loss_sum = correct = n = 0.0
+    loss_sum = correct = noisy_correct = n = 0.0
+    indices = loader.dataset.indices
+    pos = 0
     for x, lengths, y in loader:
+        rows = indices[pos:pos + y.shape[0]]
+        pos += y.shape[0]
         x, lengths, y, bad = split_unreadable(x, lengths, y)
         if bad:
-            run.report_unreadable(loader.dataset.dataset, [loader.dataset.indices[i] for i in bad], "validation")
+            run.report_unreadable(loader.dataset.dataset, bad, "validation")  # dataset indices
+            rows = [r for r in rows if r not in set(bad)]
             if y.numel() == 0:
                 continue
         x, lengths, y = x.to(run.device), lengths.to(run.device), y.to(run.device)
-        f, _ = run.frontend(x, lengths)
-        with torch.autocast(device_type=run.device.type, dtype=run.amp_dtype, enabled=run.amp_dtype is not None):
-            logits = model(f).float()
+        logits = _logits(run, model, x, lengths)
         loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
         correct += (logits.argmax(1) == y).sum().item()
         n += y.shape[0]
-    loss_sum, correct, n = distributed.all_reduce_sum([loss_sum, correct, n], run.env, run.device)
-    return {"val_loss": loss_sum / max(n, 1), "val_acc": correct / max(n, 1), "val_n": int(n)}
+        if run.val_bank is not None:
+            noise = noise_windows(run.val_bank, [f"validation#{r}" for r in rows], x.shape[-1], run.cfg.seed)
+            noisy = mix_at_snr(x, noise.to(run.device)[:, None], run.cfg.val_snr_db, lengths)
+            noisy_correct += (_logits(run, model, noisy, lengths).argmax(1) == y).sum().item()
+    loss_sum, correct, noisy_correct, n = distributed.all_reduce_sum([loss_sum, correct, noisy_correct, n], run.env,
+                                                                     run.device)
+    out = {"val_loss": loss_sum / max(n, 1), "val_acc": correct / max(n, 1), "val_n": int(n)}
+    if run.val_bank is not None:
+        out["val_noisy_acc"] = noisy_correct / max(n, 1)
+        out["val_score"] = (out["val_acc"] + out["val_noisy_acc"]) / 2
+    return out
+
+
+def _logits(run: _Run, model: KeywordSpotter, x: Tensor, lengths: Tensor) -> Tensor:
+    f, _ = run.frontend(x, lengths)
+    with torch.autocast(device_type=run.device.type, dtype=run.amp_dtype, enabled=run.amp_dtype is not None):
+        return model(f).float()
+
+
+def _validation_noise(cfg: TrainConfig, device: torch.device):
+    """The training-noise bank of the noisy validation pass, or ``None`` when the run selects on clean only."""
+    if cfg.select_on != "clean+noisy":
+        return None
+    from audionoise import NoiseBank
+    from audionoise.kws.augment import resolve_noise_dir
+
+    return NoiseBank.from_folder(resolve_noise_dir(cfg.noise_dir, cfg.data), cfg.sample_rate).to(device)
 
 
 def _summary(st: TrainState, labels: list[str], out: Path) -> dict[str, Any]:
@@ -365,7 +399,7 @@ def _loader(run: _Run, ds: SpeechCommands, epoch: int) -> DataLoader:
     cfg, env, device = run.cfg, run.env, run.device
     batches = epoch_batches(len(ds), cfg.batch_size, cfg.seed, epoch, env.world, env.rank)
     if run.prepare_in_workers:
-        items = PreparedBatches(ds, batches, run.aug, run.frontend, run.aug_seed, epoch)
+        items = PreparedBatches(ds, batches, run.aug, run.frontend, run.aug_seed, epoch, clean_share(cfg, epoch))
     else:
         items = ClipBatches(ds, batches)
     gen = torch.Generator().manual_seed(derive_seed(cfg.seed, "loader", epoch, env.rank))
