@@ -46,7 +46,7 @@ from audionoise._seed import derive_seed
 from audionoise.functional import mix_at_snr
 from audionoise.stats import mcnemar_exact, paired_counts, wilson_interval
 
-__all__ = ["DEFAULT_SNRS", "FeatureModel", "LabelledCollate", "compare", "condition_names", "dataset_keys",
+__all__ = ["DEFAULT_SNRS", "FeatureModel", "adapt_batchnorm", "LabelledCollate", "compare", "condition_names", "dataset_keys",
            "evaluate_model", "noise_choice", "noise_windows", "summarise"]
 
 DEFAULT_SNRS = (20.0, 10.0, 5.0, 0.0, -5.0)
@@ -179,6 +179,7 @@ def evaluate_model(
     num_workers: int = 0,
     progress: bool = False,
     desc: str = "evaluate",
+    adapt_bn: bool = False,
 ) -> dict[str, Any]:
     """Accuracy of ``model`` on ``dataset``, clean and at every SNR of ``snrs`` with noise from ``noise``.
 
@@ -199,6 +200,8 @@ def evaluate_model(
         num_workers: DataLoader workers.
         progress: Show a progress bar.
         desc: Progress bar label.
+        adapt_bn: Test-time adaptation (AdaBN, :func:`adapt_batchnorm`): for each condition, re-estimate the
+            model's BatchNorm statistics on that condition's (unlabelled) clips first, then predict them.
 
     Returns:
         ``{"clean": acc, "snr": {"20": acc, ...}, "n": N, "ci95": {"clean": [lo, hi], "20": [lo, hi], ...},
@@ -215,36 +218,86 @@ def evaluate_model(
         raise ValueError(f"keys has {len(keys)} entries for a dataset of {len(dataset)} items")
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
                         collate_fn=LabelledCollate(labels))
+    def batches():
+        """``(keys, y, noise names, {condition: (x, lengths)})`` per batch, the same on every pass."""
+        seen = 0
+        for x, lengths, y, batch_keys in loader:
+            batch_keys = [keys[seen + b] if keys is not None else (k if k is not None else f"#{seen + b}")
+                          for b, k in enumerate(batch_keys)]
+            seen += len(batch_keys)
+            bad = []
+            if bool((y < 0).any()):  # items that failed to decode (negative label marker): left out, listed
+                keep = y >= 0
+                bad = [k for k, ok in zip(batch_keys, keep.tolist()) if not ok]
+                x, lengths, y = x[keep], lengths[keep], y[keep]
+                batch_keys = [k for k, ok in zip(batch_keys, keep.tolist()) if ok]
+            if y.numel() == 0:
+                yield batch_keys, y, [], {}, bad
+                continue
+            x, lengths = x.to(device), lengths.to(device)
+            conditions = {"clean": x}
+            drawn = []
+            if snrs:
+                clips, offsets = noise_choice(bank, batch_keys, seed)
+                n = bank.windows(clips, offsets, x.shape[-1]).to(device)[:, None, :]
+                drawn = [bank.names[k] for k in clips.tolist()]
+                for name, snr in zip(names[1:], snrs):
+                    conditions[name] = mix_at_snr(x, n, snr, lengths)
+            yield batch_keys, y, drawn, {c: (xc, lengths) for c, xc in conditions.items()}, bad
+
+    models = {c: model for c in names}
+    if adapt_bn:
+        models = {c: adapt_batchnorm(model, (conds[c] for *_, conds, _ in batches() if conds)) for c in names}
     preds: dict[str, list[int]] = {c: [] for c in names}
     targets: list[int] = []
     all_keys: list[str] = []
     noise_of: list[str] = []
     unreadable: list[str] = []
     with torch.no_grad():
-        for x, lengths, y, batch_keys in tqdm(loader, desc=desc, disable=not progress, leave=False):
-            start = len(targets) + len(unreadable)
-            batch_keys = [keys[start + b] if keys is not None else (k if k is not None else f"#{start + b}")
-                          for b, k in enumerate(batch_keys)]
-            if bool((y < 0).any()):  # items that failed to decode (negative label marker): left out, listed
-                keep = y >= 0
-                unreadable += [k for k, ok in zip(batch_keys, keep.tolist()) if not ok]
-                x, lengths, y = x[keep], lengths[keep], y[keep]
-                batch_keys = [k for k, ok in zip(batch_keys, keep.tolist()) if ok]
-                if y.numel() == 0:
-                    continue
-            x, lengths = x.to(device), lengths.to(device)
-            conditions = {"clean": x}
-            if snrs:
-                clips, offsets = noise_choice(bank, batch_keys, seed)
-                n = bank.windows(clips, offsets, x.shape[-1]).to(device)[:, None, :]
-                noise_of += [bank.names[k] for k in clips.tolist()]
-                for name, snr in zip(names[1:], snrs):
-                    conditions[name] = mix_at_snr(x, n, snr, lengths)
-            for name, xc in conditions.items():
-                preds[name] += model(xc, lengths).argmax(1).cpu().tolist()
+        for batch_keys, y, drawn, conditions, bad in tqdm(batches(), total=len(loader), desc=desc,
+                                                         disable=not progress, leave=False):
+            unreadable += bad
+            for name, (xc, lengths) in conditions.items():
+                preds[name] += models[name](xc, lengths).argmax(1).cpu().tolist()
             targets += y.tolist()
             all_keys += batch_keys
-    return {**summarise(preds, targets, all_keys, noise_of, labels), "unreadable": unreadable}
+            noise_of += drawn
+    return {**summarise(preds, targets, all_keys, noise_of, labels), "unreadable": unreadable,
+            "adapted_bn": bool(adapt_bn)}
+
+
+def adapt_batchnorm(model: nn.Module, batches) -> nn.Module:
+    """AdaBN: a copy of ``model`` whose BatchNorm statistics are re-estimated on unlabelled ``batches``.
+
+    Every BatchNorm layer's running mean and variance are reset and recomputed as the plain average over the
+    batches (``momentum=None``) of ``(x, lengths)`` fed through the copy in training mode; weights, biases and
+    every other layer stay as they are, nothing is learnt from labels. The copy is returned in eval mode (the
+    original is untouched). A model without BatchNorm comes back unchanged (as a copy).
+
+    Example:
+        >>> net = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4)).eval()
+        >>> class Wrap(nn.Module):
+        ...     def __init__(self): super().__init__(); self.net = net
+        ...     def forward(self, x, lengths): return self.net(x)
+        >>> adapted = adapt_batchnorm(Wrap(), [(torch.randn(8, 3) + 5, None)])
+        >>> bool((adapted.net[1].running_mean != net[1].running_mean).all())
+        True
+    """
+    import copy
+
+    adapted = copy.deepcopy(model).eval()
+    norms = [m for m in adapted.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the batches
+        m.train()
+    if norms:
+        with torch.no_grad():
+            for x, lengths in batches:
+                adapted(x, lengths)
+    for m in norms:
+        m.eval()
+    return adapted
 
 
 def summarise(preds: dict[str, list[int]], targets: list[int], keys: list[str], noise_of: list[str],

@@ -133,6 +133,14 @@ def test_cli_evaluate_writes_json_plot_and_confusion(trained, tmp_path, capsys):
         assert t["delta"] == pytest.approx(acc(other) - acc(ref)) and 0 < t["p"] <= 1
     assert (tmp_path / "two_by_noise.png").read_bytes()[:8] == PNG_MAGIC
     assert "McNemar" in capsys.readouterr().out
+    # AdaBN: each run next to its adapted self, compared pairwise
+    argv = ["evaluate", str(runs[1]), "--data", str(paths["kws"]), "--noise", str(paths["noise_eval"]),
+            "--snr", "0", "--json", str(out), "--adapt-bn"]
+    assert cli_main(argv) == 0
+    doc = json.loads(out.read_text())
+    assert list(doc["runs"]) == ["augmented", "augmented +AdaBN"]
+    assert doc["runs"]["augmented +AdaBN"]["adapted_bn"] is True and not doc["runs"]["augmented"]["adapted_bn"]
+    assert list(doc["paired"]) == ["augmented +AdaBN vs augmented"]
 
 
 def test_errors_name_the_problem(trained, tmp_path):

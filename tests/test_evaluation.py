@@ -124,3 +124,37 @@ def test_labelled_items_and_errors():
         LabelledCollate()([(torch.ones(3), "yes")])
     with pytest.raises(ValueError, match="no 'label'"):
         collate([(torch.ones(3), {"path": "a.wav"})])
+
+
+class _BNModel(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.bn = torch.nn.BatchNorm1d(1)
+
+    def forward(self, x, lengths):
+        z = self.bn(x.mean(-1))  # (batch, 1): the clip mean, normalised with the running statistics
+        return torch.cat([-z, z], 1)
+
+
+def test_adapt_batchnorm_re_estimates_statistics_only():
+    from audionoise.evaluation import adapt_batchnorm
+
+    model = _BNModel().eval()
+    batches = [(torch.full((4, 1, 10), float(v)), None) for v in (1.0, 3.0)]  # clip means 1 and 3
+    adapted = adapt_batchnorm(model, batches)
+    assert adapted.bn.running_mean.item() == pytest.approx(2.0)  # average of the batch means
+    assert adapted.bn.running_var.item() == pytest.approx(0.0)  # within-batch variance (unbiased) is 0
+    assert model.bn.running_mean.item() == 0.0 and model.bn.running_var.item() == 1.0  # original untouched
+    assert not adapted.training and torch.equal(adapted.bn.weight, model.bn.weight)
+
+
+def test_evaluate_model_with_adapt_bn_per_condition():
+    # a clip is "high" (class 1) when its mean is above the running mean; noise with a DC offset shifts every
+    # clip's mean, which plain BN statistics cannot follow and AdaBN, re-estimated per condition, does
+    items = [(torch.full((1, 100), 0.1 * (1 if i % 2 else -1)), i % 2) for i in range(8)]
+    bank = NoiseBank.from_tensors([torch.ones(1000)], SR, names=["dc"])
+    model = _BNModel().eval()
+    plain = evaluate_model(model, items, noise=bank, snrs=[-10], batch_size=4)
+    adapted = evaluate_model(model, items, noise=bank, snrs=[-10], batch_size=4, adapt_bn=True)
+    assert plain["clean"] == 1.0 and plain["snr"]["-10"] == 0.5  # every noisy clip's mean > 0: all "high"
+    assert adapted["clean"] == 1.0 and adapted["snr"]["-10"] == 1.0 and adapted["adapted_bn"] is True

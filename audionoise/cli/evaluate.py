@@ -29,13 +29,16 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the per-clip noise choice")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--adapt-bn", action="store_true",
+                   help="also evaluate each run with AdaBN: BatchNorm statistics re-estimated on the unlabelled "
+                   "clips of each test condition (rows 'RUN +AdaBN', compared with RUN)")
     p.add_argument("--skip-bad", action="store_true",
                    help="leave out unreadable test files (all listed) instead of stopping with exit status 2")
     p.set_defaults(run=run)
 
 
 JSON_KEYS = ("clean", "snr", "n", "ci95", "by_noise", "by_noise_n", "run", "subset", "noise", "labels", "confusion",
-             "bad_files", "unreadable")
+             "bad_files", "unreadable", "adapted_bn")
 
 
 def _lean(result: dict) -> dict:
@@ -74,6 +77,12 @@ def run(args: argparse.Namespace) -> int:
         results = evaluate(args.runs, args.data, subset=args.subset, noise=args.noise, snrs=args.snr,
                            seed=args.seed, batch_size=args.batch_size, device=args.device,
                            checkpoint=args.checkpoint, progress=True, skip_bad=args.skip_bad)
+        if args.adapt_bn:
+            adapted = evaluate(args.runs, args.data, subset=args.subset, noise=args.noise, snrs=args.snr,
+                               seed=args.seed, batch_size=args.batch_size, device=args.device,
+                               checkpoint=args.checkpoint, progress=True, skip_bad=args.skip_bad, adapt_bn=True)
+            results = {k: v for name in results for k, v in ((name, results[name]),
+                                                              (f"{name} +AdaBN", adapted[name]))}
     except BadFilesError as exc:
         print(f"audionoise evaluate: error: {exc}", file=sys.stderr)
         return 2
@@ -81,7 +90,11 @@ def run(args: argparse.Namespace) -> int:
         for line in r.get("bad_files", []) + [f"{k}: failed to decode" for k in r.get("unreadable", [])]:
             print(f"{name}: skipped unreadable {line}", file=sys.stderr)
     print(format_table(results))
-    paired = compare(results) if len(results) > 1 else None
+    if args.adapt_bn:  # each adapted run against its plain self
+        paired = {k: v for name in results if not name.endswith(" +AdaBN")
+                  for k, v in compare({name: results[name], f"{name} +AdaBN": results[f"{name} +AdaBN"]}).items()}
+    else:
+        paired = compare(results) if len(results) > 1 else None
     if paired:
         print(format_paired(paired))
     if args.json:

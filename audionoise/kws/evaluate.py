@@ -45,6 +45,7 @@ def evaluate_run(
     progress: bool = False,
     bank=None,
     skip_bad: bool = False,
+    adapt_bn: bool = False,
 ) -> dict[str, Any]:
     """Accuracy of one trained run, clean and at each SNR of ``snrs`` with noise from ``noise``.
 
@@ -64,6 +65,7 @@ def evaluate_run(
         bank: An already built ``NoiseBank`` to use instead of loading ``noise``.
         skip_bad: Leave out test files whose header shows they are unreadable (else raise); a file that fails
             to decode later is always left out and listed in ``unreadable``.
+        adapt_bn: AdaBN test-time adaptation per condition (:func:`audionoise.evaluation.adapt_batchnorm`).
 
     Returns:
         The dict of :func:`audionoise.evaluation.evaluate_model` (``clean``, ``snr``, ``n``, ``ci95``,
@@ -99,7 +101,8 @@ def evaluate_run(
     res = evaluate_model(net, ds, noise=bank if bank is not None else noise, snrs=snrs if (noise or bank) else [],
                          seed=seed, sample_rate=model.config.sample_rate, labels=labels,
                          keys=dataset_keys(ds.files, ds.root), batch_size=batch_size, device=device,
-                         num_workers=num_workers, progress=progress, desc=f"evaluate {Path(run).name}")
+                         num_workers=num_workers, progress=progress, desc=f"evaluate {Path(run).name}",
+                         adapt_bn=adapt_bn)
     return {**res, "run": str(run), "subset": subset, "noise": None if noise is None else str(noise),
             "bad_files": [b.line() for b in bad]}
 
