@@ -90,3 +90,19 @@ def test_offline_then_train(tiny, tmp_path, capsys):
     stage = an.load_pipeline(out / "spec_masks.toml")
     assert [type(t).__name__ for t in stage.transforms] == ["SpecWarp", "SpecTimeMask", "SpecFreqMask"]
     assert (out / "run" / "best.pt").is_file()
+
+
+def test_clean_cost_study(tiny, tmp_path, capsys):
+    out = tmp_path / "cc"
+    argv = ["--data", str(tiny["kws"]), "--noise-eval", str(tiny["noise_eval"]), "--shifted-data", str(tiny["kws"]),
+            "--out", str(out), "--seeds", "0", "--epochs", "2", "--width", "0.25", "--clip-seconds", "0.5",
+            "--batch-size", "16", "--workers", "0", "--device", "cpu"]
+    assert _recipe("clean_cost_study").main(argv) == 0
+    doc = json.loads((out / "study.json").read_text())
+    assert set(doc["summary"]) == {"bundled", "shifted"}
+    assert set(doc["summary"]["bundled"]) == {"none", "default", "curriculum"}
+    assert doc["conditions"]["curriculum"]["clean_epochs"] == 1.0
+    row = doc["summary"]["bundled"]["default"]["0"]
+    assert row["min"] <= row["mean"] <= row["max"] and row["pooled_ci95"][0] <= row["mean"] <= row["pooled_ci95"][1]
+    assert set(doc["paired"]["bundled"]["seed0"]) == {"default vs none", "curriculum vs none"}
+    assert "| curriculum |" in capsys.readouterr().out
