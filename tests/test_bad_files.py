@@ -88,6 +88,8 @@ def test_skip_bad_trains_without_them_and_skips_mid_epoch_failures(messy, tmp_pa
                                                    + "yes/s5abc_nohash_9.wav\n")
     with pytest.raises(BadFilesError, match="s5abc_nohash_9.wav"):
         evaluate_run(out, messy["kws"])
+    assert cli_main(["evaluate", str(out), "--data", str(messy["kws"]), "--device", "cpu"]) == 2
+    assert cli_main(["evaluate", str(out), "--data", str(messy["kws"]), "--device", "cpu", "--skip-bad"]) == 0
     res = evaluate_run(out, messy["kws"], skip_bad=True)
     assert len(res["bad_files"]) == 1 and "yes/s5abc_nohash_9.wav" not in res["keys"]
     assert res["n"] == len(res["keys"]) > 10
