@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 
 from audionoise._fs import atomic_write
 
-__all__ = ["plot_accuracy_by_noise", "plot_accuracy_vs_snr", "plot_confusion"]
+__all__ = ["plot_accuracy_by_noise", "plot_accuracy_vs_snr", "plot_confusion", "plot_frontier"]
 
 
 def _save(fig: Figure, path: str | os.PathLike) -> Path:
@@ -92,6 +92,30 @@ def plot_accuracy_by_noise(results: Mapping[str, Mapping], path: str | os.PathLi
         ax.legend(loc="lower left", fontsize=7)
         ax.set_title(name, fontsize=9)
     fig.suptitle(title or "Accuracy vs SNR per noise type")
+    return _save(fig, path)
+
+
+def plot_frontier(reference: Mapping, candidates: Mapping[str, Mapping], chosen: str | None,
+                  path: str | os.PathLike, title: str | None = None) -> Path:
+    """Clean vs mean noisy accuracy (%) per candidate, the clean-trained reference and the chosen one marked.
+
+    ``reference`` and each candidate are ``{"clean": acc, "noisy": acc}`` (in [0, 1]).
+    """
+    fig = Figure(figsize=(5.6, 4.4), layout="constrained")
+    ax = fig.add_subplot()
+    ax.scatter([100 * reference["noisy"]], [100 * reference["clean"]], marker="s", color="black",
+               label="clean-trained reference")
+    for name, c in candidates.items():
+        ax.scatter([100 * c["noisy"]], [100 * c["clean"]], marker="*" if name == chosen else "o",
+                   s=160 if name == chosen else 40)
+        ax.annotate(name + (" (chosen)" if name == chosen else ""), (100 * c["noisy"], 100 * c["clean"]),
+                    textcoords="offset points", xytext=(4, 4), fontsize=8)
+    ax.axhline(100 * reference["clean"] - 0.5, color="grey", linestyle="--", linewidth=0.8)
+    ax.set_xlabel("mean noisy validation accuracy (%)")
+    ax.set_ylabel("clean validation accuracy (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower left", fontsize=8)
+    ax.set_title(title or "Noise selection: clean vs noisy (dashed: 0.5-point clean cost)")
     return _save(fig, path)
 
 
