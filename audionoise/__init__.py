@@ -11,11 +11,11 @@ Example:
 from audionoise import functional
 from audionoise.pipeline import (Compose, OneOf, RandomApply, load_pipeline, pipeline_config, save_pipeline,
                                  split_stages)
-from audionoise.transforms import (BackgroundNoise, ColoredNoise, Gain, Injector, NoiseBank, Params, SpecFreqMask,
-                                   SpecTimeMask, SpecWarp, TimeMask, TimeShift, WhiteNoise)
+from audionoise.transforms import (BackgroundNoise, ColoredNoise, Gain, Injector, NoiseBank, NoiseBankWarning, Params,
+                                   SpecFreqMask, SpecTimeMask, SpecWarp, TimeMask, TimeShift, WhiteNoise)
 
 __version__ = "0.1.0"
 
-__all__ = ["BackgroundNoise", "ColoredNoise", "Compose", "Gain", "Injector", "NoiseBank", "OneOf", "Params",
-           "RandomApply", "SpecFreqMask", "SpecTimeMask", "SpecWarp", "TimeMask", "TimeShift", "WhiteNoise", "functional",
+__all__ = ["BackgroundNoise", "ColoredNoise", "Compose", "Gain", "Injector", "NoiseBank", "NoiseBankWarning", "OneOf",
+           "Params", "RandomApply", "SpecFreqMask", "SpecTimeMask", "SpecWarp", "TimeMask", "TimeShift", "WhiteNoise", "functional",
            "load_pipeline", "pipeline_config", "save_pipeline", "split_stages"]

@@ -1,6 +1,7 @@
 """Injectors: thin ``torch.nn.Module`` wrappers that sample random parameters and call the functional core."""
 
-from audionoise.transforms.background import BackgroundNoise, BackgroundParams, NoiseBank
+from audionoise.transforms.background import BackgroundNoise, BackgroundParams
+from audionoise.transforms.noisebank import NoiseBank, NoiseBankWarning
 from audionoise.transforms.base import REGISTRY, Injector, Params
 from audionoise.transforms.basic import Gain, TimeShift
 from audionoise.transforms.masks import SpecFreqMask, SpecTimeMask, TimeMask
@@ -8,4 +9,5 @@ from audionoise.transforms.noise import ColoredNoise, WhiteNoise
 from audionoise.transforms.warp import SpecWarp
 
 __all__ = ["REGISTRY", "BackgroundNoise", "BackgroundParams", "ColoredNoise", "Gain", "Injector", "NoiseBank",
-           "Params", "SpecFreqMask", "SpecTimeMask", "SpecWarp", "TimeMask", "TimeShift", "WhiteNoise"]
+           "NoiseBankWarning", "Params", "SpecFreqMask", "SpecTimeMask", "SpecWarp", "TimeMask", "TimeShift",
+           "WhiteNoise"]
