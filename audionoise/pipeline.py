@@ -9,6 +9,7 @@ not, so the random stream (and hence every other example's augmentation) never d
 from __future__ import annotations
 
 import functools
+import glob
 import inspect
 import os
 import tomllib
@@ -202,6 +203,7 @@ def _config(t: nn.Module) -> dict[str, Any]:
 
 
 def _resolve(path: str, base_dir: Path | None, where: str) -> str:
+    """A noise source (folder, list file, manifest, audio file or glob pattern) as an absolute path."""
     p = Path(path).expanduser()
     if p.is_absolute():
         return str(p)
@@ -209,9 +211,9 @@ def _resolve(path: str, base_dir: Path | None, where: str) -> str:
     for base in ([base_dir] if base_dir is not None else []) + [Path.cwd()]:
         cand = base / p
         tried.append(str(cand))
-        if cand.exists():
-            return str(cand.resolve())
-    raise ValueError(f"{where}.noise: folder {path!r} not found (tried {', '.join(tried)}); paths are relative to "
+        if cand.exists() or (glob.has_magic(path) and glob.glob(str(cand), recursive=True)):
+            return str(cand.resolve()) if cand.exists() else str(cand.absolute())
+    raise ValueError(f"{where}: {path!r} not found (tried {', '.join(tried)}); paths are relative to "
                      f"the config file's folder, then to the current directory")
 
 
@@ -244,7 +246,10 @@ def _build(entry: Any, sample_rate: int | None, base_dir: Path | None, where: st
             raise ValueError(f"{where}: {name} needs sample_rate; set it in the table or at the top of the config")
         entry["sample_rate"] = sample_rate
     if name == "BackgroundNoise" and isinstance(entry.get("noise"), str):
-        entry["noise"] = _resolve(entry["noise"], base_dir, where)
+        entry["noise"] = _resolve(entry["noise"], base_dir, f"{where}.noise")
+    elif name == "BackgroundNoise" and isinstance(entry.get("noise"), list):
+        entry["noise"] = [_resolve(n, base_dir, f"{where}.noise[{i}]") if isinstance(n, str) else n
+                          for i, n in enumerate(entry["noise"])]
     missing = [n for n in fields if sig.parameters[n].default is inspect.Parameter.empty and n not in entry]
     if missing:
         raise ValueError(f"{where}: {name} is missing required field(s) {missing}")
@@ -338,7 +343,8 @@ def _strip(entries: list[dict], rate: int | None, base_dir) -> None:
         if rate is not None and e.get("sample_rate") == rate:
             del e["sample_rate"]
         if "noise" in e and base_dir is not None:
-            e["noise"] = os.path.relpath(e["noise"], base_dir)
+            e["noise"] = ([os.path.relpath(n, base_dir) for n in e["noise"]] if isinstance(e["noise"], list)
+                          else os.path.relpath(e["noise"], base_dir))
         _strip(e.get("transforms", []), rate, base_dir)
         if "transform" in e:
             _strip([e["transform"]], rate, base_dir)

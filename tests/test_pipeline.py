@@ -180,7 +180,7 @@ def test_snr_exact_through_a_pipeline(config_path):
     ({"transforms": [{"name": "WhiteNoise", "min_snr_db": 9, "max_snr_db": 1}]}, r"transforms\[0\]: WhiteNoise: min_snr_db \(9\) must be <= max_snr_db \(1\)"),
     ({"sample_rate": 16000, "transform": []}, r"unknown top-level field\(s\) \['transform'\]"),
     ({"sample_rate": 16000, "transforms": [{"name": "BackgroundNoise", "noise": "nowhere", "min_snr_db": 0,
-                                            "max_snr_db": 1}]}, "noise: folder 'nowhere' not found"),
+                                            "max_snr_db": 1}]}, r"transforms\[0\]\.noise: 'nowhere' not found"),
 ])
 def test_config_errors_name_the_field(bad, match):
     with pytest.raises(ValueError, match=match):
