@@ -206,7 +206,7 @@ class BackgroundNoise(Injector):
             if host:
                 for r, n in enumerate(lengths.tolist()):
                     if n < t:
-                        noise[r, n:] = 0
+                        noise[r].narrow(0, n, t - n).zero_()
             else:
                 noise.mul_(valid_mask(lengths, t, x.device))
         nx, nn, count = self._norms(x, noise, lengths)
@@ -281,7 +281,8 @@ class BackgroundNoise(Injector):
         if lengths is None:
             return torch.linalg.vector_norm(x.reshape(b, -1), dim=1, dtype=acc), nn, channels * t
         if x.device.type == "cpu":  # each row up to its length: no mask pass over the batch
-            nx = torch.stack([torch.linalg.vector_norm(x[r, ..., :n], dtype=acc) for r, n in enumerate(lengths.tolist())])
+            nx = torch.stack([torch.linalg.vector_norm(x[r].narrow(-1, 0, n), dtype=acc)
+                              for r, n in enumerate(lengths.tolist())])
         else:
             nx = torch.linalg.vector_norm((x * _mask(x, lengths)).reshape(b, -1), dim=1, dtype=acc)
         return nx, nn, lengths * channels
