@@ -61,14 +61,13 @@ def status(pid: int | str = "self") -> dict[str, int]:
 
 
 def rollup(pid: int | str = "self") -> dict[str, int]:
-    """Pss (proportional set size: shared pages divided among their sharers) total/anon/file, and Private (pages
-    no other process maps), in bytes."""
+    """Pss (proportional set size: shared pages divided among their sharers) total/anon/file, and Private_Dirty
+    (pages this process alone has written: its own memory), in bytes."""
     out = {}
     for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
         key, _, rest = line.partition(":")
-        if key in ("Pss", "Pss_Anon", "Pss_File", "Private_Clean", "Private_Dirty"):
+        if key in ("Pss", "Pss_Anon", "Pss_File", "Private_Dirty"):
             out[key] = int(rest.split()[0]) * 1024
-    out["Private"] = out.pop("Private_Clean", 0) + out.pop("Private_Dirty", 0)
     return out
 
 
@@ -348,19 +347,20 @@ def render(corpus: dict, first: dict, use: dict, loader: dict | None, machine: d
     if loader:
         rows += ["", f"### DataLoader, {len(loader['workers'])} workers (fork), per-item augmentation of "
                  f"{loader['items']} clips of 2 s ({loader['seconds']:.2f} s)", "",
-                 "A fresh process maps the bank and starts the workers. Private = pages no other process maps "
-                 "(what a worker really costs); Pss = the process's share of every page it maps.", "",
-                 "| process | VmRSS | RssAnon | RssFile | Private | Pss | bank pages resident (Rss / Pss) |",
+                 "A fresh process maps the bank and starts the workers. Private_Dirty = pages only this process "
+                 "has written (what a worker really costs: RssAnon also counts the parent's pages it shares after "
+                 "the fork); Pss = the process's share of every page it maps.", "",
+                 "| process | VmRSS | RssAnon | RssFile | Private_Dirty | Pss | bank pages resident (Rss / Pss) |",
                  "|---|---|---|---|---|---|---|"]
         procs = [("main, before the bank", {**loader["main_base"], "bank": {}}), ("main, after", loader["main"])]
         procs += [(f"worker {i + 1}", w) for i, w in enumerate(loader["workers"].values())]
         for name, w in procs:
             bank = w.get("bank") or {}
             rows.append(f"| {name} | {_mb(w['VmRSS'])} | {_mb(w['RssAnon'])} | {_mb(w['RssFile'])} | "
-                        f"{_mb(w['Private'])} | {_mb(w['Pss'])} | "
+                        f"{_mb(w['Private_Dirty'])} | {_mb(w['Pss'])} | "
                         f"{_mb(bank.get('Rss', 0))} / {_mb(bank.get('Pss', 0))} |" if bank else
                         f"| {name} | {_mb(w['VmRSS'])} | {_mb(w['RssAnon'])} | {_mb(w['RssFile'])} | "
-                        f"{_mb(w['Private'])} | {_mb(w['Pss'])} | - |")
+                        f"{_mb(w['Private_Dirty'])} | {_mb(w['Pss'])} | - |")
         rows += ["", "Every process maps the same cache file: its bank pages are page-cache pages, counted in the "
                  "VmRSS/RssFile of each process that touched them but divided among those processes in Pss; no "
                  "process holds a private copy of the bank."]

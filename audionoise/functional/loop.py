@@ -125,8 +125,12 @@ def loop_windows(data: Tensor, starts: Tensor, lengths: Tensor, clip: Tensor, of
         head_done = safe == first
     else:
         head_done = np.zeros(batch, dtype=bool)
-    for r in np.flatnonzero(wraps).tolist():
-        _complete_wrapped(out[r], data, int(s[r]), int(n[r]), int(off[r]), bool(head_done[r]))
+    rows = np.flatnonzero(wraps)
+    if rows.size:
+        flat = out.view(-1)
+        for r, start, size, o, done in zip(rows.tolist(), s[rows].tolist(), n[rows].tolist(), off[rows].tolist(),
+                                           head_done[rows].tolist()):
+            _complete_wrapped(flat.narrow(0, r * length, length), data, start, size, o, done)
     return out
 
 
@@ -136,13 +140,13 @@ def _complete_wrapped(row: Tensor, data: Tensor, start: int, n: int, off: int, h
     length = row.shape[0]
     head = n - off  # samples up to the clip's end
     if not head_done:
-        row[:head].copy_(data[start + off:start + n])
+        row.narrow(0, 0, head).copy_(data.narrow(0, start + off, head))
     k = min(n, length - head)
-    row[head:head + k].copy_(data[start:start + k])
+    row.narrow(0, head, k).copy_(data.narrow(0, start, k))
     pos = head + k
     while pos < length:  # row[head:pos] holds whole periods of the clip: double it
         k = min(pos - head, length - pos)
-        row[pos:pos + k].copy_(row[head:head + k])
+        row.narrow(0, pos, k).copy_(row.narrow(0, head, k))
         pos += k
 
 
