@@ -72,8 +72,8 @@ def rollup(pid: int | str = "self") -> dict[str, int]:
 
 
 def mapping(path: str, pid: int | str = "self") -> dict[str, int]:
-    """Rss and Pss of the mappings of ``path`` (the cached bank) in a process, in bytes."""
-    out, inside = {"Rss": 0, "Pss": 0}, False
+    """Rss, Pss and Private_Dirty (pages copied on write) of the mappings of ``path`` in a process, in bytes."""
+    out, inside = {"Rss": 0, "Pss": 0, "Private_Dirty": 0}, False
     for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
         if "-" in line.split(" ", 1)[0] and not line.split(" ", 1)[0].endswith(":"):
             inside = line.rstrip().endswith(path)
@@ -350,7 +350,7 @@ def render(corpus: dict, first: dict, use: dict, loader: dict | None, machine: d
                  "A fresh process maps the bank and starts the workers. Private_Dirty = pages only this process "
                  "has written (what a worker really costs: RssAnon also counts the parent's pages it shares after "
                  "the fork); Pss = the process's share of every page it maps.", "",
-                 "| process | VmRSS | RssAnon | RssFile | Private_Dirty | Pss | bank pages resident (Rss / Pss) |",
+                 "| process | VmRSS | RssAnon | RssFile | Private_Dirty | Pss | bank pages resident (Rss / Pss / copied) |",
                  "|---|---|---|---|---|---|---|"]
         procs = [("main, before the bank", {**loader["main_base"], "bank": {}}), ("main, after", loader["main"])]
         procs += [(f"worker {i + 1}", w) for i, w in enumerate(loader["workers"].values())]
@@ -358,12 +358,14 @@ def render(corpus: dict, first: dict, use: dict, loader: dict | None, machine: d
             bank = w.get("bank") or {}
             rows.append(f"| {name} | {_mb(w['VmRSS'])} | {_mb(w['RssAnon'])} | {_mb(w['RssFile'])} | "
                         f"{_mb(w['Private_Dirty'])} | {_mb(w['Pss'])} | "
-                        f"{_mb(bank.get('Rss', 0))} / {_mb(bank.get('Pss', 0))} |" if bank else
+                        f"{_mb(bank.get('Rss', 0))} / {_mb(bank.get('Pss', 0))} / {_mb(bank.get('Private_Dirty', 0))} |"
+                        if bank else
                         f"| {name} | {_mb(w['VmRSS'])} | {_mb(w['RssAnon'])} | {_mb(w['RssFile'])} | "
                         f"{_mb(w['Private_Dirty'])} | {_mb(w['Pss'])} | - |")
         rows += ["", "Every process maps the same cache file: its bank pages are page-cache pages, counted in the "
-                 "VmRSS/RssFile of each process that touched them but divided among those processes in Pss; no "
-                 "process holds a private copy of the bank."]
+                 "VmRSS/RssFile of each process that touched them but divided among those processes in Pss; none "
+                 "is copied (`copied` = dirty private pages of the mapping). A worker's own Private_Dirty is the "
+                 "interpreter's copy-on-write pages and its batch buffers."]
     return "\n".join(lines + rows) + "\n"
 
 
@@ -420,6 +422,10 @@ def main(argv: list[str] | None = None) -> int:
         corpus = make_corpus(args.corpus, args.files, args.minutes * 60 / args.files)
         print("first build ...", file=sys.stderr)
         first = _run_phase("first", args, [])
+        for f in args.cache.iterdir():  # written back now, so that no page of the bank still counts as dirty
+            fd = os.open(f, os.O_RDONLY)
+            os.fsync(fd)
+            os.close(fd)
         cached = _run_phase("cached", args, [])
         print("cached build, batches, memory, DataLoader ...", file=sys.stderr)
         use = _run_phase("use", args, [])

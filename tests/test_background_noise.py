@@ -202,3 +202,55 @@ def test_bank_arguments_and_records(bank):
     assert set(rec[0]) >= {"snr_db", "clip", "offset", "clip_name"} and "source_db" not in rec[0]
     assert "noise_level_dbfs" not in rec[0] and isinstance(rec[0]["clip"], int)
     assert math.isfinite(rec[0]["snr_db"])
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_device_code_paths_agree_with_the_host_paths(name, bank):
+    """The GPU paths (masks instead of row loops, dense source sums, torch gains) run here on CPU tensors."""
+    host = an.BackgroundNoise(bank, **CONFIGS[name])
+    dev = an.BackgroundNoise(bank, **CONFIGS[name])
+    dev._host_paths = False
+    for shape in ((6, 3000), (6, 2, 2000)):
+        x = torch.randn(shape, generator=seeded(3))
+        lengths = torch.tensor([shape[-1], 1000, 1, shape[-1], 0, 1500])
+        params = host.sample(x, lengths, seeded(4))
+        a, b = host.apply_params(x, params, lengths), dev.apply_params(x, params, lengths)
+        assert torch.allclose(a, b, atol=1e-5, rtol=1e-5)
+        ia, ib = (t._apply_params(x, params, lengths, False)[1] for t in (host, dev))
+        assert torch.equal(ia["noise_added"], ib["noise_added"]) and torch.equal(ia["gain_capped"], ib["gain_capped"])
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_tensor_uniforms_sample_like_numpy_uniforms(name, bank, monkeypatch):
+    """A generator on a GPU gives tensor uniforms: the tensor formulas must give the same parameters."""
+    t = an.BackgroundNoise(bank, **CONFIGS[name], p=0.6)
+    x = torch.zeros(50, 100)
+    cols = t.sample(x, None, seeded(1)).clip.reshape(50, -1).shape[1]
+    u = torch.rand(50, 4 if cols == 1 else 3 + 3 * cols, generator=seeded(2), dtype=torch.float64)
+    monkeypatch.setattr(background, "draw", lambda b, c, g: u.numpy())
+    from_numpy = t.sample(x)
+    monkeypatch.setattr(background, "draw", lambda b, c, g: u)
+    from_tensor = t.sample(x)
+    for field in ("applied", "snr_db", "noise_level_dbfs", "clip", "offset", "source_db"):
+        a, b = getattr(from_numpy, field), getattr(from_tensor, field)
+        assert a.dtype == b.dtype and a.shape == b.shape and torch.equal(a.nan_to_num(), b.nan_to_num()), field
+
+
+def test_config_round_trip_with_a_list_of_sources(tmp_path):
+    from audionoise import io as aio
+
+    (tmp_path / "noise").mkdir()
+    for i in range(3):
+        aio.save(tmp_path / "noise" / f"{i}.wav", 0.1 * torch.randn(1, 3000 + 500 * i, generator=seeded(i)), SR)
+    (tmp_path / "noise.txt").write_text("noise/0.wav\nnoise/2.wav\n")
+    cfg = {"sample_rate": SR, "transforms": [{"name": "BackgroundNoise", "noise": ["noise.txt", "noise/1.wav"],
+                                              "min_snr_db": 0, "max_snr_db": 10, "num_sources": [1, 2]}]}
+    pipe = an.load_pipeline(cfg, base_dir=tmp_path)
+    assert pipe.transforms[0].bank.names == ["noise/0.wav", "noise/2.wav", str(tmp_path / "noise" / "1.wav")]
+    out = tmp_path / "configs" / "pipe.toml"
+    out.parent.mkdir()
+    an.save_pipeline(pipe, out)
+    assert "../noise.txt" in out.read_text()  # sources saved relative to the config
+    again = an.load_pipeline(out)
+    x = torch.randn(3, 4000, generator=seeded(1))
+    assert torch.equal(pipe(x, generator=seeded(2)), again(x, generator=seeded(2)))

@@ -126,6 +126,8 @@ class BackgroundNoise(Injector):
         self.sample_rate = int(sample_rate)
         self._range = (self.min_snr_db, self.max_snr_db) if self.noise_level_dbfs is None else self.noise_level_dbfs
         self._sizes = bank.clip_lengths  # host copies for sampling (no device round trip, no module lookups)
+        #: False runs the device (GPU) code paths on CPU tensors too (tests; no host loops or NumPy)
+        self._host_paths = True
         self._cap = None if self.max_gain_db is None else 10.0 ** (self.max_gain_db / 20.0)
         self._ends = np.cumsum(bank.clip_lengths)
         self._ends_list = self._ends.tolist()
@@ -196,9 +198,9 @@ class BackgroundNoise(Injector):
     def _apply_params(self, x: Tensor, params: Params, lengths: Tensor | None,
                       owned: bool) -> tuple[Tensor, Mapping[str, Tensor]]:
         b, t = x.shape[0], x.shape[-1]
-        host = x.is_cpu
+        host = x.is_cpu and self._host_paths
         noise = self._noise(params, b, t)
-        if not (host and noise.is_cpu) and noise.device != x.device:
+        if not (x.is_cpu and noise.is_cpu) and noise.device != x.device:
             noise = noise.to(x.device)
         if noise.dtype != x.dtype and x.dtype not in LOW_PRECISION:
             noise = noise.to(x.dtype)
@@ -209,7 +211,7 @@ class BackgroundNoise(Injector):
                         noise[r].narrow(0, n, t - n).zero_()
             else:
                 noise.mul_(valid_mask(lengths, t, x.device))
-        nx, nn, count = self._norms(x, noise, lengths)
+        nx, nn, count = self._norms(x, noise, lengths, host)
         target = params.snr_db if self.noise_level_dbfs is None else params.noise_level_dbfs
         if host and not needs_grad(x) and b == 1:  # one example: Python floats (the same IEEE operations)
             nx1 = nx.item()
@@ -229,7 +231,7 @@ class BackgroundNoise(Injector):
             scale = torch.from_numpy(g if x.dtype == torch.float64 else g.astype(np.float32))
             info = _Info(g, capped, nxh, nnh)
         else:  # torch float64: differentiable in x (the gain depends on the signal's power), no host sync
-            if host and not bool(torch.isfinite(nx).all()):
+            if x.is_cpu and not bool(torch.isfinite(nx).all()):
                 check_finite(x)
             nxd, nnd = nx.double(), nn.double()
             g, capped = self._gains(nxd, nnd, count if isinstance(count, int) else count.to(nx.device, torch.float64),
@@ -251,7 +253,7 @@ class BackgroundNoise(Injector):
         if params.clip.dim() == 1:
             return self.bank.windows(params.clip, params.offset, t)
         k = params.clip.shape[1]
-        if self.bank.data.device.type != "cpu":  # every source slot, unused ones weighted 0 (no host sync)
+        if not (self.bank.data.is_cpu and self._host_paths):  # every slot, unused ones weighted 0 (no host sync)
             dev = self.bank.data.device
             win = self.bank.windows(params.clip.reshape(-1), params.offset.reshape(-1), t).view(b, k, t)
             w = torch.pow(10.0, params.source_db.to(dev, torch.float64) / 20.0).to(win.dtype)
@@ -264,7 +266,7 @@ class BackgroundNoise(Injector):
         win.mul_(w[:, None])
         return torch.zeros(b, t, dtype=win.dtype).index_add_(0, ri, win)
 
-    def _norms(self, x: Tensor, noise: Tensor, lengths: Tensor | None) -> tuple[Tensor, Tensor, Any]:
+    def _norms(self, x: Tensor, noise: Tensor, lengths: Tensor | None, host: bool) -> tuple[Tensor, Tensor, Any]:
         """``(|x|, |noise|, count)`` per example over the SNR reference samples: power = norm**2 / count.
 
         ``noise`` is 0 in the padding. Norms are float32 for float16/bfloat16 input.
@@ -280,7 +282,7 @@ class BackgroundNoise(Injector):
             nn = nn * math.sqrt(channels)
         if lengths is None:
             return torch.linalg.vector_norm(x.reshape(b, -1), dim=1, dtype=acc), nn, channels * t
-        if x.device.type == "cpu":  # each row up to its length: no mask pass over the batch
+        if host:  # each row up to its length: no mask pass over the batch
             nx = torch.stack([torch.linalg.vector_norm(x[r].narrow(-1, 0, n), dtype=acc)
                               for r, n in enumerate(lengths.tolist())])
         else:
