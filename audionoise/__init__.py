@@ -17,5 +17,5 @@ from audionoise.transforms import (BackgroundNoise, ColoredNoise, Gain, Injector
 __version__ = "0.1.0"
 
 __all__ = ["BackgroundNoise", "ColoredNoise", "Compose", "Gain", "Injector", "NoiseBank", "NoiseBankWarning", "OneOf",
-           "Params", "RandomApply", "SpecFreqMask", "SpecTimeMask", "SpecWarp", "TimeMask", "TimeShift", "WhiteNoise", "functional",
-           "load_pipeline", "pipeline_config", "save_pipeline", "split_stages"]
+           "Params", "RandomApply", "SpecFreqMask", "SpecTimeMask", "SpecWarp", "TimeMask", "TimeShift", "WhiteNoise",
+           "functional", "load_pipeline", "pipeline_config", "save_pipeline", "split_stages"]

@@ -350,7 +350,7 @@ def render(corpus: dict, first: dict, use: dict, loader: dict | None, machine: d
                  "A fresh process maps the bank and starts the workers. Private_Dirty = pages only this process "
                  "has written (what a worker really costs: RssAnon also counts the parent's pages it shares after "
                  "the fork); Pss = the process's share of every page it maps.", "",
-                 "| process | VmRSS | RssAnon | RssFile | Private_Dirty | Pss | bank pages resident (Rss / Pss / copied) |",
+                 "| process | VmRSS | RssAnon | RssFile | Private_Dirty | Pss | bank pages (Rss / Pss / copied) |",
                  "|---|---|---|---|---|---|---|"]
         procs = [("main, before the bank", {**loader["main_base"], "bank": {}}), ("main, after", loader["main"])]
         procs += [(f"worker {i + 1}", w) for i, w in enumerate(loader["workers"].values())]

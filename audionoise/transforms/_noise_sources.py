@@ -139,7 +139,9 @@ def _manifest(path: Path, skipped: list[dict[str, str]]) -> list[Entry]:
         if not resolved.is_file():
             skip(skipped, audio, f"no such file ({resolved}, {where})")
             continue
-        name = audio if not offset and duration is None else f"{audio}@{offset:g}s+{'end' if duration is None else f'{duration:g}s'}"
+        name = audio
+        if offset or duration is not None:  # a segment: "a.wav@12.5s+3s" (or "+end")
+            name += f"@{offset:g}s+" + ("end" if duration is None else f"{duration:g}s")
         out.append(Entry(name, os.path.abspath(resolved), float(offset), None if duration is None else float(duration)))
     return out
 

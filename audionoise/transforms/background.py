@@ -102,7 +102,7 @@ class BackgroundNoise(Injector):
             raise ValueError(f"weight must be one of {list(WEIGHTS)}, got {weight!r}")
         self.weight = weight
         self.cache_dir, self.crossfade_s, self.max_clips = cache_dir, crossfade_s, max_clips
-        self.max_clips_seed = int(max_clips_seed)
+        self.max_clips_seed = max_clips_seed
         if isinstance(noise, NoiseBank):
             sample_rate = noise.sample_rate if sample_rate is None else sample_rate
             if noise.sample_rate != check_sample_rate(sample_rate):

@@ -127,9 +127,14 @@ class NoiseBank(nn.Module):
         check_sample_rate(sample_rate)
         if max_clips is not None and (not isinstance(max_clips, int) or isinstance(max_clips, bool) or max_clips < 1):
             raise ValueError(f"max_clips must be a positive integer or None (every clip), got {max_clips!r}")
+        if not isinstance(max_clips_seed, int) or isinstance(max_clips_seed, bool):
+            raise ValueError(f"max_clips_seed must be an integer, got {max_clips_seed!r}")
         fade = _crossfade_samples(crossfade_s, sample_rate)
         label = _label(source)
+        if isinstance(extensions, str):
+            extensions = (extensions,)
         entries, skipped = collect(source, None if extensions is None else frozenset(extensions))
+        tried = len(entries) + len(skipped)
         stamps, kept = [], []
         for e in entries:
             try:
@@ -142,7 +147,6 @@ class NoiseBank(nn.Module):
         if max_clips is not None and max_clips < len(kept):
             pick = np.sort(np.random.default_rng(max_clips_seed).choice(len(kept), max_clips, replace=False))
             kept, stamps = [kept[i] for i in pick], [stamps[i] for i in pick]
-        tried = len(entries) + sum(1 for s in skipped if "line" in s["reason"] or "no such file" in s["reason"])
         root = cache.resolve_cache_dir(cache_dir)
         key = cache.cache_key(stamps, sample_rate, fade) if kept else None
         hit = cache.load(root, key) if root is not None and key is not None else None
