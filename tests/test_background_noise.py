@@ -245,7 +245,9 @@ def test_config_round_trip_with_a_list_of_sources(tmp_path):
     (tmp_path / "noise.txt").write_text("noise/0.wav\nnoise/2.wav\n")
     cfg = {"sample_rate": SR, "transforms": [{"name": "BackgroundNoise", "noise": ["noise.txt", "noise/1.wav"],
                                               "min_snr_db": 0, "max_snr_db": 10, "num_sources": [1, 2]}]}
+    cfg["transforms"][0]["cache_dir"] = tmp_path / "cache"  # a Path is saved as a string
     pipe = an.load_pipeline(cfg, base_dir=tmp_path)
+    assert pipe.transforms[0].bank.cache_file.startswith(str(tmp_path / "cache"))
     assert pipe.transforms[0].bank.names == ["noise/0.wav", "noise/2.wav", str(tmp_path / "noise" / "1.wav")]
     out = tmp_path / "configs" / "pipe.toml"
     out.parent.mkdir()

@@ -97,20 +97,20 @@ def loop_windows(data: Tensor, starts: Tensor, lengths: Tensor, clip: Tensor, of
     """
     if data.device.type != "cpu":
         return _gather_windows(data, starts, lengths, clip.to(data.device), offset.to(data.device), length)
-    c = clip.numpy() if clip.device.type == "cpu" else clip.cpu().numpy()
-    o = offset.numpy() if offset.device.type == "cpu" else offset.cpu().numpy()
     if isinstance(starts, Tensor):
         starts, lengths = starts.numpy(), lengths.numpy()
-    batch, total = c.shape[0], data.shape[0]
-    if batch == 1:  # one example (per-item augmentation in DataLoader workers): plain integers
-        k = int(c[0])
+    if clip.shape[0] == 1:  # one example (per-item augmentation in DataLoader workers): plain integers
+        k = clip.item()
         n, s = int(lengths[k]), int(starts[k])
-        off = int(o[0]) % n
+        off = offset.item() % n
         if off + length <= n:
             return data[s + off:s + off + length].clone()[None]
         out = torch.empty(1, length, dtype=data.dtype)
         _complete_wrapped(out[0], data, s, n, off, False)
         return out
+    c = clip.numpy() if clip.device.type == "cpu" else clip.cpu().numpy()
+    o = offset.numpy() if offset.device.type == "cpu" else offset.cpu().numpy()
+    batch, total = c.shape[0], data.shape[0]
     s, n = starts[c], lengths[c]
     off = o % n
     first = s + off

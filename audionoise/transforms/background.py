@@ -101,7 +101,8 @@ class BackgroundNoise(Injector):
         if weight not in WEIGHTS:
             raise ValueError(f"weight must be one of {list(WEIGHTS)}, got {weight!r}")
         self.weight = weight
-        self.cache_dir, self.crossfade_s, self.max_clips = cache_dir, crossfade_s, max_clips
+        self.cache_dir = os.fspath(cache_dir) if isinstance(cache_dir, os.PathLike) else cache_dir  # configs: a str
+        self.crossfade_s, self.max_clips = crossfade_s, max_clips
         self.max_clips_seed = max_clips_seed
         if isinstance(noise, NoiseBank):
             sample_rate = noise.sample_rate if sample_rate is None else sample_rate
