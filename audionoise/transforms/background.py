@@ -282,12 +282,12 @@ class BackgroundNoise(Injector):
         if channels > 1:  # the mono noise goes to every channel: its norm over all of them
             nn = nn * math.sqrt(channels)
         if lengths is None:
-            return torch.linalg.vector_norm(x.reshape(b, -1), dim=1, dtype=acc), nn, channels * t
+            return torch.linalg.vector_norm(x.flatten(1), dim=1, dtype=acc), nn, channels * t
         if host:  # each row up to its length: no mask pass over the batch
             nx = torch.stack([torch.linalg.vector_norm(x[r].narrow(-1, 0, n), dtype=acc)
                               for r, n in enumerate(lengths.tolist())])
         else:
-            nx = torch.linalg.vector_norm((x * _mask(x, lengths)).reshape(b, -1), dim=1, dtype=acc)
+            nx = torch.linalg.vector_norm((x * _mask(x, lengths)).flatten(1), dim=1, dtype=acc)
         return nx, nn, lengths * channels
 
     def _gains(self, nx: Any, nn: Any, count: Any, target: Any, applied: Any) -> tuple[Any, Any]:
