@@ -6,16 +6,52 @@ Example:
     >>> y, records = pipe(torch.randn(2, 16000), generator=torch.Generator().manual_seed(0), return_params=True)
     >>> records[0][0]["transform"]
     'WhiteNoise'
+
+The public names below are imported on first use (PEP 562), so ``import audionoise`` and ``audionoise --help``
+do not pay for importing torch until something needs it.
 """
 
-from audionoise import functional
-from audionoise.pipeline import (Compose, OneOf, RandomApply, load_pipeline, pipeline_config, save_pipeline,
-                                 split_stages)
-from audionoise.transforms import (BackgroundNoise, ColoredNoise, Gain, Injector, NoiseBank, NoiseBankWarning, Params,
-                                   SpecFreqMask, SpecTimeMask, SpecWarp, TimeMask, TimeShift, WhiteNoise)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["BackgroundNoise", "ColoredNoise", "Compose", "Gain", "Injector", "NoiseBank", "NoiseBankWarning", "OneOf",
-           "Params", "RandomApply", "SpecFreqMask", "SpecTimeMask", "SpecWarp", "TimeMask", "TimeShift", "WhiteNoise",
-           "functional", "load_pipeline", "pipeline_config", "save_pipeline", "split_stages"]
+# public name -> module that defines it
+_EXPORTS = {
+    **dict.fromkeys(["Compose", "OneOf", "RandomApply", "load_pipeline", "pipeline_config", "save_pipeline",
+                     "split_stages"], "audionoise.pipeline"),
+    **dict.fromkeys(["BackgroundNoise", "ColoredNoise", "Gain", "Injector", "NoiseBank", "NoiseBankWarning", "Params",
+                     "SpecFreqMask",
+                     "SpecTimeMask", "SpecWarp", "TimeMask", "TimeShift", "WhiteNoise",
+                     "BandPass", "Codec", "HighPass", "LowPass", "Normalize", "PitchShift", "RIRBank", "Reverb",
+                     "SpeedPerturb", "Telephone", "TimeStretch"], "audionoise.transforms"),
+}
+_SUBMODULES = {"assets", "data", "functional", "io", "offline", "pipeline", "transforms"}
+
+__all__ = sorted(_EXPORTS) + ["functional"]
+
+if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
+    from audionoise import functional
+    from audionoise.pipeline import (Compose, OneOf, RandomApply, load_pipeline, pipeline_config, save_pipeline,
+                                     split_stages)
+    from audionoise.transforms import (BackgroundNoise, ColoredNoise, Gain, Injector, NoiseBank, NoiseBankWarning,
+                                       Params, SpecFreqMask, SpecTimeMask, SpecWarp, TimeMask, TimeShift, WhiteNoise)
+    from audionoise.transforms import (BandPass, Codec, HighPass, LowPass, Normalize, PitchShift, Reverb, RIRBank,
+                                       SpeedPerturb, Telephone, TimeStretch)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f"audionoise.{name}")
+    else:
+        raise AttributeError(f"module 'audionoise' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS) | _SUBMODULES)

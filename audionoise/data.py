@@ -22,7 +22,6 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import json
 import math
@@ -35,7 +34,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
-from audionoise import io
+from audionoise import _seed, io
 
 __all__ = ["AudioFolder", "AudioManifest", "AugmentedDataset", "batch_generator", "derive_seed", "pad_collate"]
 
@@ -66,8 +65,7 @@ def derive_seed(seed: int, epoch: int, index: int) -> int:
     """
     seed = _count("seed", seed, minimum=None)
     epoch, index = _count("epoch", epoch), _count("index", index)
-    digest = hashlib.blake2b(f"{seed}\0{epoch}\0{index}".encode("ascii"), digest_size=8).digest()
-    return int.from_bytes(digest, "little") >> 1
+    return _seed.derive_seed(seed, epoch, index)  # the one seed helper: same NUL-joined BLAKE2b-64 bytes
 
 
 def batch_generator(seed: int, epoch: int, batch_index: int,

@@ -31,7 +31,6 @@ from __future__ import annotations
 import concurrent.futures as cf
 import copy as copy_module
 import functools
-import hashlib
 import json
 import multiprocessing
 import os
@@ -45,6 +44,8 @@ import torch
 from torch import nn
 
 from audionoise import io
+from audionoise._fs import atomic_write, temp_target
+from audionoise._seed import derive_seed
 from audionoise.pipeline import load_pipeline, read_config
 from audionoise.runtime import keep_freed_memory
 
@@ -112,8 +113,7 @@ def output_seed(seed: int, rel: str, copy: int) -> int:
         >>> output_seed(0, "a/b.wav", 1) == output_seed(0, "a/b.wav", 1) != output_seed(0, "a/b.wav", 0)
         True
     """
-    digest = hashlib.blake2b(f"{int(seed)}\0{rel}\0{int(copy)}".encode("utf-8"), digest_size=8).digest()
-    return int.from_bytes(digest, "little") >> 1
+    return derive_seed(int(seed), rel, int(copy))  # hashes exactly f"{seed}\0{rel}\0{copy}", as documented
 
 
 def output_name(rel: str, copy: int, fmt: str = "same") -> str:
@@ -350,10 +350,7 @@ def _line(row: dict) -> str:
 
 
 def _write_lines_atomic(path: Path, lines: Iterable[str]) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid():012x}.tmp")  # a name io.temp_target recognizes
-    with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
-        fh.writelines(lines)
-    os.replace(tmp, path)
+    atomic_write(path, lambda fh: fh.writelines(line.encode("utf-8") for line in lines))
 
 
 def _read_manifest(path: Path) -> dict[str, str]:
@@ -382,7 +379,7 @@ def _remove_stale_temps(out_dir: Path, planned: set[str]) -> None:
         if not d.is_dir():
             continue
         for entry in os.scandir(d):
-            target = io.temp_target(entry.name)
+            target = temp_target(entry.name)
             if target is not None and (target if folder == "." else f"{folder}/{target}") in planned:
                 os.unlink(entry.path)
 
@@ -576,10 +573,9 @@ def _read_lines(path: Path) -> set[str]:
 
 
 def _progress_bar(total: int, initial: int, enabled: bool):
-    from tqdm import tqdm
+    from audionoise.progress import progress
 
-    return tqdm(total=total, initial=initial, disable=not enabled, unit="file", desc="augment",
-                dynamic_ncols=True, file=sys.stderr)
+    return progress(total=total, initial=initial, enabled=enabled, unit="file", desc="augment")
 
 
 def _run(tasks, job: _Job, pipelines: _Pipelines, workers: int, progress: bool, done: int):
@@ -624,7 +620,7 @@ def _run_pool(tasks, job, pipelines, workers, progress, done, total):
                 while pending and len(futures) < window:
                     c = pending.pop()
                     futures[pool.submit(_process_chunk, c)] = c
-                if bar is None:  # after the workers started: no tqdm thread exists at fork time
+                if bar is None:  # after the workers started: no tqdm monitor thread exists at fork time
                     bar = _progress_bar(total, done, progress)
                 finished, _ = cf.wait(futures, return_when=cf.FIRST_COMPLETED)
                 for fut in finished:

@@ -1,9 +1,14 @@
-"""Pipelines of injectors (``Compose``, ``OneOf``, ``RandomApply``) and their TOML configs.
+"""Pipelines of injectors (``Compose``, ``OneOf``, ``RandomApply``) and their configs (TOML, YAML, JSON).
 
 A pipeline is an ``nn.Module``: ``y = pipe(x, lengths, generator)``, or with ``return_params=True``
 ``y, records = pipe(...)`` where ``records[i]`` lists, for example ``i``, one JSON-able dict per leaf transform:
 ``{"transform": name, "applied": bool, ...parameters}``. Every leaf always draws its parameters, applied or
 not, so the random stream (and hence every other example's augmentation) never depends on which branch ran.
+
+A pipeline holding a length-changing transform (``SpeedPerturb``, ``TimeStretch``: ``changes_length``) threads the
+new lengths to the transforms after it and returns ``(y, lengths)`` (``(y, lengths, records)`` with
+``return_params``). Each example's length is changed only by the transforms applied to it, so in a ``OneOf`` or
+``RandomApply`` examples end with different lengths: ``y`` is zero-padded to the longest.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import functools
 import glob
 import inspect
+import json
 import os
 import tomllib
 from pathlib import Path
@@ -20,6 +26,7 @@ import tomli_w
 import torch
 from torch import Tensor, nn
 
+from audionoise._fs import atomic_write
 from audionoise.transforms.base import REGISTRY, Injector, check_probability, draw, enter, tensor
 
 Records = list[list[dict[str, Any]]]
@@ -35,27 +42,52 @@ def _merge(batch: int, parts: list[Records | None]) -> Records | None:
     return out
 
 
+def _step(t: nn.Module, x: Tensor, lengths: Tensor | None, generator: torch.Generator | None,
+          active: Tensor | None, record: bool) -> tuple[Tensor, Tensor | None, Records | None]:
+    """Run one child; only a length-changing child is asked for its new lengths."""
+    if getattr(t, "changes_length", False):
+        return t._run_lengths(x, lengths, generator, active, record)
+    y, rec = t._run(x, lengths, generator, active, record)
+    return y, lengths, rec
+
+
 class _Container(nn.Module):
     """Shared ``forward`` of the pipeline containers: validate once, then run the children on trusted input."""
 
     def forward(self, x: Tensor, lengths: Tensor | None = None, generator: torch.Generator | None = None,
-                return_params: bool = False) -> Tensor | tuple[Tensor, Records]:
+                return_params: bool = False) -> Tensor | tuple:
         """Augment ``x`` (see :class:`audionoise.transforms.Injector` for shapes); with ``return_params`` also
-        return the records: ``records[i]`` lists one JSON-able dict per leaf transform for example ``i``."""
+        return the records: ``records[i]`` lists one JSON-able dict per leaf transform for example ``i``.
+
+        With a length-changing transform inside, returns ``(y, lengths)`` (``(y, lengths, records)``)."""
         xb, single, lengths = enter(x, lengths, self.spectrogram, type(self).__name__)
-        y, records = self._run(xb, lengths, generator, None, return_params)
+        y, lengths, records = self._run_lengths(xb, lengths, generator, None, return_params)
         y = y[0] if single else y
+        if self.changes_length:
+            lengths = lengths[0] if single else lengths
+            return (y, lengths, records) if return_params else (y, lengths)
         return (y, records) if return_params else y
 
     def _run(self, x: Tensor, lengths: Tensor | None, generator: torch.Generator | None,
              active: Tensor | None, record: bool) -> tuple[Tensor, Records | None]:
         """Apply to the ``active`` examples; records only when ``record`` (see :meth:`Injector._run`)."""
+        y, _, records = self._run_lengths(x, lengths, generator, active, record)
+        return y, records
+
+    def _run_lengths(self, x: Tensor, lengths: Tensor | None, generator: torch.Generator | None,
+                     active: Tensor | None, record: bool) -> tuple[Tensor, Tensor | None, Records | None]:
+        """:meth:`_run`, also returning the lengths after the children (changed only by length-changing ones)."""
         raise NotImplementedError
 
     @functools.cached_property
     def spectrogram(self) -> bool:
         """Whether this pipeline works on spectrograms (then a 2-D input is one example, not a batch)."""
         return any(getattr(t, "spectrogram", False) for t in self.modules() if t is not self)
+
+    @functools.cached_property
+    def changes_length(self) -> bool:
+        """Whether a transform inside changes lengths (then ``forward`` also returns the new lengths)."""
+        return any(getattr(t, "changes_length", False) for t in self.modules() if t is not self)
 
 
 def _restrict(active: Tensor | None, mask: Tensor, p: float = 0.0) -> Tensor | None:
@@ -84,13 +116,13 @@ class Compose(_Container):
         self.transforms = nn.ModuleList(transforms)
         self.p = check_probability(p)
 
-    def _run(self, x, lengths, generator, active, record):
+    def _run_lengths(self, x, lengths, generator, active, record):
         active = _restrict(active, _coin(x.shape[0], self.p, generator), self.p)
         parts = []
         for t in self.transforms:
-            x, rec = t._run(x, lengths, generator, active, record)
+            x, lengths, rec = _step(t, x, lengths, generator, active, record)
             parts.append(rec)
-        return x, _merge(x.shape[0], parts)
+        return x, lengths, _merge(x.shape[0], parts)
 
     def config(self) -> dict[str, Any]:
         return {"name": "Compose", "p": self.p, "transforms": [_config(t) for t in self.transforms]}
@@ -110,15 +142,17 @@ class OneOf(_Container):
                              f"got {weights}")
         self.weights = weights
 
-    def _run(self, x, lengths, generator, active, record):
+    def _run_lengths(self, x, lengths, generator, active, record):
         b = x.shape[0]
         probs = torch.tensor(self.weights, device=generator.device if generator is not None else None)
         choice = torch.multinomial(probs, b, replacement=True, generator=generator)
         parts = []
         for k, t in enumerate(self.transforms):
-            x, rec = t._run(x, lengths, generator, _restrict(active, choice == k), record)
+            # each child changes only the examples it is applied to, so running them in turn on the whole batch
+            # gives every example exactly its own branch (its samples and its length)
+            x, lengths, rec = _step(t, x, lengths, generator, _restrict(active, choice == k), record)
             parts.append(rec)
-        return x, _merge(b, parts)
+        return x, lengths, _merge(b, parts)
 
     def config(self) -> dict[str, Any]:
         return {"name": "OneOf", "weights": self.weights, "transforms": [_config(t) for t in self.transforms]}
@@ -132,9 +166,9 @@ class RandomApply(_Container):
         self.transform = transform
         self.p = check_probability(p)
 
-    def _run(self, x, lengths, generator, active, record):
+    def _run_lengths(self, x, lengths, generator, active, record):
         coin = _coin(x.shape[0], self.p, generator)
-        return self.transform._run(x, lengths, generator, _restrict(active, coin, self.p), record)
+        return _step(self.transform, x, lengths, generator, _restrict(active, coin, self.p), record)
 
     def config(self) -> dict[str, Any]:
         return {"name": "RandomApply", "p": self.p, "transform": _config(self.transform)}
@@ -202,8 +236,11 @@ def _config(t: nn.Module) -> dict[str, Any]:
                      f"Compose/OneOf/RandomApply are supported")
 
 
-def _resolve(path: str, base_dir: Path | None, where: str) -> str:
-    """A noise source (folder, list file, manifest, audio file or glob pattern) as an absolute path."""
+#: transform name -> its field that names files or folders (resolved against the config file's folder)
+PATH_FIELDS = {"BackgroundNoise": "noise", "Reverb": "rir"}
+
+
+def _resolve(path: str, base_dir: Path | None, where: str, field: str = "noise") -> str:
     p = Path(path).expanduser()
     if p.is_absolute():
         return str(p)
@@ -211,9 +248,12 @@ def _resolve(path: str, base_dir: Path | None, where: str) -> str:
     for base in ([base_dir] if base_dir is not None else []) + [Path.cwd()]:
         cand = base / p
         tried.append(str(cand))
-        if cand.exists() or (glob.has_magic(path) and glob.glob(str(cand), recursive=True)):
-            return str(cand.resolve()) if cand.exists() else str(cand.absolute())
-    raise ValueError(f"{where}: {path!r} not found (tried {', '.join(tried)}); paths are relative to "
+        if cand.exists():
+            return str(cand.resolve())
+        if glob.has_magic(path) and glob.glob(str(cand), recursive=True):  # a pattern of noise files
+            return str(cand.absolute())
+    kind = "file or folder"
+    raise ValueError(f"{where}.{field}: {kind} {path!r} not found (tried {', '.join(tried)}); paths are relative to "
                      f"the config file's folder, then to the current directory")
 
 
@@ -245,11 +285,11 @@ def _build(entry: Any, sample_rate: int | None, base_dir: Path | None, where: st
         if sample_rate is None:
             raise ValueError(f"{where}: {name} needs sample_rate; set it in the table or at the top of the config")
         entry["sample_rate"] = sample_rate
-    if name == "BackgroundNoise" and isinstance(entry.get("noise"), str):
-        entry["noise"] = _resolve(entry["noise"], base_dir, f"{where}.noise")
-    elif name == "BackgroundNoise" and isinstance(entry.get("noise"), list):
-        entry["noise"] = [_resolve(n, base_dir, f"{where}.noise[{i}]") if isinstance(n, str) else n
-                          for i, n in enumerate(entry["noise"])]
+    field = PATH_FIELDS.get(name)
+    if field is not None and isinstance(entry.get(field), str):
+        entry[field] = _resolve(entry[field], base_dir, where, field)
+    elif field is not None and isinstance(entry.get(field), list):
+        entry[field] = [_resolve(v, base_dir, where, field) if isinstance(v, str) else v for v in entry[field]]
     missing = [n for n in fields if sig.parameters[n].default is inspect.Parameter.empty and n not in entry]
     if missing:
         raise ValueError(f"{where}: {name} is missing required field(s) {missing}")
@@ -268,20 +308,57 @@ def _check_fields(entry: dict, allowed: set[str], where: str, name: str) -> None
                          f"{', '.join(['name'] + sorted(allowed))}")
 
 
+CONFIG_FORMATS = {".toml": "TOML", ".yaml": "YAML", ".yml": "YAML", ".json": "JSON"}
+
+
+def _config_format(path: Path) -> str:
+    fmt = CONFIG_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise ValueError(f"pipeline config {str(path)!r}: unknown extension {path.suffix!r}; use .toml, .yaml/.yml "
+                         f"or .json")
+    return fmt
+
+
+def _yaml():
+    from audionoise.extras import require
+
+    return require("yaml", extra="yaml", purpose="a YAML pipeline config", package="pyyaml")
+
+
 def read_config(path: str | os.PathLike) -> dict[str, Any]:
-    """Parse a pipeline TOML file into a dict, with errors that name the file."""
+    """Parse a pipeline config file into a dict, by extension: ``.toml``, ``.yaml``/``.yml`` or ``.json``.
+
+    YAML needs the ``audionoise[yaml]`` extra (pyyaml). Errors name the file.
+    """
     path = Path(path)
+    fmt = _config_format(path)
     if not path.is_file():
-        raise ValueError(f"pipeline config {str(path)!r} not found; pass a TOML file (see README 'Pipelines')")
+        raise ValueError(f"pipeline config {str(path)!r} not found; pass a .toml, .yaml or .json file (see README "
+                         f"'API tour')")
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"pipeline config {str(path)!r} is not valid TOML: {exc}") from exc
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"pipeline config {str(path)!r} is not UTF-8 text: {exc}") from exc
+    if fmt == "YAML":
+        yaml = _yaml()
+        try:
+            cfg = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ValueError(f"pipeline config {str(path)!r} is not valid YAML: {exc}") from exc
+    else:
+        try:
+            cfg = tomllib.loads(text) if fmt == "TOML" else json.loads(text)
+        except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"pipeline config {str(path)!r} is not valid {fmt}: {exc}") from exc
+    if not isinstance(cfg, dict):
+        raise ValueError(f"pipeline config {str(path)!r} must hold a table (mapping) with a 'transforms' list at the "
+                         f"top level, got {type(cfg).__name__}")
+    return cfg
 
 
 def load_pipeline(config: str | os.PathLike | dict, *, sample_rate: int | None = None,
                   base_dir: str | os.PathLike | None = None) -> Compose:
-    """Build a :class:`Compose` pipeline from a TOML file or an equivalent dict.
+    """Build a :class:`Compose` pipeline from a config file (TOML, YAML or JSON, by extension) or a dict.
 
     The config has an optional top-level ``sample_rate`` (given to every transform that needs one) and a
     ``[[transforms]]`` array of tables, each with ``name`` and the transform's constructor fields. Containers nest:
@@ -290,7 +367,7 @@ def load_pipeline(config: str | os.PathLike | dict, *, sample_rate: int | None =
     then in the current directory.
 
     Args:
-        config: TOML path or dict.
+        config: ``.toml``, ``.yaml``/``.yml`` or ``.json`` path, or a dict (same schema in every format).
         sample_rate: if given, overrides every rate of the config (e.g. to build the pipeline for files of
             another rate: noise banks are then resampled to it).
         base_dir: folder that relative ``noise`` paths of a dict config are relative to.
@@ -342,18 +419,29 @@ def _strip(entries: list[dict], rate: int | None, base_dir) -> None:
     for e in entries:
         if rate is not None and e.get("sample_rate") == rate:
             del e["sample_rate"]
-        if "noise" in e and base_dir is not None:
-            e["noise"] = ([os.path.relpath(n, base_dir) for n in e["noise"]] if isinstance(e["noise"], list)
-                          else os.path.relpath(e["noise"], base_dir))
+        field = PATH_FIELDS.get(e.get("name"))
+        if field in e and base_dir is not None:
+            v = e[field]
+            e[field] = [os.path.relpath(i, base_dir) for i in v] if isinstance(v, list) else os.path.relpath(v, base_dir)
         _strip(e.get("transforms", []), rate, base_dir)
         if "transform" in e:
             _strip([e["transform"]], rate, base_dir)
 
 
 def save_pipeline(pipeline: nn.Module, path: str | os.PathLike) -> None:
-    """Write a pipeline to TOML so that ``load_pipeline(path)`` rebuilds an identical one."""
+    """Write a pipeline config so that ``load_pipeline(path)`` rebuilds an identical pipeline.
+
+    The format follows the extension: ``.toml``, ``.yaml``/``.yml`` (``audionoise[yaml]``) or ``.json``. The file
+    is replaced atomically (a temporary file named with the process id and a random token, then a rename), so
+    concurrent writers never interleave and readers never see a partial file.
+    """
     path = Path(path)
+    fmt = _config_format(path)
     cfg = pipeline_config(pipeline, base_dir=path.resolve().parent)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(tomli_w.dumps(cfg), encoding="utf-8")
-    os.replace(tmp, path)
+    if fmt == "TOML":
+        text = tomli_w.dumps(cfg)
+    elif fmt == "JSON":
+        text = json.dumps(cfg, indent=2) + "\n"
+    else:
+        text = _yaml().safe_dump(cfg, sort_keys=False)
+    atomic_write(path, text)

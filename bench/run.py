@@ -450,12 +450,12 @@ def kws_cases(inp: Inputs, device: torch.device, folder: Path) -> tuple[dict[str
     """Makers for one training step and for the default augmentation of the same batch.
 
     The step mirrors ``audionoise.kws.train``: ``KeywordSpotter(ModelConfig(n_classes=12))`` (the training
-    defaults), log-Mel frontend + forward + cross-entropy with label smoothing 0.1 + backward + AdamW, bf16/fp16
-    autocast on CUDA. The augmentation is ``build_augmentation("default")``: its waveform stage on the batch,
+    defaults), log-Mel frontend (``make_frontend``) + forward + cross-entropy with label smoothing 0.1 + backward +
+    AdamW, bf16/fp16 autocast on CUDA. The augmentation is ``build_augmentation("default")``: its waveform stage on the batch,
     its spectrogram stage on the log-Mel of the batch.
     """
     from audionoise.kws.augment import build_augmentation, default_pipeline_config
-    from audionoise.kws.model import KeywordSpotter, ModelConfig, init_weights
+    from audionoise.kws.model import KeywordSpotter, ModelConfig, init_weights, make_frontend
 
     config = ModelConfig(n_classes=12)
     spec_stage = [describe(e) for e in default_pipeline_config(folder, SR)["transforms"]
@@ -470,11 +470,14 @@ def kws_cases(inp: Inputs, device: torch.device, folder: Path) -> tuple[dict[str
 
     def make_step():
         model = init_weights(KeywordSpotter(config), torch.Generator().manual_seed(0)).to(device).train()
+        frontend = make_frontend(config).to(device)
         opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
 
         def step():
+            with torch.no_grad():
+                features, _ = frontend(x)
             with torch.autocast(device_type=device.type, dtype=amp, enabled=amp is not None):
-                loss = torch.nn.functional.cross_entropy(model(x).float(), labels, label_smoothing=0.1)
+                loss = torch.nn.functional.cross_entropy(model(features).float(), labels, label_smoothing=0.1)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -485,7 +488,7 @@ def kws_cases(inp: Inputs, device: torch.device, folder: Path) -> tuple[dict[str
     def make_aug():
         aug = build_augmentation("default", noise_dir=folder).to(device)
         with torch.no_grad():
-            spec, frames = KeywordSpotter(config).frontend.to(device)(x)
+            spec, frames = make_frontend(config).to(device)(x)
         g = gen(device)
 
         def augment():

@@ -1,17 +1,21 @@
 """Generate audionoise's data.
 
     python data/make_data.py [--out DIR] [--seed S] [--force]   # same as `audionoise make-data`
-    python data/make_data.py --bundle                           # the small files committed in data/
+    python data/make_data.py --bundle                           # the small committed clips
 
-``--bundle`` rewrites ``data/noise/*.wav`` (short training-type noises for the example pipeline
-config) and ``data/examples/{yes,stop}.wav`` (one synthetic word each), deterministically.
+``--bundle`` rewrites, deterministically, the clips shipped in the package, ``audionoise/assets/noise/*.wav``
+(short training-type noises) and ``audionoise/assets/examples/{yes,stop}.wav`` (one synthetic word each), and
+copies the noises to ``data/noise/`` for the example pipeline configs (``noise = "data/noise"``).
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,16 +23,20 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--bundle", action="store_true", help="write data/noise and data/examples instead")
+    parser.add_argument("--bundle", action="store_true", help="write the package's bundled clips and data/noise instead")
     parser.add_argument("--out", default="data/generated", help="output root (without --bundle)")
     parser.add_argument("--seed", type=int, default=0, help="random seed")
     parser.add_argument("--force", action="store_true", help="rebuild even if up to date")
     args = parser.parse_args(argv)
     if args.bundle:
-        from audionoise.kws.synth import write_repo_bundle
+        from audionoise.synth import write_repo_bundle
 
-        for path in write_repo_bundle(Path(__file__).resolve().parent, seed=args.seed):
+        assets = REPO / "audionoise" / "assets"
+        for path in write_repo_bundle(assets, seed=args.seed):
             print(path)
+            if path.parent.name == "noise":
+                shutil.copyfile(path, REPO / "data" / "noise" / path.name)
+                print(REPO / "data" / "noise" / path.name)
         return 0
     from audionoise.cli import main as cli
 

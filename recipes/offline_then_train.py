@@ -27,9 +27,9 @@ except ImportError:  # running from a source checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from audionoise import load_pipeline, save_pipeline
+from audionoise.kws import TrainConfig, train
 from audionoise.kws.augment import default_pipeline_config, offline_training_set, resolve_noise_dir, split_config
 from audionoise.kws.evaluate import evaluate, format_table
-from audionoise.kws.train import TrainConfig, train
 
 
 def main(argv=None) -> int:

@@ -8,7 +8,7 @@
 3. Evaluate both on held-out voices (test split), clean and mixed with held-out noise types (rain, engine,
    music, cafe, keyboard, wind) at 20, 10, 5, 0 and -5 dB; print the table, write JSON and plots.
 
-Usage (from the repository root, after ``pip install -e .``)::
+Usage (from the repository root, after ``pip install -e ".[kws]"``: plots and the speech synthesiser)::
 
     python recipes/quickstart.py                       # ~6 min on 2 CPU cores
     python recipes/quickstart.py --device cuda --threads 4
@@ -32,9 +32,9 @@ except ImportError:  # running from a source checkout without `pip install -e .`
 
 import torch
 
+from audionoise.kws import TrainConfig, train
 from audionoise.kws.evaluate import evaluate, format_table
 from audionoise.kws.plots import plot_accuracy_vs_snr, plot_confusion
-from audionoise.kws.train import TrainConfig, train
 
 SNRS = [20.0, 10.0, 5.0, 0.0, -5.0]
 
@@ -71,7 +71,7 @@ def main(argv=None) -> int:
 
 def run(args: argparse.Namespace, start: float) -> int:
     if args.data is None:
-        from audionoise.kws import ensure_bundled_data
+        from audionoise.synth import ensure_bundled_data
 
         paths = ensure_bundled_data(args.data_root, progress=True)
         data, noise_eval = paths["kws"], paths["noise_eval"]

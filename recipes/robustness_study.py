@@ -24,10 +24,10 @@ except ImportError:  # running from a source checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from audionoise import load_pipeline, save_pipeline
+from audionoise.kws import TrainConfig, train
 from audionoise.kws.augment import default_pipeline_config, resolve_noise_dir
 from audionoise.kws.evaluate import evaluate, format_table
 from audionoise.kws.plots import plot_accuracy_vs_snr
-from audionoise.kws.train import TrainConfig, train
 
 
 def pipeline_for(noise_dir: Path, low: float, high: float, path: Path) -> Path:

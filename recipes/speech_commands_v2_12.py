@@ -27,9 +27,9 @@ try:
 except ImportError:  # running from a source checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from audionoise.kws import TrainConfig, train
 from audionoise.kws.evaluate import evaluate, format_table
 from audionoise.kws.plots import plot_accuracy_vs_snr
-from audionoise.kws.train import TrainConfig, train
 
 
 def main(argv=None) -> int:

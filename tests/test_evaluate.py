@@ -1,8 +1,6 @@
 """Robustness evaluation: deterministic per-clip noise, exact SNR, batch independence, table/JSON/PNG outputs."""
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -14,8 +12,7 @@ from audionoise.kws.evaluate import evaluate, evaluate_run, format_table, noise_
 from audionoise.kws.plots import plot_accuracy_vs_snr, plot_confusion
 from audionoise.kws.train import TrainConfig, train
 
-sys.path.insert(0, str(Path(__file__).parent))
-from kws_tiny_data import make_tiny_speech_commands  # noqa: E402
+from kws_tiny_data import make_tiny_speech_commands
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from audionoise import functional as F
-from tests.conftest import speech_like
+from speech_like import speech_like
 
 
 def test_constant_signal_10db_noise_rms_closed_form(gen):

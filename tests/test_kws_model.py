@@ -5,9 +5,10 @@ import math
 import pytest
 import torch
 
+from audionoise.kws.checkpoint import load_model
 from audionoise.kws.features import LogMel, frame_lengths, normalize_per_utterance
 from audionoise.kws.model import (BCResNet, KeywordSpotter, MatchboxNet, ModelConfig, count_parameters, init_weights,
-                                   load_model)
+                                  make_frontend)
 
 
 def test_frontend_geometry_30ms_window_10ms_hop_40_mels():
@@ -76,24 +77,22 @@ ARCHS = pytest.mark.parametrize("arch", ["matchboxnet", "bcresnet"])
 
 @ARCHS
 def test_model_shapes_mono_and_multichannel(arch):
-    model = KeywordSpotter(ModelConfig(n_classes=5, arch=arch, width=0.5)).eval()
-    assert model(torch.zeros(2, 16000)).shape == (2, 5)
-    assert model(torch.zeros(2, 2, 16000)).shape == (2, 5)
+    config = ModelConfig(n_classes=5, arch=arch, width=0.5)
+    model, frontend = KeywordSpotter(config).eval(), make_frontend(config)
+    assert model(frontend(torch.zeros(2, 16000))[0]).shape == (2, 5)
+    assert model(frontend(torch.zeros(2, 2, 16000))[0]).shape == (2, 5)
 
 
 @ARCHS
-def test_spec_transform_runs_between_frontend_and_network(arch):
-    model = KeywordSpotter(ModelConfig(n_classes=3, arch=arch, width=0.5)).eval()
-    seen = {}
-
-    def spy(spec, flen):
-        seen["shape"], seen["flen"] = tuple(spec.shape), flen.tolist()
-        return torch.zeros_like(spec)
-
-    x = torch.randn(2, 1, 16000)
-    out = model(x, torch.tensor([16000, 3200]), spec_transform=spy)
-    assert seen == {"shape": (2, 40, 101), "flen": [101, 21]}
-    torch.testing.assert_close(out[0], out[1])  # both saw the same all-zero features
+def test_model_takes_features_and_holds_no_frontend(arch):
+    config = ModelConfig(n_classes=3, arch=arch, width=0.5)
+    model = KeywordSpotter(config).eval()
+    assert not [k for k in model.state_dict() if k.startswith("frontend")]
+    spec, frames = make_frontend(config)(torch.randn(2, 1, 16000), torch.tensor([16000, 3200]))
+    assert tuple(spec.shape) == (2, 40, 101) and frames.tolist() == [101, 21]
+    out = model(torch.zeros_like(spec))  # what runs between frontend and model is the caller's choice
+    torch.testing.assert_close(out[0], out[1])
+    torch.testing.assert_close(model(spec), model.net(spec), rtol=0, atol=0)
 
 
 def test_init_from_generator_is_reproducible_and_seed_dependent():
@@ -107,8 +106,9 @@ def test_init_from_generator_is_reproducible_and_seed_dependent():
 
 @ARCHS
 def test_gradients_reach_every_parameter(arch):
-    model = KeywordSpotter(ModelConfig(n_classes=3, arch=arch, width=0.5))
-    model(torch.randn(4, 1, 16000)).logsumexp(1).sum().backward()
+    config = ModelConfig(n_classes=3, arch=arch, width=0.5)
+    model = KeywordSpotter(config)
+    model(make_frontend(config)(torch.randn(4, 1, 16000))[0]).logsumexp(1).sum().backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
 
 
@@ -125,14 +125,24 @@ def test_bad_model_arguments_name_the_parameter():
 
 def test_load_model_round_trip_and_errors(tmp_path):
     model = KeywordSpotter(ModelConfig(n_classes=3, width=0.5)).eval()
-    torch.save({"model": model.state_dict(), "model_config": model.config.to_dict(), "labels": ["a", "b", "c"]},
-               tmp_path / "last.pt")
+    torch.save({"version": 2, "model": model.state_dict(), "model_config": model.config.to_dict(),
+                "labels": ["a", "b", "c"]}, tmp_path / "last.pt")
     loaded, ckpt = load_model(tmp_path)  # best.pt missing -> last.pt
-    x = torch.randn(2, 1, 16000)
-    torch.testing.assert_close(loaded(x), model(x))
+    spec = make_frontend(model.config)(torch.randn(2, 1, 16000))[0]
+    torch.testing.assert_close(loaded(spec), model(spec), rtol=0, atol=0)
     assert ckpt["labels"] == ["a", "b", "c"] and not loaded.training
     with pytest.raises(ValueError, match="no checkpoint"):
         load_model(tmp_path / "missing")
     torch.save({"weights": 1}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="not an audionoise KWS checkpoint"):
         load_model(tmp_path / "other.pt")
+
+
+def test_load_model_reads_version_1_checkpoints_whose_model_held_the_frontend(tmp_path):
+    model = KeywordSpotter(ModelConfig(n_classes=3, width=0.5)).eval()
+    frontend = {f"frontend.{k}": v for k, v in make_frontend(model.config).state_dict().items()}
+    assert frontend  # the filterbank and window buffers a version-1 model carried
+    torch.save({"model": {**frontend, **model.state_dict()}, "model_config": model.config.to_dict(),
+                "labels": ["a", "b", "c"]}, tmp_path / "old.pt")
+    loaded, _ = load_model(tmp_path / "old.pt")
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in loaded.state_dict().items())

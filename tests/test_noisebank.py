@@ -266,8 +266,14 @@ def test_mapped_bank_pickles_as_its_file_name(corpus, tmp_path):
     assert len(pickle.dumps(moved)) > bank.data.numel() * 8
 
 
-def test_progress_bar_when_asked(corpus, capsys):
-    an.NoiseBank.from_source(corpus, SR, cache_dir=False, progress=True)
+def test_progress_of_the_first_build(corpus, tmp_path, capsys, monkeypatch):
+    import audionoise.progress
+
+    an.NoiseBank.from_source(corpus, SR, cache_dir=False)  # not a terminal, a short build: nothing
+    assert "noise bank" not in capsys.readouterr().err
+    monkeypatch.setattr(audionoise.progress, "_interactive", lambda file: True)  # as on a terminal: a bar
+    an.NoiseBank.from_source(corpus, SR, cache_dir=tmp_path / "cache")
     assert "noise bank" in capsys.readouterr().err
-    an.NoiseBank.from_source(corpus, SR, cache_dir=False)  # not a terminal: no bar
+    an.NoiseBank.from_source(corpus, SR, cache_dir=tmp_path / "cache")  # from the cache: nothing to show
+    an.NoiseBank.from_source(corpus, SR, cache_dir=False, progress=False)
     assert "noise bank" not in capsys.readouterr().err

@@ -277,6 +277,7 @@ def test_resume_with_other_settings_is_refused(setup, tmp_path):
     assert (s.resumed, s.written) == (2, 2)  # more copies: only the new ones are written
 
 
+@pytest.mark.slow  # two processes killed mid-run and resumed: ~3.5 s each
 @pytest.mark.parametrize("workers", [1, 2])
 def test_kill_9_then_resume_equals_uninterrupted_run(setup, tmp_path, workers):
     tone_files(tmp_path / "in", 300, frames=400)

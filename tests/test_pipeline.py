@@ -172,7 +172,7 @@ def test_snr_exact_through_a_pipeline(config_path):
 
 
 @pytest.mark.parametrize("bad,match", [
-    ({"transforms": [{"name": "Reverb"}]}, r"transforms\[0\]\.name: unknown transform 'Reverb'; allowed: .*WhiteNoise"),
+    ({"transforms": [{"name": "Flanger"}]}, r"transforms\[0\]\.name: unknown transform 'Flanger'; allowed: .*WhiteNoise"),
     ({"transforms": [{"name": "WhiteNoise", "min_snr_db": 0, "max_snr_db": 1, "snr": 3}]},
      r"unknown field\(s\) \['snr'\] for WhiteNoise; allowed fields: .*min_snr_db"),
     ({"transforms": [{"name": "WhiteNoise", "min_snr_db": 0}]}, r"missing required field\(s\) \['max_snr_db'\]"),
@@ -180,7 +180,7 @@ def test_snr_exact_through_a_pipeline(config_path):
     ({"transforms": [{"name": "WhiteNoise", "min_snr_db": 9, "max_snr_db": 1}]}, r"transforms\[0\]: WhiteNoise: min_snr_db \(9\) must be <= max_snr_db \(1\)"),
     ({"sample_rate": 16000, "transform": []}, r"unknown top-level field\(s\) \['transform'\]"),
     ({"sample_rate": 16000, "transforms": [{"name": "BackgroundNoise", "noise": "nowhere", "min_snr_db": 0,
-                                            "max_snr_db": 1}]}, r"transforms\[0\]\.noise: 'nowhere' not found"),
+                                            "max_snr_db": 1}]}, "noise: file or folder 'nowhere' not found"),
 ])
 def test_config_errors_name_the_field(bad, match):
     with pytest.raises(ValueError, match=match):

@@ -2,13 +2,12 @@
 
 import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from kws_tiny_data import make_tiny_speech_commands  # noqa: E402
+import audionoise as an
+from kws_tiny_data import make_tiny_speech_commands
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 
@@ -82,4 +81,9 @@ def test_offline_then_train(tiny, tmp_path, capsys):
     assert not (out / "data" / "staging").exists()
     manifest = [json.loads(line) for line in (data / "manifest.jsonl").read_text().splitlines()]
     assert len(manifest) == 2 * 4 * 12  # 12 word folders
+    # waveforms are never warped or masked offline: every spectrogram transform went to the training stage
+    offline = {r["transform"] for row in manifest for r in row["transforms"]}
+    assert offline == {"TimeShift", "BackgroundNoise", "WhiteNoise"}
+    stage = an.load_pipeline(out / "spec_masks.toml")
+    assert [type(t).__name__ for t in stage.transforms] == ["SpecWarp", "SpecTimeMask", "SpecFreqMask"]
     assert (out / "run" / "best.pt").is_file()

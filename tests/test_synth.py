@@ -1,4 +1,4 @@
-"""espeak-ng synthesis, procedural noises and the bundled-data builder (tiny builds only)."""
+"""audionoise.synth: espeak-ng synthesis, procedural noises and the bundled-data builder (tiny builds only)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ import torch
 
 from audionoise import io
 from audionoise.cli import main as cli_main
-from audionoise.kws import SpeechCommands, noises, synth
-from audionoise.kws.espeak import ESPEAK_RATE, Espeak
+from audionoise.kws import SpeechCommands
+from audionoise.synth import bundle, noises, voices
+from audionoise.synth.espeak import ESPEAK_RATE, Espeak
 
 SR = 16000
 
@@ -49,16 +50,23 @@ def _octave_slope_db(x: torch.Tensor, lo=125.0, hi=4000.0) -> float:
     return float(slope)
 
 
-@pytest.mark.parametrize("exponent, expected", [(0.0, 0.0), (1.0, -3.01), (2.0, -6.02)])
-def test_shaped_noise_slope(exponent, expected):
-    x = noises.shaped_noise(20 * SR, exponent, _g(0))
+@pytest.mark.parametrize("name, expected", [("white", 0.0), ("pink", -3.01), ("brown", -6.02)])
+def test_white_pink_brown_slopes(name, expected):
+    x = getattr(noises, name)(20 * SR, SR, _g(0))
     assert _octave_slope_db(x) == pytest.approx(expected, abs=0.35)
 
 
-def test_shaped_noise_batched_rows_are_unit_rms_and_independent():
-    x = noises.shaped_noise((3, 4000), 1.0, _g(0))
-    assert torch.allclose(x.pow(2).mean(-1).sqrt(), torch.ones(3), atol=1e-5)
-    assert not torch.allclose(x[0], x[1])
+def test_white_pink_brown_are_the_cores_colored_noise():
+    from audionoise.functional import colored_noise
+
+    for name in ("white", "pink", "brown"):
+        assert torch.equal(getattr(noises, name)(4000, SR, _g(3)), colored_noise((4000,), name, _g(3)))
+
+
+def test_unit_rms_uses_the_whole_waveform_and_keeps_silence():
+    x = torch.tensor([3.0, -4.0, 0.0, 0.0])  # mean square 25 / 4
+    torch.testing.assert_close(noises.unit_rms(x), x / 2.5)
+    assert torch.equal(noises.unit_rms(torch.zeros(5)), torch.zeros(5))
 
 
 @pytest.mark.parametrize("mains", [50.0, 60.0])
@@ -80,22 +88,6 @@ def test_mix_streams_loops_and_skips_silent_streams():
 
 
 # ---------------------------------------------------------------------------------- channel
-def test_room_impulse_closed_form():
-    h = synth.room_impulse(SR, 0.3, 0.2, _g(0))
-    assert h.numel() == int(0.3 * SR) and float(h[0]) == 1.0
-    assert float(h[1:].pow(2).sum()) == pytest.approx(0.2, rel=1e-5)
-    # 60 dB energy decay over rt60: the last 10 % of the tail is far below the first 10 %
-    n = h.numel() // 10
-    assert float(h[-n:].pow(2).sum() / h[1 : n + 1].pow(2).sum()) < 1e-4
-
-
-def test_convolve_head_equals_direct_convolution():
-    x, h = torch.randn(2, 700, generator=_g(0)), torch.randn(129, generator=_g(1))
-    y = synth._convolve_head(x, h)
-    direct = np.stack([np.convolve(r, h.numpy())[:700] for r in x.numpy()])
-    assert np.allclose(y.numpy(), direct, atol=1e-4)
-
-
 def _flat_speaker(**changes):
     base = dict(
         id="t", voice="en-us", variant="m3", female=False, pitch=50, pitch_range=50, rate=170,
@@ -103,25 +95,25 @@ def _flat_speaker(**changes):
         reverb_wet=0.0, floor_db=-60.0, room_seed=0,
     )
     base.update(changes)
-    return synth.Speaker(**base)
+    return voices.Speaker(**base)
 
 
 def test_channel_eq_gain_at_centre_frequency():
-    h = synth.channel_response(_flat_speaker(eq_gain_db=6.0, eq_hz=1000.0, eq_q=1.0), SR)
+    h = voices.channel_response(_flat_speaker(eq_gain_db=6.0, eq_hz=1000.0, eq_q=1.0), SR)
     response = torch.fft.rfft(h, n=SR).abs()  # 1 Hz bins
     assert 20 * math.log10(float(response[1000])) == pytest.approx(6.0, abs=0.3)
     assert 20 * math.log10(float(response[250])) == pytest.approx(0.0, abs=1.5)
-    assert synth.apply_channel(torch.zeros(2, 500), _flat_speaker()).shape == (2, 500)
+    assert voices.apply_channel(torch.zeros(2, 500), _flat_speaker()).shape == (2, 500)
 
 
 # ---------------------------------------------------------------------------------- espeak
 def test_espeak_all_words_voices_and_variants_speak():
     with Espeak() as tts:
-        for word in synth.WORDS:
+        for word in bundle.WORDS:
             assert tts.say(word, "en-us+m3").numel() > 0.15 * ESPEAK_RATE
-        for voice in synth.ENGLISH_VOICES:
+        for voice in voices.ENGLISH_VOICES:
             assert tts.say("yes", f"{voice}+m1").abs().max() > 0.05
-        for variant in synth.FEMALE_VARIANTS + synth.MALE_VARIANTS:
+        for variant in voices.FEMALE_VARIANTS + voices.MALE_VARIANTS:
             x = tts.say("go", f"en+{variant}")
             assert x.abs().max() > 0.05 and x.abs().max() < 0.999  # audible, not clipped
 
@@ -147,20 +139,20 @@ def test_espeak_errors():
 
 # ---------------------------------------------------------------------------------- speakers
 def test_make_speakers_distinct_and_varied():
-    speakers = synth.make_speakers(40, seed=0)
+    speakers = voices.make_speakers(40, seed=0)
     assert len({s.id for s in speakers}) == 40
     assert len({s.variant for s in speakers}) == 40
-    assert {s.voice for s in speakers} == set(synth.ENGLISH_VOICES)
+    assert {s.voice for s in speakers} == set(voices.ENGLISH_VOICES)
     assert sum(s.female for s in speakers) == 15
-    assert speakers == synth.make_speakers(40, seed=0)
-    assert speakers != synth.make_speakers(40, seed=1)
+    assert speakers == voices.make_speakers(40, seed=0)
+    assert speakers != voices.make_speakers(40, seed=1)
     with pytest.raises(ValueError, match=r"count \(41\)"):
-        synth.make_speakers(41)
+        voices.make_speakers(41)
 
 
 def test_split_speakers_disjoint_complete_and_mixed():
-    speakers = synth.make_speakers(40, seed=0)
-    parts = synth.split_speakers(speakers, seed=0)
+    speakers = voices.make_speakers(40, seed=0)
+    parts = voices.split_speakers(speakers, seed=0)
     assert {k: len(v) for k, v in parts.items()} == {"training": 28, "validation": 6, "testing": 6}
     ids = [s.id for group in parts.values() for s in group]
     assert sorted(ids) == sorted(s.id for s in speakers)
@@ -169,15 +161,15 @@ def test_split_speakers_disjoint_complete_and_mixed():
 
 
 def test_render_words_levels_and_determinism():
-    speaker = synth.make_speakers(40, seed=0)[5]
+    speaker = voices.make_speakers(40, seed=0)[5]
     words = ["yes", "sheila", "go"]
-    clips = synth.render_words(speaker, words, _g(3))
+    clips = voices.render_words(speaker, words, _g(3))
     assert clips.shape == (3, SR) and torch.isfinite(clips).all()
     peak_db = 20 * torch.log10(clips.abs().amax(dim=1))
     assert torch.all(peak_db >= -20.01) and torch.all(peak_db <= -0.99)
-    synth.render_words(synth.make_speakers(40, seed=0)[6], ["no"], _g(9))  # unrelated call between
-    assert torch.equal(clips, synth.render_words(speaker, words, _g(3)))
-    assert not torch.equal(clips, synth.render_words(speaker, words, _g(4)))
+    voices.render_words(voices.make_speakers(40, seed=0)[6], ["no"], _g(9))  # unrelated call between
+    assert torch.equal(clips, voices.render_words(speaker, words, _g(3)))
+    assert not torch.equal(clips, voices.render_words(speaker, words, _g(4)))
     # the word is inside the clip, not at the edges: first and last 10 ms are near the noise floor
     edges = torch.cat([clips[:, :160], clips[:, -160:]], dim=1).abs().amax(dim=1)
     assert torch.all(edges < 0.1 * clips.abs().amax(dim=1))
@@ -187,7 +179,7 @@ def test_render_words_levels_and_determinism():
 @pytest.fixture(scope="module")
 def tiny_build(tmp_path_factory):
     out = tmp_path_factory.mktemp("build")
-    summary = synth.generate_bundled_data(
+    summary = bundle.generate_bundled_data(
         out, seed=0, speakers=8, words=("yes", "no", "bed"), repetitions=2, noise_seconds=1.0
     )
     return out, summary
@@ -226,7 +218,7 @@ def test_tiny_build_splits_by_speaker(tiny_build):
 
 def test_tiny_build_is_deterministic(tiny_build, tmp_path):
     out, _ = tiny_build
-    synth.generate_bundled_data(
+    bundle.generate_bundled_data(
         tmp_path, seed=0, speakers=8, words=("yes", "no", "bed"), repetitions=2, noise_seconds=1.0
     )
     files = sorted(p.relative_to(out) for p in out.rglob("*.wav"))
@@ -236,7 +228,7 @@ def test_tiny_build_is_deterministic(tiny_build, tmp_path):
 
 def test_generate_rejects_bad_options(tmp_path):
     with pytest.raises(ValueError, match="repetitions >= 1"):
-        synth.generate_bundled_data(tmp_path, repetitions=0)
+        bundle.generate_bundled_data(tmp_path, repetitions=0)
 
 
 # ---------------------------------------------------------------------------------- ensure
@@ -248,25 +240,25 @@ def _fake_generate(calls, fail=False):
         if fail:
             raise KeyboardInterrupt("interrupted")
         (out / "noise_eval").mkdir()
-        return synth.DataSummary({}, {}, [], [], 0, 0.0)
+        return bundle.DataSummary({}, {}, [], [], 0, 0.0)
 
     return generate
 
 
 def test_ensure_builds_once_and_rebuilds_on_change(tmp_path, monkeypatch):
     calls: list[int] = []
-    monkeypatch.setattr(synth, "generate_bundled_data", _fake_generate(calls))
-    paths = synth.ensure_bundled_data(tmp_path / "gen")
+    monkeypatch.setattr(bundle, "generate_bundled_data", _fake_generate(calls))
+    paths = bundle.ensure_bundled_data(tmp_path / "gen")
     assert paths == {"kws": tmp_path / "gen" / "kws", "noise_eval": tmp_path / "gen" / "noise_eval"}
-    assert synth.bundled_data_current(tmp_path / "gen", seed=0)
-    synth.ensure_bundled_data(tmp_path / "gen")
+    assert bundle.bundled_data_current(tmp_path / "gen", seed=0)
+    bundle.ensure_bundled_data(tmp_path / "gen")
     assert calls == [0]  # up to date: not rebuilt
-    synth.ensure_bundled_data(tmp_path / "gen", seed=1)
+    bundle.ensure_bundled_data(tmp_path / "gen", seed=1)
     assert calls == [0, 1]
     assert (paths["kws"] / "yes" / "marker.txt").read_text() == "seed 1 call 2"
     (tmp_path / "gen" / "VERSION.json").write_text('{"data_version": 0, "seed": 1}')
-    synth.ensure_bundled_data(tmp_path / "gen", seed=1)
-    synth.ensure_bundled_data(tmp_path / "gen", seed=1, force=True)
+    bundle.ensure_bundled_data(tmp_path / "gen", seed=1)
+    bundle.ensure_bundled_data(tmp_path / "gen", seed=1, force=True)
     assert calls == [0, 1, 1, 1]
     assert not [p for p in (tmp_path / "gen").iterdir() if p.name.startswith(".building")]
 
@@ -274,19 +266,19 @@ def test_ensure_builds_once_and_rebuilds_on_change(tmp_path, monkeypatch):
 def test_ensure_interrupted_build_leaves_no_partial_set(tmp_path, monkeypatch):
     root = tmp_path / "gen"
     calls: list[int] = []
-    monkeypatch.setattr(synth, "generate_bundled_data", _fake_generate(calls))
-    synth.ensure_bundled_data(root)
-    monkeypatch.setattr(synth, "generate_bundled_data", _fake_generate(calls, fail=True))
+    monkeypatch.setattr(bundle, "generate_bundled_data", _fake_generate(calls))
+    bundle.ensure_bundled_data(root)
+    monkeypatch.setattr(bundle, "generate_bundled_data", _fake_generate(calls, fail=True))
     with pytest.raises(KeyboardInterrupt):
-        synth.ensure_bundled_data(root, seed=5)
+        bundle.ensure_bundled_data(root, seed=5)
     assert (root / "kws" / "yes" / "marker.txt").read_text() == "seed 0 call 1"  # old set intact
-    assert synth.bundled_data_current(root, seed=0) and not synth.bundled_data_current(root, seed=5)
+    assert bundle.bundled_data_current(root, seed=0) and not bundle.bundled_data_current(root, seed=5)
     assert sorted(p.name for p in root.iterdir()) == [".lock", "VERSION.json", "kws", "noise_eval", "summary.json"]
 
 
 def test_cli_make_data(tmp_path, monkeypatch, capsys):
     calls: list[int] = []
-    monkeypatch.setattr(synth, "generate_bundled_data", _fake_generate(calls))
+    monkeypatch.setattr(bundle, "generate_bundled_data", _fake_generate(calls))
     assert cli_main(["make-data", "--out", str(tmp_path / "g"), "--seed", "2"]) == 0
     assert cli_main(["make-data", "--out", str(tmp_path / "g"), "--seed", "2"]) == 0
     assert calls == [2]
@@ -296,7 +288,7 @@ def test_cli_make_data(tmp_path, monkeypatch, capsys):
 
 
 def test_repo_bundle(tmp_path):
-    written = synth.write_repo_bundle(tmp_path, seed=0, seconds=0.5)
+    written = bundle.write_repo_bundle(tmp_path, seed=0, seconds=0.5)
     names = sorted(str(p.relative_to(tmp_path)) for p in written)
     assert names == [
         "examples/stop.wav", "examples/yes.wav", "noise/babble.wav", "noise/fan.wav",

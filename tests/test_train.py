@@ -13,8 +13,7 @@ from audionoise.cli import main as cli_main
 from audionoise.kws.augment import build_augmentation, default_pipeline_config, resolve_noise_dir
 from audionoise.kws.train import TrainConfig, load_train_config, train
 
-sys.path.insert(0, str(Path(__file__).parent))
-from kws_tiny_data import make_tiny_speech_commands  # noqa: E402
+from kws_tiny_data import make_tiny_speech_commands
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -167,6 +166,7 @@ def test_augmented_training_learns_the_tiny_task(tmp_path):
     assert summary["best_val_acc"] >= 0.75  # 16 validation clips of 4 classes, chance 0.25
 
 
+@pytest.mark.slow  # two torchrun processes: ~5 s
 def test_ddp_under_torchrun_two_cpu_processes(tiny, tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
     out = tmp_path / "ddp"
@@ -212,20 +212,26 @@ def test_spec_warp_closed_form_and_passthrough():
 
 
 def test_weight_average_closed_form():
-    from audionoise.kws.train import _WeightAverage
+    from audionoise.kws.train import _weight_average
 
     model = torch.nn.Sequential(torch.nn.Linear(1, 1, bias=False), torch.nn.BatchNorm1d(1))
     torch.nn.init.zeros_(model[0].weight)
-    avg = _WeightAverage(model, decay=0.9)
-    for w in (1.0, 2.0):
+    avg = _weight_average(model, horizon_steps=10)  # decay 0.9
+    means = []
+    for w in (1.0, 2.0, 3.0):
         torch.nn.init.constant_(model[0].weight, w)
-        model(torch.randn(4, 1))  # moves the BatchNorm statistics and its integer counter
-        avg.update(model)
-    # d1 = min(0.9, 2/11), d2 = min(0.9, 3/12): a = (0 * d1 + 1 * (1 - d1)) * d2 + 2 * (1 - d2)
-    expected = (1 - 2 / 11) * 0.25 + 2 * 0.75
+        model(torch.randn(4, 1, generator=torch.Generator().manual_seed(int(w))))  # moves the BatchNorm statistics
+        means.append(model[1].running_mean.clone())
+        avg.update_parameters(model)
+    # update 1 copies the weights (the zero init never enters); update n+1 uses d = min(0.9, (1 + n) / (10 + n))
+    d1, d2 = 2 / 11, 3 / 12
+    expected = (1.0 * d1 + 2.0 * (1 - d1)) * d2 + 3.0 * (1 - d2)
     assert avg.module[0].weight.item() == pytest.approx(expected, rel=1e-6)
-    assert avg.module[1].num_batches_tracked.item() == 2
+    expected_mean = (means[0] * d1 + means[1] * (1 - d1)) * d2 + means[2] * (1 - d2)  # use_buffers: BN stats too
+    torch.testing.assert_close(avg.module[1].running_mean, expected_mean)
+    assert avg.module[1].num_batches_tracked.item() == 3  # integer buffer: copied, not averaged
     assert not avg.module[0].weight.requires_grad
-    restored = _WeightAverage(model, decay=0.9)
+    restored = _weight_average(model, horizon_steps=10)
     restored.load_state_dict(avg.state_dict())
-    assert restored.updates == 2 and torch.equal(restored.module[0].weight, avg.module[0].weight)
+    assert restored.n_averaged.item() == 3 and torch.equal(restored.module[0].weight, avg.module[0].weight)
+    assert _weight_average(model, horizon_steps=0) is None

@@ -8,7 +8,7 @@ import torch
 
 import audionoise as an
 from audionoise import functional as F
-from tests.conftest import speech_like
+from speech_like import speech_like
 
 SR = 16000
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from audionoise.cli._common import HelpFormatter, add_quiet
+
 DESCRIPTION = """\
 Write augmented copies of every audio file under IN_DIR to the same relative paths under OUT_DIR
 (name_aug0.wav, name_aug1.wav, ...), with OUT_DIR/manifest.jsonl (one line per output, with every applied
@@ -49,17 +51,13 @@ def _extensions(text: str) -> list[str]:
     return [e.strip() for e in text.split(",") if e.strip()]
 
 
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Shows defaults and keeps the line breaks of the description and examples."""
-
-
 def register(subparsers) -> None:
     p = subparsers.add_parser("augment", help="augment a folder of audio files offline",
-                              description=DESCRIPTION, epilog=EPILOG, formatter_class=_HelpFormatter)
+                              description=DESCRIPTION, epilog=EPILOG, formatter_class=HelpFormatter)
     p.add_argument("in_dir", metavar="IN_DIR", help="folder of input audio (read only)")
     p.add_argument("out_dir", metavar="OUT_DIR", help="output folder (created; must not be inside IN_DIR)")
-    p.add_argument("--config", required=True, default=argparse.SUPPRESS, metavar="PIPELINE.toml",
-                   help="pipeline config (TOML), required")
+    p.add_argument("--config", required=True, metavar="PIPELINE.toml",
+                   help="pipeline config (.toml, .yaml/.yml or .json), required")
     p.add_argument("--copies", type=_positive, default=1, help="augmented copies per input")
     p.add_argument("--workers", type=_positive, default=1, help="worker processes")
     p.add_argument("--seed", type=int, default=0, help="run seed")
@@ -69,24 +67,21 @@ def register(subparsers) -> None:
     p.add_argument("--format", dest="fmt", choices=("same", "wav", "flac"), default="same",
                    help="output format")
     p.add_argument("--sample-rate", type=_positive, default=None, metavar="SR",
-                   help="resample outputs to SR Hz (default: %(default)s = keep each file's rate)")
+                   help="resample outputs to SR Hz (default: keep each file's rate)")
     p.add_argument("--ext", type=_extensions, default=None, metavar="wav,flac,...",
-                   help="extensions treated as audio (default: %(default)s = all supported)")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+                   help="extensions treated as audio (default: all supported)")
+    add_quiet(p)
+    p.add_argument("--no-progress", action="store_true", dest="quiet", help="same as --quiet")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from audionoise.offline import OfflineUsageError, augment_folder
+    from audionoise.offline import augment_folder
 
-    try:
-        summary = augment_folder(args.in_dir, args.out_dir, args.config, copies=args.copies,
-                                 workers=args.workers, seed=args.seed, resume=args.resume, shard=args.shard,
-                                 fmt=args.fmt, sample_rate=args.sample_rate, extensions=args.ext,
-                                 progress=not args.no_progress)
-    except OfflineUsageError as exc:
-        print(f"audionoise augment: error: {exc}", file=sys.stderr)
-        return 2
+    # bad folders, options or configs raise OfflineUsageError (a ValueError): one line and exit 2 (see cli/__init__)
+    summary = augment_folder(args.in_dir, args.out_dir, args.config, copies=args.copies, workers=args.workers,
+                             seed=args.seed, resume=args.resume, shard=args.shard, fmt=args.fmt,
+                             sample_rate=args.sample_rate, extensions=args.ext, progress=not args.quiet)
     print(summary)
     if summary.failed:
         print(f"{summary.failed} input(s) failed: see {summary.errors}", file=sys.stderr)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
+
+from audionoise.cli._common import HelpFormatter, UsageError, add_quiet, existing_dir
 
 
 def register(subparsers) -> None:
@@ -14,20 +15,23 @@ def register(subparsers) -> None:
         help="accuracy of trained runs, clean and with noise at each SNR",
         description="Evaluate one or more runs of `audionoise train` on clean test clips and on the same clips "
         "mixed (deterministically, exact SNR) with noise from --noise.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run folder(s) written by `audionoise train`")
     p.add_argument("--data", required=True, help="Speech-Commands-layout folder")
-    p.add_argument("--subset", default="testing", choices=["testing", "validation", "training"])
-    p.add_argument("--noise", help="folder of noise recordings to mix in (none: clean accuracy only)")
+    p.add_argument("--subset", default="testing", choices=["testing", "validation", "training"],
+                   help="which split of --data to evaluate on")
+    p.add_argument("--noise", help="folder of noise recordings to mix in (default: none, clean accuracy only)")
     p.add_argument("--snr", type=float, nargs="+", default=[20.0, 10.0, 5.0, 0.0, -5.0], help="SNRs in dB")
     p.add_argument("--json", help="write the results here")
-    p.add_argument("--plot", help="write the accuracy-vs-SNR PNG here")
+    p.add_argument("--plot", help="write the accuracy-vs-SNR PNG here (needs audionoise[kws])")
     p.add_argument("--confusion", help="confusion-matrix PNG (default: next to --plot, *_confusion.png)")
-    p.add_argument("--checkpoint", default="best", choices=["best", "last"])
+    p.add_argument("--checkpoint", default="best", choices=["best", "last"],
+                   help="best.pt (best validation accuracy) or last.pt of each run")
     p.add_argument("--seed", type=int, default=0, help="seed of the per-clip noise choice")
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--batch-size", type=int, default=256, help="clips per evaluation batch")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    add_quiet(p)
     p.set_defaults(run=run)
 
 
@@ -47,20 +51,26 @@ def confusion_paths(names: list[str], confusion: str | None, plot: str | None) -
 
 
 def run(args: argparse.Namespace) -> int:
+    for run_dir in args.runs:
+        if not Path(run_dir).exists():
+            raise UsageError(f"run {run_dir!r} does not exist; pass a run folder written by `audionoise train`")
+    existing_dir(args.data, "--data")
+    if args.noise is not None:
+        existing_dir(args.noise, "--noise")
+    if args.plot or args.confusion:  # before the evaluation: a missing extra should not cost a whole run
+        from audionoise.kws.plots import plot_accuracy_vs_snr, plot_confusion
+    from audionoise._fs import atomic_write
     from audionoise.kws.evaluate import evaluate, format_table
-    from audionoise.kws.plots import plot_accuracy_vs_snr, plot_confusion
 
     results = evaluate(args.runs, args.data, subset=args.subset, noise=args.noise, snrs=args.snr, seed=args.seed,
                        batch_size=args.batch_size, device=args.device, checkpoint=args.checkpoint,
-                       progress=True)
+                       progress=not args.quiet)
     print(format_table(results))
     if args.json:
         doc = _lean(next(iter(results.values()))) if len(results) == 1 else \
             {"runs": {name: _lean(r) for name, r in results.items()}}
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(args.json).with_name(f".{Path(args.json).name}.tmp{os.getpid()}")
-        tmp.write_text(json.dumps(doc, indent=1) + "\n")
-        os.replace(tmp, args.json)
+        atomic_write(args.json, json.dumps(doc, indent=1) + "\n")
         print(f"wrote {args.json}")
     if args.plot:
         print(f"wrote {plot_accuracy_vs_snr(results, args.plot)}")

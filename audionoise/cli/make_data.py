@@ -2,28 +2,30 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
+
+from audionoise.cli._common import HelpFormatter, UsageError, add_quiet
 
 
 def register(subparsers) -> None:
     """Add the ``make-data`` parser to ``subparsers``."""
     p = subparsers.add_parser(
         "make-data",
-        help="generate the bundled synthetic keyword-spotting data and evaluation noises",
+        help="generate the synthetic keyword-spotting data set (needs audionoise[kws])",
         description=(
             "Speak 20 Speech Commands words with 40 synthetic espeak-ng speakers (split by speaker "
             "into training/validation/testing) and synthesise training and held-out evaluation "
             "noises. Writes OUT/kws (Speech Commands layout) and OUT/noise_eval. Deterministic "
             "from --seed; skipped when OUT already holds the same version and seed."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("--out", default="data/generated", help="output root folder")
     p.add_argument("--seed", type=int, default=0, help="seed of speakers, utterances and noises")
     p.add_argument("--force", action="store_true", help="rebuild even if OUT is up to date")
+    add_quiet(p)
     p.set_defaults(run=run)
 
 
@@ -45,17 +47,16 @@ def _summary(root: Path) -> str:
 
 def run(args) -> int:
     """Build (or find up to date) the data under ``args.out``; returns 0 on success."""
-    from audionoise.kws.synth import bundled_data_current, ensure_bundled_data
+    from audionoise.synth import bundled_data_current, ensure_bundled_data
 
     root = Path(args.out)
     if root.exists() and not root.is_dir():
-        print(f"audionoise make-data: error: --out {root} is a file; pass a folder")
-        return 2
+        raise UsageError(f"--out {str(root)!r} is a file; pass a folder")
     if not args.force and bundled_data_current(root, args.seed):
         print(f"{root} is up to date (seed {args.seed}); use --force to rebuild")
     else:
         start = time.perf_counter()
-        ensure_bundled_data(root, seed=args.seed, force=args.force, progress=True)
+        ensure_bundled_data(root, seed=args.seed, force=args.force, progress=not args.quiet)
         print(f"wrote {root / 'kws'} and {root / 'noise_eval'} in {time.perf_counter() - start:.1f} s")
     summary = _summary(root)
     if summary:

@@ -7,20 +7,45 @@ Precedence: TrainConfig defaults < ``--config TRAIN.toml`` < command-line option
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import functools
 import json
+from pathlib import Path
+
+from audionoise.cli._common import HelpFormatter, UsageError, add_quiet, existing_dir, existing_file
+
+
+@functools.cache
+def _config_defaults() -> dict:
+    from audionoise.kws.train import TrainConfig  # imports torch: only when `train --help` is printed
+
+    return {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+
+
+class _TrainHelpFormatter(HelpFormatter):
+    """Options default to "not given" (so --config can set them); their help shows the TrainConfig default."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = _config_defaults().get(action.dest)
+        if action.nargs == 0 or default in (None, "") or "(default" in text:
+            return text
+        shown = " ".join(default) if isinstance(default, list) else default
+        return f"{text} (default: {shown})"
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "train",
         help="train a keyword-spotting model with on-the-fly noise augmentation",
-        description="Train a keyword spotter (log-Mel + MatchboxNet or BC-ResNet) on a Speech-Commands-layout folder. Options left out "
-        "come from --config, then from the TrainConfig defaults (see them with --print-config).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Train a keyword spotter (log-Mel + MatchboxNet or BC-ResNet) on a Speech-Commands-layout\n"
+        "folder. Options left out come from --config, then from the TrainConfig defaults shown below\n"
+        "(all of them: --print-config).",
+        formatter_class=_TrainHelpFormatter,
         argument_default=argparse.SUPPRESS,
     )
-    p.add_argument("--data", required=True, help="Speech-Commands-layout folder")
-    p.add_argument("--out", required=True, help="run folder (checkpoints, train.log, metrics.json)")
+    p.add_argument("--data", help="Speech-Commands-layout folder (required)")
+    p.add_argument("--out", help="run folder: checkpoints, train.log, metrics.json (required)")
     p.add_argument("--config", help="TRAIN.toml with TrainConfig fields")
     p.add_argument("--labels", nargs="+", help="'v2-12', 'all', or the words to classify")
     p.add_argument("--epochs", type=int, help="number of epochs")
@@ -28,9 +53,9 @@ def register(subparsers) -> None:
     p.add_argument("--lr", type=float, help="peak learning rate")
     p.add_argument("--arch", choices=["matchboxnet", "bcresnet"], help="network architecture")
     p.add_argument("--width", type=float, help="channel multiplier of the network")
-    p.add_argument("--augment", help="'default', 'none', or a pipeline TOML")
+    p.add_argument("--augment", help="'default', 'none', or a pipeline config (.toml, .yaml, .json)")
     p.add_argument("--noise-dir", help="background noise folder of the default augmentation "
-                   "(default: DATA/_background_noise_, else data/noise)")
+                   "(default: DATA/_background_noise_, else the bundled noise clips)")
     p.add_argument("--seed", type=int, help="seed of everything random in the run")
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
     p.add_argument("--stop-after", type=int, help="stop this invocation after N epochs (resume later)")
@@ -39,9 +64,10 @@ def register(subparsers) -> None:
     p.add_argument("--threads", type=int, help="torch CPU threads per process")
     p.add_argument("--preload", action="store_true", help="decode all clips into memory first")
     p.add_argument("--no-amp", action="store_false", dest="amp", help="disable mixed precision")
-    p.add_argument("--no-progress", action="store_false", dest="progress",
-                   help="no progress bars or console log")
-    p.add_argument("--print-config", action="store_true", help="print the resolved config as TOML and exit")
+    add_quiet(p)
+    p.add_argument("--no-progress", action="store_true", dest="quiet", help="same as --quiet")
+    p.add_argument("--print-config", action="store_true",
+                   help="print the resolved config as TOML and exit (--data/--out not needed)")
     p.set_defaults(run=run)
 
 
@@ -54,18 +80,50 @@ def _labels(values: list[str] | None):
     return words
 
 
-def run(args: argparse.Namespace) -> int:
-    from audionoise.kws.train import load_train_config, train
+def _file_keys(args: argparse.Namespace) -> set[str]:
+    import tomllib
 
-    overrides = {k: v for k, v in vars(args).items() if k not in ("config", "print_config", "run", "command")}
+    if getattr(args, "config", None) is None:
+        return set()
+    try:
+        with open(args.config, "rb") as fh:
+            return set(tomllib.load(fh))
+    except (OSError, tomllib.TOMLDecodeError):
+        return set()  # load_train_config reports it
+
+
+def _check_run_paths(cfg) -> None:
+    existing_dir(cfg.data, "--data")
+    if cfg.augment not in ("default", "none"):
+        existing_file(cfg.augment, "--augment")
+    if cfg.noise_dir is not None:
+        existing_dir(cfg.noise_dir, "--noise-dir")
+    if Path(cfg.out).exists() and not Path(cfg.out).is_dir():
+        raise UsageError(f"--out {cfg.out!r} is a file; pass a run folder")
+
+
+def run(args: argparse.Namespace) -> int:
+    skip = ("config", "print_config", "run", "command", "debug", "quiet")
+    overrides = {k: v for k, v in vars(args).items() if k not in skip}
+    if getattr(args, "quiet", False):
+        overrides["progress"] = False
     if "labels" in overrides:
         overrides["labels"] = _labels(overrides["labels"])
-    cfg = load_train_config(getattr(args, "config", None), **overrides)
+    if getattr(args, "config", None) is not None:
+        existing_file(args.config, "--config")
+    from audionoise.kws.train import load_train_config, train
+
     if getattr(args, "print_config", False):
         import tomli_w
 
-        print(tomli_w.dumps({k: v for k, v in cfg.to_dict().items() if v is not None}), end="")
+        # data/out are not needed to print a config: placeholders for those neither given nor in --config
+        placeholders = {k: "-" for k in ("data", "out") if k not in overrides and k not in _file_keys(args)}
+        cfg = load_train_config(getattr(args, "config", None), **placeholders, **overrides)
+        shown = {k: v for k, v in cfg.to_dict().items() if v is not None and v != placeholders.get(k)}
+        print(tomli_w.dumps(shown), end="")
         return 0
+    cfg = load_train_config(getattr(args, "config", None), **overrides)
+    _check_run_paths(cfg)
     summary = train(cfg)
     import torch.distributed as dist
 

@@ -1,9 +1,17 @@
 """Pure tensor maths of audionoise: no state, no random number generator of its own."""
 
+from audionoise.functional.align import estimate_delay
+from audionoise.functional.filters import a_law, butterworth_response, fft_filter, mu_law, telephone
+from audionoise.functional.level import CLIP_POLICIES, handle_clipping, level, level_gain, peak
 from audionoise.functional.masks import freq_mask, spec_time_mask, time_mask
 from audionoise.functional.noise import COLORS, colored_noise, shape_noise
-from audionoise.functional.warp import warp_spectrogram
+from audionoise.functional.rir import energy_decay_db, fft_convolve, room_impulse, rt60, synthetic_rir
+from audionoise.functional.speed import speed
 from audionoise.functional.snr import SNR_REFERENCES, active_mask, mix_at_snr, power, rms, snr_db, snr_gain
+from audionoise.functional.warp import warp_spectrogram
 
-__all__ = ["COLORS", "SNR_REFERENCES", "active_mask", "colored_noise", "freq_mask", "mix_at_snr", "power", "rms",
-           "shape_noise", "snr_db", "snr_gain", "spec_time_mask", "time_mask", "warp_spectrogram"]
+__all__ = ["CLIP_POLICIES", "COLORS", "SNR_REFERENCES", "a_law", "active_mask", "butterworth_response", "colored_noise",
+           "energy_decay_db", "estimate_delay", "fft_convolve", "fft_filter", "freq_mask", "handle_clipping", "level",
+           "level_gain", "mix_at_snr", "mu_law", "peak", "power", "rms", "room_impulse", "rt60", "shape_noise",
+           "snr_db", "snr_gain", "spec_time_mask", "speed", "synthetic_rir", "telephone", "time_mask",
+           "warp_spectrogram"]

@@ -5,6 +5,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+#: Attribute that :func:`audionoise.io.load` sets on the ``(channels, time)`` tensors it returns, so that a
+#: multichannel file passed straight to an injector (which reads 2-D as a batch of mono clips) is an error.
+CHANNELS_FIRST_TAG = "_audionoise_channels_first"
+
 
 def check_waveform(x: Tensor, name: str = "x") -> None:
     """Raise ``ValueError`` unless ``x`` is a floating tensor with a time axis."""

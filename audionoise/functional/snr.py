@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -27,7 +28,8 @@ VAD_FRAME = 400
 VAD_THRESHOLD_DB = 35.0
 
 # Noise power below this (about -300 dB re full scale) counts as "no noise": scaling it would overflow.
-_TINY_POWER = 1e-30
+TINY_POWER = 1e-30
+LN10_OVER_20 = math.log(10.0) / 20.0
 
 
 def _power(x: Tensor, mask: Tensor | None) -> Tensor:
@@ -40,7 +42,13 @@ def _power(x: Tensor, mask: Tensor | None) -> Tensor:
     b = x.shape[0]
     if mask is None:
         flat = x.reshape(b, -1)
-        return torch.linalg.vector_norm(flat, dim=1).square() / max(flat.shape[1], 1)
+        n = max(flat.shape[1], 1)
+        if flat.device.type == "cpu" and not (flat.requires_grad and torch.is_grad_enabled()):
+            # one BLAS dot per row through NumPy: ~1 us a row, against ~7 us for the three tensor ops below
+            # at batch 1 (and half their time at batch 64)
+            a = flat.detach().numpy()
+            return torch.from_numpy(np.array([np.dot(row, row) for row in a], dtype=a.dtype) / n)
+        return torch.linalg.vector_norm(flat, dim=1).square() / n
     m = expand_to(mask, x).expand_as(x).reshape(b, -1)
     total = (x.reshape(b, -1).square() * m).sum(1)
     return total / m.sum(1).clamp_min(1)
@@ -136,11 +144,26 @@ def signal_mask(x: Tensor, lengths: Tensor | None, snr_reference: str) -> Tensor
 
 
 def gain_for_snr(ps: Tensor, pn: Tensor, snr_db: Tensor | float) -> Tensor:
-    """``g = sqrt(ps / (pn * 10**(snr_db / 10)))`` per example, 0 where ``ps == 0`` or ``pn`` is ~0."""
-    target = torch.as_tensor(snr_db, dtype=ps.dtype, device=ps.device).expand_as(ps)
-    usable = (ps > 0) & (pn > _TINY_POWER)
-    g = torch.sqrt(ps / (pn.clamp_min(_TINY_POWER) * torch.pow(10.0, target / 10.0)))
-    return torch.where(usable & torch.isfinite(g), g, torch.zeros_like(g))
+    """``g = sqrt(ps / pn) * 10**(-snr_db / 20)`` per example; 0 where ``ps == 0``, ``pn`` is ~0 or ``g`` is not
+    finite. Formed in float64 (no overflow for any float32 powers) and returned in ``ps``'s dtype.
+
+    On CPU, where no gradient is needed, the same formula runs on NumPy views of the ``(batch,)`` powers: a
+    dozen scalar operations cost ~0.5 us each there against ~1-3 us as tensor operations.
+    """
+    snr = torch.as_tensor(snr_db, device=ps.device)
+    grad = torch.is_grad_enabled() and (ps.requires_grad or pn.requires_grad)
+    if ps.device.type == "cpu" and not grad:
+        g = gain_numpy(ps.numpy().astype(np.float64), pn.numpy().astype(np.float64), snr.numpy())
+        return torch.from_numpy(g.astype(np.float32 if ps.dtype != torch.float64 else np.float64))
+    g = torch.sqrt(ps.double() / pn.double().clamp_min(TINY_POWER)) * torch.exp(snr.double() * -LN10_OVER_20)
+    g = g.nan_to_num_(0.0, 0.0, 0.0).masked_fill_(pn <= TINY_POWER, 0.0)
+    return g.to(ps.dtype)
+
+
+def gain_numpy(ps: np.ndarray, pn: np.ndarray, snr_db: np.ndarray) -> np.ndarray:
+    """:func:`gain_for_snr` on float64 NumPy arrays (the CPU path; no overflow, no warnings for finite powers)."""
+    g = np.sqrt(ps / np.maximum(pn, TINY_POWER)) * np.exp(snr_db.astype(np.float64) * -LN10_OVER_20)
+    return np.where((pn > TINY_POWER) & np.isfinite(g), g, 0.0)
 
 
 def snr_gain(signal: Tensor, noise: Tensor, snr_db: Tensor | float, lengths: Tensor | None = None,

@@ -37,6 +37,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from audionoise import assets
 from audionoise.functional.warp import warp_spectrogram
 from audionoise.transforms.warp import SpecWarp
 
@@ -51,8 +52,8 @@ __all__ = [
     "warp_spectrogram",
 ]
 
-#: repository folder of committed noise recordings, the last fallback of the default pipeline
-BUNDLED_NOISE_DIR = Path(__file__).resolve().parents[2] / "data" / "noise"
+#: the noise clips shipped in the package (audionoise.assets), the last fallback of the default pipeline
+BUNDLED_NOISE_DIR = assets.noise_dir()
 
 
 def default_pipeline_config(noise_dir: str | os.PathLike, sample_rate: int = 16000) -> dict[str, Any]:
@@ -84,7 +85,7 @@ def _has_audio(folder: Path) -> bool:
 
 def resolve_noise_dir(noise_dir: str | os.PathLike | None, data_root: str | os.PathLike | None) -> Path:
     """Noise folder of the default pipeline: ``noise_dir``, else ``data_root/_background_noise_``, else the
-    repository's ``data/noise``.
+    noise clips bundled with the package (:func:`audionoise.assets.noise_dir`).
 
     Raises:
         ValueError: ``noise_dir`` is given but holds no audio, or no fallback holds any.

@@ -5,7 +5,7 @@ split files ``validation_list.txt`` and ``testing_list.txt`` (paths relative to 
 ``yes/0a7c2a8d_nohash_0.wav``) and ``_background_noise_/`` with long noise recordings. Files
 listed in a split file belong to that subset, every other clip to ``training``; the background
 folder is never a word. This is the layout of the real Speech Commands v2 download and of the
-synthetic set made by :func:`audionoise.kws.synth.ensure_bundled_data`.
+synthetic set made by :func:`audionoise.synth.ensure_bundled_data`.
 
 12-class mode (``labels="v2-12"``, the standard benchmark) uses the 10 words of
 :data:`V2_12_WORDS` plus ``_silence_`` and ``_unknown_``. As in the TensorFlow recipe, with ``K``
@@ -24,7 +24,6 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 from pathlib import Path
@@ -33,6 +32,7 @@ import torch
 from torch import Tensor
 
 from audionoise import io
+from audionoise._seed import derive_seed
 
 __all__ = ["SpeechCommands", "collate", "V2_12_WORDS", "SILENCE", "UNKNOWN", "BACKGROUND_FOLDER"]
 
@@ -43,11 +43,6 @@ UNKNOWN = "_unknown_"
 BACKGROUND_FOLDER = "_background_noise_"
 SUBSETS = ("training", "validation", "testing")
 _SPLIT_FILES = {"validation": "validation_list.txt", "testing": "testing_list.txt"}
-
-
-def _seed(*parts) -> int:
-    digest = hashlib.sha256("/".join(str(p) for p in parts).encode()).digest()
-    return int.from_bytes(digest[:8], "little") >> 1
 
 
 def _read_split(root: Path, name: str) -> set[str]:
@@ -182,7 +177,7 @@ class SpeechCommands(torch.utils.data.Dataset):
         ]
         if not entries:
             raise ValueError(f"{root} has no {subset} clips of the words {self.labels}")
-        g = torch.Generator().manual_seed(_seed(seed, subset))
+        g = torch.Generator().manual_seed(derive_seed(seed, "speech-commands", subset))
         known = len(entries)
         if UNKNOWN in index:
             others = [root / rel for w in words if w not in index for rel in clips[w]]

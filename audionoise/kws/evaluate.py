@@ -20,7 +20,6 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,18 +28,17 @@ from typing import Any
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 
+from audionoise._seed import derive_seed
 from audionoise.functional import mix_at_snr
-from audionoise.kws.model import KeywordSpotter, load_model
+from audionoise.kws.checkpoint import load_model
+from audionoise.kws.features import LogMel
+from audionoise.kws.model import KeywordSpotter, make_frontend
+from audionoise.progress import progress as progress_bar
 
 __all__ = ["DEFAULT_SNRS", "evaluate", "evaluate_run", "format_table", "noise_windows", "run_names"]
 
 DEFAULT_SNRS = (20.0, 10.0, 5.0, 0.0, -5.0)
-
-
-def _clip_seed(seed: int, key: str) -> int:
-    return int.from_bytes(hashlib.blake2b(f"{seed}/{key}".encode(), digest_size=8).digest(), "little") >> 1
 
 
 def noise_windows(bank, keys: Sequence[str], length: int, seed: int = 0) -> Tensor:
@@ -57,7 +55,7 @@ def noise_windows(bank, keys: Sequence[str], length: int, seed: int = 0) -> Tens
     """
     clips, offsets = [], []
     for key in keys:
-        g = torch.Generator().manual_seed(_clip_seed(seed, key))
+        g = torch.Generator().manual_seed(derive_seed(seed, "noise-window", key))
         k = int(torch.randint(len(bank), (), generator=g))
         clips.append(k)
         offsets.append(int(torch.randint(int(bank.lengths[k]), (), generator=g)))
@@ -84,8 +82,8 @@ def _condition_names(snrs: Sequence[float]) -> list[str]:
 
 
 @torch.no_grad()
-def _predict(model: KeywordSpotter, x: Tensor, lengths: Tensor) -> Tensor:
-    return model(x, lengths).argmax(1)
+def _predict(frontend: LogMel, model: KeywordSpotter, x: Tensor, lengths: Tensor) -> Tensor:
+    return model(frontend(x, lengths)[0]).argmax(1)
 
 
 def evaluate_run(
@@ -131,6 +129,7 @@ def evaluate_run(
         device = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(device)
     model, saved = load_model(run, device, checkpoint)
+    frontend = make_frontend(model.config).to(device)
     labels = list(saved["labels"])
     tc = saved.get("train_config", {})
     ds = SpeechCommands(
@@ -151,7 +150,8 @@ def evaluate_run(
     confusion = {c: torch.zeros(n_cls, n_cls, dtype=torch.long) for c in names}
     loader = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=num_workers, collate_fn=collate)
     start = 0
-    for x, lengths, y in tqdm(loader, desc=f"evaluate {Path(run).name}", disable=not progress, leave=False):
+    for x, lengths, y in progress_bar(loader, desc=f"evaluate {Path(run).name}", unit="batch", enabled=progress,
+                                    leave=False):
         x, lengths = x.to(device), lengths.to(device)
         stop = start + y.shape[0]
         conditions = {"clean": x}
@@ -160,7 +160,7 @@ def evaluate_run(
             for name, snr in zip(names[1:], snrs):
                 conditions[name] = mix_at_snr(x, n, float(snr), lengths)
         for name, xc in conditions.items():
-            pred = _predict(model, xc, lengths).cpu()
+            pred = _predict(frontend, model, xc, lengths).cpu()
             confusion[name].index_put_((y, pred), torch.ones_like(y), accumulate=True)
         start = stop
     acc = {c: float(m.diag().sum()) / max(int(m.sum()), 1) for c, m in confusion.items()}

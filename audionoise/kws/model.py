@@ -1,4 +1,9 @@
-"""Keyword-spotting networks: log-Mel frontend + MatchboxNet or BC-ResNet.
+"""Keyword-spotting networks on log-Mel features: MatchboxNet or BC-ResNet.
+
+The model takes *features* ``(batch, n_mels, frames)``; the log-Mel frontend that makes them
+(:class:`~audionoise.kws.features.LogMel`, built for a model with :func:`make_frontend`) is a separate module
+that the trainer and the evaluator call first, so training can augment the features in between:
+``logits = model(frontend(x, lengths)[0])``.
 
 Two compact, modern KWS architectures are available (``ModelConfig.arch``):
 
@@ -26,10 +31,7 @@ seed gives the same model without touching torch's global RNG.
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -37,7 +39,7 @@ from torch import Tensor, nn
 from audionoise.kws.features import LogMel
 
 __all__ = ["ARCHITECTURES", "BCResNet", "KeywordSpotter", "MatchboxNet", "ModelConfig", "count_parameters",
-           "init_weights", "load_model"]
+           "init_weights", "make_frontend"]
 
 
 @dataclass(frozen=True)
@@ -250,32 +252,39 @@ ARCHITECTURES = {"matchboxnet": MatchboxNet, "bcresnet": BCResNet}
 
 
 class KeywordSpotter(nn.Module):
-    """Waveform -> logits: :class:`~audionoise.kws.features.LogMel` followed by the ``config.arch`` network.
+    """Features -> logits: the ``config.arch`` network on log-Mel features ``(batch, n_mels, frames)``.
 
-    ``forward(x, lengths=None, spec_transform=None)``: ``x`` is ``(batch, time)`` or
-    ``(batch, channels, time)``; ``spec_transform(spec, frame_lengths) -> spec`` (e.g. SpecAugment
-    masks during training) runs between the frontend and the network.
+    The features come from ``make_frontend(config)`` (see :func:`make_frontend`); the model holds no
+    frontend, so nothing runs between the two except what the caller puts there (e.g. SpecAugment).
 
     Example:
-        >>> model = KeywordSpotter(ModelConfig(n_classes=12))
-        >>> model(torch.zeros(2, 1, 16000)).shape
+        >>> config = ModelConfig(n_classes=12)
+        >>> spec, frames = make_frontend(config)(torch.zeros(2, 1, 16000))
+        >>> KeywordSpotter(config)(spec).shape
         torch.Size([2, 12])
     """
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
-        self.frontend = LogMel(config.sample_rate, config.n_mels, config.win_ms, config.hop_ms)
         if config.arch == "bcresnet":
             self.net: nn.Module = BCResNet(config.n_classes, config.n_mels, config.width, config.sub_bands)
         else:
             self.net = MatchboxNet(config.n_classes, config.n_mels, config.width)
 
-    def forward(self, x: Tensor, lengths: Tensor | None = None, spec_transform=None) -> Tensor:
-        spec, flen = self.frontend(x, lengths)
-        if spec_transform is not None:
-            spec = spec_transform(spec, flen)
-        return self.net(spec)
+    def forward(self, features: Tensor) -> Tensor:
+        """Logits ``(batch, n_classes)`` for features ``(batch, n_mels, frames)``."""
+        return self.net(features)
+
+
+def make_frontend(config: ModelConfig) -> LogMel:
+    """The log-Mel frontend whose features a :class:`KeywordSpotter` with ``config`` takes.
+
+    Example:
+        >>> make_frontend(ModelConfig(n_classes=12)).n_mels
+        40
+    """
+    return LogMel(config.sample_rate, config.n_mels, config.win_ms, config.hop_ms)
 
 
 def init_weights(model: nn.Module, generator: torch.Generator) -> nn.Module:
@@ -298,42 +307,3 @@ def init_weights(model: nn.Module, generator: torch.Generator) -> nn.Module:
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
-def load_model(
-    path: str | os.PathLike, device: str | torch.device = "cpu", checkpoint: str = "best"
-) -> tuple[KeywordSpotter, dict[str, Any]]:
-    """Load a trained model in eval mode from a run folder or a checkpoint file.
-
-    Args:
-        path: A run folder (``checkpoint`` picks ``best.pt`` or ``last.pt``; ``best.pt`` falls back to
-            ``last.pt``) or a ``.pt`` file written by :func:`audionoise.kws.train.train`.
-        device: Where to put the model.
-        checkpoint: ``"best"`` or ``"last"``.
-
-    Returns:
-        ``(model, checkpoint_dict)``; ``checkpoint_dict["labels"]`` names the classes.
-
-    Example:
-        >>> model, ckpt = load_model("runs/quickstart/augmented")  # doctest: +SKIP
-        >>> ckpt["labels"][:3]  # doctest: +SKIP
-        ['yes', 'no', 'up']
-    """
-    if checkpoint not in ("best", "last"):
-        raise ValueError(f"checkpoint must be 'best' or 'last', got {checkpoint!r}")
-    path = Path(path)
-    if path.is_dir():
-        file = path / f"{checkpoint}.pt"
-        if not file.is_file() and checkpoint == "best":
-            file = path / "last.pt"
-    else:
-        file = path
-    if not file.is_file():
-        raise ValueError(f"no checkpoint at {str(file)!r}; pass a run folder written by `audionoise train` "
-                         f"(with best.pt/last.pt) or a .pt file")
-    saved = torch.load(file, map_location=device, weights_only=True)
-    if not isinstance(saved, dict) or "model_config" not in saved or "model" not in saved:
-        raise ValueError(f"{str(file)!r} is not an audionoise KWS checkpoint (no model_config/model entries)")
-    model = KeywordSpotter(ModelConfig(**saved["model_config"]))
-    model.load_state_dict(saved["model"])
-    return model.to(device).eval(), saved

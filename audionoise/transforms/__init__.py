@@ -4,10 +4,15 @@ from audionoise.transforms.background import BackgroundNoise, BackgroundParams
 from audionoise.transforms.noisebank import NoiseBank, NoiseBankWarning
 from audionoise.transforms.base import REGISTRY, Injector, Params
 from audionoise.transforms.basic import Gain, TimeShift
+from audionoise.transforms.channel import BandPass, Codec, HighPass, LowPass, Telephone
+from audionoise.transforms.level import Normalize
 from audionoise.transforms.masks import SpecFreqMask, SpecTimeMask, TimeMask
 from audionoise.transforms.noise import ColoredNoise, WhiteNoise
+from audionoise.transforms.reverb import Reverb, RIRBank
+from audionoise.transforms.speed import PitchShift, SpeedPerturb, TimeStretch
 from audionoise.transforms.warp import SpecWarp
 
 __all__ = ["REGISTRY", "BackgroundNoise", "BackgroundParams", "ColoredNoise", "Gain", "Injector", "NoiseBank",
-           "NoiseBankWarning", "Params", "SpecFreqMask", "SpecTimeMask", "SpecWarp", "TimeMask", "TimeShift",
-           "WhiteNoise"]
+           "NoiseBankWarning", "Params", "SpecFreqMask", "SpecTimeMask", "SpecWarp", "TimeMask", "TimeShift", "WhiteNoise",
+           "BandPass", "Codec", "HighPass", "LowPass", "Normalize", "PitchShift", "RIRBank", "Reverb", "SpeedPerturb",
+           "Telephone", "TimeStretch"]

@@ -3,9 +3,9 @@
 Layout: ``<cache_dir>/noisebank-<key>.npy`` and ``noisebank-<key>.json``. The key is a hash of everything the
 decoded samples depend on: each entry's absolute path, size, modification time (ns) and segment, its record name,
 the sample rate and the cross-fade length. Files are written under a unique temporary name (process id + random
-suffix) and renamed into place (``os.replace``), the ``.npy`` before the ``.json``: a reader that finds the
-``.json`` finds a complete ``.npy``, and processes building the same bank at once never see each other's partial
-files (the last rename wins; both wrote the same bytes). Delete the folder to clear the cache.
+suffix, :func:`audionoise._fs.atomic_write`) and renamed into place, the ``.npy`` before the ``.json``: a reader
+that finds the ``.json`` finds a complete ``.npy``, and processes building the same bank at once never see each
+other's partial files (the last rename wins; both wrote the same bytes). Delete the folder to clear the cache.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import hashlib
 import io
 import json
 import os
-import uuid
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -61,10 +61,6 @@ def paths(cache_dir: Path, key: str) -> tuple[Path, Path]:
     return cache_dir / f"noisebank-{key}.npy", cache_dir / f"noisebank-{key}.json"
 
 
-def _temp(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-
-
 def open_memmap(npy: Path) -> Tensor:
     """The float32 samples of a cached ``.npy``, memory-mapped copy-on-write (``mmap_mode="c"``).
 
@@ -93,95 +89,57 @@ def load(cache_dir: Path, key: str) -> tuple[Tensor, dict[str, Any], Path] | Non
     return data, meta, npy
 
 
-class ClipWriter:
-    """Collects clips back to back: streamed into a temporary ``.npy`` in the cache folder (so a corpus larger than
-    RAM can be built), or held in memory (no cache, or the cache folder is not writable: then one warning)."""
+class NpyStream:
+    """Writes a 1-D float32 ``.npy`` to an open binary file clip by clip (a corpus larger than RAM can be cached):
+    a header for 0 samples first, the samples, then the real header over it (NumPy reserves room in the header
+    for the shape to grow, so it keeps its size)."""
 
-    def __init__(self, cache_dir: Path | None, key: str | None) -> None:
-        self.parts: list[np.ndarray] = []
-        self.samples = 0
-        self.file = self.tmp = None
-        self.header = b""
-        if cache_dir is None or key is None:
-            return
-        self.npy = paths(cache_dir, key)[0]
-        try:
-            cache_dir.mkdir(parents=True, exist_ok=True)
-            self.tmp = _temp(self.npy)
-            self.file = open(self.tmp, "wb")
-            self.header = _header(0)
-            self.file.write(self.header)
-        except OSError as err:
-            self._to_memory(err)
+    def __init__(self, fh: Any) -> None:
+        self.fh, self.samples, self.header = fh, 0, _header(0)
+        fh.write(self.header)
 
     def append(self, clip: np.ndarray) -> None:
         clip = np.ascontiguousarray(clip, dtype="<f4")
-        if self.file is not None:
-            try:
-                self.file.write(clip.data)
-            except OSError as err:
-                self._to_memory(err)
-                self.parts.append(clip)
-        else:
-            self.parts.append(clip)
+        self.fh.write(clip.data)
         self.samples += clip.shape[0]
 
-    def finish(self) -> tuple[Tensor, Path | None]:
-        """The samples (memory-mapped from the final ``.npy`` when cached) and the ``.npy`` path (or ``None``)."""
-        if self.file is not None:
-            try:
-                header = _header(self.samples)
-                if len(header) != len(self.header):  # an old NumPy without header growth room: write it again
-                    self.file.close()
-                    body = np.fromfile(self.tmp, dtype="<f4", offset=len(self.header))
-                    with open(self.tmp, "wb") as f:
-                        np.save(f, body)
-                else:
-                    self.file.seek(0)
-                    self.file.write(header)
-                    self.file.close()
-                os.replace(self.tmp, self.npy)
-                self.file = None
-                return open_memmap(self.npy), self.npy
-            except OSError as err:
-                self._to_memory(err)
-        data = np.concatenate(self.parts) if self.parts else np.zeros(0, np.float32)
-        return torch.from_numpy(data), None
+    def finish(self) -> None:
+        header = _header(self.samples)
+        if len(header) != len(self.header):  # pragma: no cover - old NumPy: no room to grow (kept in memory)
+            raise OSError("this NumPy leaves no room to grow an .npy header in place; upgrade NumPy")
+        self.fh.seek(0)
+        self.fh.write(header)
 
-    def discard(self) -> None:
-        if self.file is not None:
-            self.file.close()
-            self.file = None
-        if self.tmp is not None and self.tmp.exists():
-            self.tmp.unlink()
 
-    def _to_memory(self, err: OSError) -> None:
-        """Keep building in memory: read back what reached the file, warn once."""
-        if self.file is not None:
-            try:
-                self.file.close()
-                done = np.fromfile(self.tmp, dtype="<f4", offset=len(self.header), count=self.samples)
-                self.parts = [done] + self.parts
-            finally:
-                self.file = None
-        if self.tmp is not None:
-            try:
-                self.tmp.unlink(missing_ok=True)
-            except OSError:
-                pass
-        warnings.warn(f"noise bank cache not written ({err}); the bank is kept in memory. Pass cache_dir= a writable "
-                      f"folder (or cache_dir=False to silence this)", stacklevel=4)
+def write_bank(cache_dir: Path, key: str, fill: Callable[[Callable[[np.ndarray], None]], Any]) -> tuple[Any, Path]:
+    """Write ``noisebank-<key>.npy`` atomically (:func:`audionoise._fs.atomic_write`) from ``fill(append)``, which
+    calls ``append(clip)`` for every clip in order; returns what ``fill`` returned and the file.
+
+    Raises:
+        OSError: the folder cannot be created or written (nothing is left behind).
+    """
+    from audionoise._fs import atomic_write
+
+    npy = paths(cache_dir, key)[0]
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    out = []
+
+    def content(fh: Any) -> None:
+        stream = NpyStream(fh)
+        out.append(fill(stream.append))
+        stream.finish()
+
+    atomic_write(npy, content)
+    return out[0], npy
 
 
 def write_metadata(cache_dir: Path, key: str, meta: dict[str, Any]) -> None:
     """Write the ``.json`` next to a finished ``.npy`` (atomically); failures only warn."""
-    meta_path = paths(cache_dir, key)[1]
-    tmp = _temp(meta_path)
+    from audionoise._fs import atomic_write
+
     try:
-        tmp.write_text(json.dumps({"version": CACHE_VERSION, "key": key, **meta}), encoding="utf-8")
-        os.replace(tmp, meta_path)
+        atomic_write(paths(cache_dir, key)[1], json.dumps({"version": CACHE_VERSION, "key": key, **meta}))
     except OSError as err:
-        tmp.unlink(missing_ok=True)
         warnings.warn(f"noise bank cache metadata not written ({err}); the bank will be decoded again next time",
                       stacklevel=3)
 

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from audionoise.functional._checks import check_finite, per_example, valid_mask
-from audionoise.functional.snr import _TINY_POWER, _power, active_mask
+from audionoise.functional.snr import LN10_OVER_20, TINY_POWER, _power, active_mask, gain_for_snr, gain_numpy
 from audionoise.transforms._mixing import LOW_PRECISION, check_snr_reference
 from audionoise.transforms.base import (Injector, Params, check_number, check_range, check_sample_rate, draw,
                                         needs_grad, scale_int, scale_uniform, tensor)
@@ -212,33 +212,24 @@ class BackgroundNoise(Injector):
                         noise[r].narrow(0, n, t - n).zero_()
             else:
                 noise.mul_(valid_mask(lengths, t, x.device))
-        nx, nn, count = self._norms(x, noise, lengths, host)
+        ps, pn = self._powers(x.detach(), noise, lengths, host)
         target = params.snr_db if self.noise_level_dbfs is None else params.noise_level_dbfs
-        if host and not needs_grad(x) and b == 1:  # one example: Python floats (the same IEEE operations)
-            nx1 = nx.item()
-            if not math.isfinite(nx1):
+        if host:  # the gain is a constant of the augmentation (detached): a few scalars per example on the host
+            if not np.isfinite(ps).all():
                 check_finite(x)  # names the bad values; huge finite values (power overflow) pass and get no noise
-            g, capped = self._gain_one(nx1, nn.item(), int(count if isinstance(count, int) else count[0]),
-                                       target.item(), bool(params.applied.item()))
-            scale = torch.full((1,) * x.dim(), g, dtype=torch.float32 if x.dtype in LOW_PRECISION else x.dtype)
-            info = _Info([g], [capped], nx, nn)
-        elif host and not needs_grad(x):  # a few scalars per example: NumPy float64
-            nxh = nx.numpy()
-            if not np.isfinite(nxh).all():
+            if b == 1:  # one example: Python floats (the same IEEE operations as the batch formula)
+                g1, c1 = self._gain_one(float(ps[0]), float(pn[0]), target.item(), bool(params.applied.item()))
+                scale = torch.full((1,) * x.dim(), g1, dtype=torch.float32 if x.dtype in LOW_PRECISION else x.dtype)
+                g, capped = np.array([g1]), np.array([c1])
+            else:
+                g, capped = self._gains(ps, pn, _host(target).astype(np.float64), _host(params.applied))
+                scale = torch.from_numpy(g if x.dtype == torch.float64 else g.astype(np.float32))
+        else:  # tensors on the device: no host synchronisation
+            if x.is_cpu and not bool(torch.isfinite(ps).all()):
                 check_finite(x)
-            nxh, nnh = nxh.astype(np.float64), nn.numpy().astype(np.float64)
-            g, capped = self._gains(nxh, nnh, count if isinstance(count, int) else count.numpy(),
-                                    _host(target).astype(np.float64), _host(params.applied))
-            scale = torch.from_numpy(g if x.dtype == torch.float64 else g.astype(np.float32))
-            info = _Info(g, capped, nxh, nnh)
-        else:  # torch float64: differentiable in x (the gain depends on the signal's power), no host sync
-            if x.is_cpu and not bool(torch.isfinite(nx).all()):
-                check_finite(x)
-            nxd, nnd = nx.double(), nn.double()
-            g, capped = self._gains(nxd, nnd, count if isinstance(count, int) else count.to(nx.device, torch.float64),
-                                    target.to(nx.device).double(), params.applied.to(nx.device))
+            g, capped = self._gains(ps, pn, target.to(ps.device).double(), params.applied.to(ps.device))
             scale = g if x.dtype == torch.float64 else g.float()
-            info = _Info(g, capped, nxd, nnd)
+        info = _Info(g, capped, ps, pn)
         if x.dim() > 2:
             noise = noise.view(b, *([1] * (x.dim() - 2)), t)  # the same mono noise on every channel
         if scale.dim() != x.dim():
@@ -267,58 +258,73 @@ class BackgroundNoise(Injector):
         win.mul_(w[:, None])
         return torch.zeros(b, t, dtype=win.dtype).index_add_(0, ri, win)
 
-    def _norms(self, x: Tensor, noise: Tensor, lengths: Tensor | None, host: bool) -> tuple[Tensor, Tensor, Any]:
-        """``(|x|, |noise|, count)`` per example over the SNR reference samples: power = norm**2 / count.
-
-        ``noise`` is 0 in the padding. Norms are float32 for float16/bfloat16 input.
-        """
+    def _powers(self, x: Tensor, noise: Tensor, lengths: Tensor | None, host: bool) -> tuple[Any, Any]:
+        """Signal and noise power per example over the SNR reference samples, float64 (``noise`` is 0 in the
+        padding and the same on every channel). NumPy arrays on the host: one BLAS dot per row (the valid part),
+        no mask pass over the batch; tensors otherwise."""
         b, t = x.shape[0], x.shape[-1]
-        acc = torch.float32 if x.dtype in LOW_PRECISION else x.dtype
+        if x.dtype in LOW_PRECISION:
+            x = x.float()
         if self.snr_reference == "active":
             mask = active_mask(x, lengths)
-            return _power(x, mask).sqrt(), _power(noise, mask).sqrt(), 1
-        channels = math.prod(x.shape[1:-1])
-        nn = torch.linalg.vector_norm(noise, dim=1, dtype=acc)
-        if channels > 1:  # the mono noise goes to every channel: its norm over all of them
-            nn = nn * math.sqrt(channels)
-        if lengths is None:
-            return torch.linalg.vector_norm(x.flatten(1), dim=1, dtype=acc), nn, channels * t
-        if host:  # each row up to its length: no mask pass over the batch
-            nx = torch.stack([torch.linalg.vector_norm(x[r].narrow(-1, 0, n), dtype=acc)
-                              for r, n in enumerate(lengths.tolist())])
-        else:
-            nx = torch.linalg.vector_norm((x * _mask(x, lengths)).flatten(1), dim=1, dtype=acc)
-        return nx, nn, lengths * channels
+            ps, pn = _power(x, mask).double(), _power(noise, mask).double()
+            return (ps.numpy(), pn.numpy()) if host else (ps, pn)
+        n = [t] * b if lengths is None else lengths.tolist()
+        if host:
+            xa, na = x.numpy(), noise.numpy()
+            if x.dim() == 2:
+                ss = [np.dot(xa[r, :k], xa[r, :k]) for r, k in enumerate(n)]
+            else:
+                ss = [sum(np.dot(c, c) for c in xa[r, :, :k]) for r, k in enumerate(n)]
+            count = np.array(n, np.float64).clip(1) * math.prod(x.shape[1:-1])
+            ps = np.array(ss, np.float64) / count
+            pn = np.array([np.dot(row, row) for row in na], np.float64) / np.array(n, np.float64).clip(1)
+            return ps, pn
+        count = (torch.full((b,), t, device=x.device) if lengths is None else lengths).double().clamp_min(1)
+        xm = x if lengths is None else x * _mask(x, lengths)
+        ps = torch.linalg.vector_norm(xm.flatten(1), dim=1).double().square() / (count * math.prod(x.shape[1:-1]))
+        return ps, torch.linalg.vector_norm(noise, dim=1).double().square() / count
 
-    def _gains(self, nx: Any, nn: Any, count: Any, target: Any, applied: Any) -> tuple[Any, Any]:
+    def _gains(self, ps: Any, pn: Any, target: Any, applied: Any) -> tuple[Any, Any]:
         """Gain of each example's summed noise and whether the cap bound (float64 NumPy arrays or tensors).
 
-        ``nx``, ``nn``: norms of signal and noise over the same ``count`` samples. SNR mode:
-        ``g = |x| / |n| * 10**(-snr/20)``; absolute mode: ``g = 10**(level/20) * sqrt(count) / |n|``. No noise
-        (``g = 0``) where not applied, where the noise power is ~0 (<= 1e-30) and, in SNR mode, where the signal
-        is silent. :meth:`_gain_one` is the same arithmetic for one example.
+        SNR mode: ``g = sqrt(ps / pn) * 10**(-snr/20)`` (:func:`audionoise.functional.snr.gain_numpy`, the
+        formula of every SNR injector); absolute mode: ``g = 10**(level/20) / sqrt(pn)``. No noise (``g = 0``)
+        where not applied or where the noise power is ~0 (<= 1e-30); in SNR mode also where the signal is
+        silent. :meth:`_gain_one` is the same arithmetic for one example.
         """
-        xp = np if isinstance(nx, np.ndarray) else torch
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if isinstance(ps, np.ndarray):
             if self.noise_level_dbfs is None:
-                g = nx / nn * 10.0 ** (target * -0.05)
+                g = gain_numpy(ps, pn, target)
             else:
-                g = 10.0 ** (target * 0.05) * (math.sqrt(count) if isinstance(count, int) else xp.sqrt(count)) / nn
-            g = xp.where(xp.isfinite(g) & (nn * nn > _TINY_POWER * count) & applied, g, 0.0)
+                g = np.exp(target * LN10_OVER_20) / np.sqrt(np.maximum(pn, TINY_POWER))
+                g = np.where((pn > TINY_POWER) & np.isfinite(g), g, 0.0)
+            g = g * applied
+            if self.max_gain_db is None:
+                return g, np.zeros(g.shape, bool)
+            capped = g > self._cap
+            return np.where(capped, self._cap, g), capped
+        if self.noise_level_dbfs is None:
+            g = gain_for_snr(ps, pn, target)
+        else:
+            g = torch.exp(target * LN10_OVER_20) / torch.sqrt(pn.clamp_min(TINY_POWER))
+            g = g.nan_to_num_(0.0, 0.0, 0.0).masked_fill_(pn <= TINY_POWER, 0.0)
+        g = g * applied
         if self.max_gain_db is None:
-            return g, g < 0
+            return g, torch.zeros_like(g, dtype=torch.bool)
         capped = g > self._cap
-        return xp.where(capped, self._cap, g), capped
+        return g.clamp(max=self._cap), capped
 
-    def _gain_one(self, nx: float, nn: float, count: int, target: float, applied: bool) -> tuple[float, bool]:
-        """:meth:`_gains` for one example in Python floats: the same IEEE operations in the same order (``10**x``
-        through NumPy, like the batch), so an example alone and in a batch gets bit-identical noise."""
-        if not applied or not nn * nn > _TINY_POWER * count:
+    def _gain_one(self, ps: float, pn: float, target: float, applied: bool) -> tuple[float, bool]:
+        """:meth:`_gains` for one example in Python floats: the same IEEE operations in the same order (the one
+        transcendental, ``exp``, through NumPy like the batch), so an example alone and in a batch gets
+        bit-identical noise."""
+        if not applied or not pn > TINY_POWER:
             return 0.0, False
         if self.noise_level_dbfs is None:
-            g = nx / nn * float(np.power(10.0, np.array([target * -0.05]))[0])
+            g = math.sqrt(ps / pn) * float(np.exp(np.array([target], np.float64) * -LN10_OVER_20)[0])
         else:
-            g = float(np.power(10.0, np.array([target * 0.05]))[0]) * math.sqrt(count) / nn
+            g = float(np.exp(np.array([target], np.float64) * LN10_OVER_20)[0]) / math.sqrt(pn)
         if not math.isfinite(g):
             return 0.0, False
         if self.max_gain_db is not None and g > self._cap:
@@ -344,19 +350,16 @@ class BackgroundNoise(Injector):
 
 class _Info(Mapping):
     """Apply-time record fields, turned into tensors only when a record is asked for (``forward`` never does):
-    ``noise_added``, ``gain_capped`` and the SNR reached, ``snr_db_actual = 20*log10(|x| / (g*|n|))``."""
+    ``noise_added``, ``gain_capped`` and the SNR reached, ``snr_db_actual = 10*log10(ps / (g**2 * pn))``."""
 
-    def __init__(self, g: Any, capped: Any, nx: Any, nn: Any) -> None:
-        self._parts, self._fields = (g, capped, nx, nn), None
+    def __init__(self, g: Any, capped: Any, ps: Any, pn: Any) -> None:
+        self._parts, self._fields = (g, capped, ps, pn), None
 
     def _get(self) -> dict[str, Tensor]:
         if self._fields is None:
-            g, capped, nx, nn = (torch.from_numpy(v) if isinstance(v, np.ndarray) else
-                                 torch.tensor(v, dtype=torch.float64 if i != 1 else torch.bool)
-                                 if isinstance(v, list) else v for i, v in enumerate(self._parts))
-            nx, nn = nx.double(), nn.double()
+            g, capped, ps, pn = (torch.from_numpy(v) if isinstance(v, np.ndarray) else v for v in self._parts)
             self._fields = {"noise_added": g > 0, "gain_capped": capped,
-                            "snr_db_actual": (20.0 * torch.log10(nx / (g * nn))).float()}
+                            "snr_db_actual": (10.0 * torch.log10(ps / (g * g * pn))).float()}
         return self._fields
 
     def __getitem__(self, key: str) -> Tensor:

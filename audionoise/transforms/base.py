@@ -28,6 +28,13 @@ hooks a subclass implements trust their input:
     ``info`` holds per-example values only known when applying (e.g. ``noise_added``) for the records.
     ``owned=True`` means nobody else holds ``params`` (``forward``, pipelines), so its buffers may be consumed.
 
+Length-changing injectors (``changes_length = True``: speed perturbation, time stretch) return ``(y, new_lengths)``
+from ``forward`` and ``apply_params`` (like torchaudio's ``SpeedPerturbation``): ``y`` is zero-padded to the longest
+new length of the batch and ``new_lengths`` is always an int64 ``(batch,)`` tensor (a 0-d one for a 1-D input, whose
+output is then exactly its new length). Their ``_apply_params`` puts the new lengths in ``info["length"]`` (so records
+carry them too); an example not applied keeps its samples and its length. Pipelines thread the lengths to the
+transforms that follow and then return ``(y, lengths)`` (``(y, lengths, records)`` with ``return_params``).
+
 Autograd: every injector is differentiable with respect to its input. Where nothing requires a gradient the
 in-place fast paths are used; where the input requires one, out-of-place equivalents give the same values.
 
@@ -45,14 +52,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from audionoise.functional._checks import check_lengths, check_waveform
+from audionoise.functional._checks import CHANNELS_FIRST_TAG, check_lengths, check_waveform
 
 #: name -> injector class, filled by ``Injector.__init_subclass__``; used by pipeline configs.
 REGISTRY: dict[str, type["Injector"]] = {}
 
-#: Attribute that :func:`audionoise.io.load` sets on the ``(channels, time)`` tensors it returns, so that a
-#: multichannel file passed straight to an injector (which reads 2-D as a batch of mono clips) is an error.
-CHANNELS_FIRST_TAG = "_audionoise_channels_first"
 
 
 def _jsonable(v: Any) -> Any:
@@ -188,6 +192,11 @@ def enter(x: Tensor, lengths: Tensor | None, spectrogram: bool, who: str) -> tup
     return xb, single, lengths
 
 
+def _with_lengths(y: Tensor, lengths: Tensor, single: bool) -> tuple[Tensor, Tensor]:
+    """The ``(y, new_lengths)`` a length-changing injector returns (unbatched for a 1-D input)."""
+    return (y[0], lengths[0]) if single else (y, lengths)
+
+
 class Injector(nn.Module):
     """Base class of all audionoise transforms (see the module docstring for the contract).
 
@@ -198,6 +207,8 @@ class Injector(nn.Module):
     #: whether the input is a spectrogram (..., freq, frames) instead of a waveform (..., time); a pipeline
     #: splits its waveform and spectrogram stages on this declaration alone
     spectrogram: ClassVar[bool] = False
+    #: whether the output can be longer or shorter than the input (then ``forward`` returns ``(y, new_lengths)``)
+    changes_length: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -210,10 +221,12 @@ class Injector(nn.Module):
 
     # -- the public contract ------------------------------------------------------------------------------------
     def forward(self, x: Tensor, lengths: Tensor | None = None,
-                generator: torch.Generator | None = None) -> Tensor:
+                generator: torch.Generator | None = None) -> Tensor | tuple[Tensor, Tensor]:
         """Augment ``x``: sample this call's parameters from ``generator`` and apply them."""
         xb, single, lengths = enter(x, lengths, self.spectrogram, type(self).__name__)
-        y = self._apply_params(xb, self._sample(xb, lengths, generator), lengths, True)[0]
+        y, info = self._apply_params(xb, self._sample(xb, lengths, generator), lengths, True)
+        if self.changes_length:
+            return _with_lengths(y, info["length"], single)
         return y[0] if single else y
 
     def sample(self, x: Tensor, lengths: Tensor | None = None,
@@ -222,10 +235,13 @@ class Injector(nn.Module):
         xb, _, lengths = enter(x, lengths, self.spectrogram, type(self).__name__)
         return self._sample(xb, lengths, generator)
 
-    def apply_params(self, x: Tensor, params: Params, lengths: Tensor | None = None) -> Tensor:
+    def apply_params(self, x: Tensor, params: Params,
+                     lengths: Tensor | None = None) -> Tensor | tuple[Tensor, Tensor]:
         """Apply parameters from :meth:`sample` (deterministic; ``params`` is not modified)."""
         xb, single, lengths = enter(x, lengths, self.spectrogram, type(self).__name__)
-        y = self._apply_params(xb, params, lengths, False)[0]
+        y, info = self._apply_params(xb, params, lengths, False)
+        if self.changes_length:
+            return _with_lengths(y, info["length"], single)
         return y[0] if single else y
 
     def records(self, params: Params, info: dict[str, Tensor] | None = None) -> list[dict[str, Any]]:
@@ -249,14 +265,29 @@ class Injector(nn.Module):
         raise NotImplementedError(f"{type(self).__name__} must implement _apply_params(x, params, lengths, owned)")
 
     # -- used by pipelines (trusted, batched input) -------------------------------------------------------------
-    def _run(self, x: Tensor, lengths: Tensor | None, generator: torch.Generator | None,
-             active: Tensor | None, record: bool) -> tuple[Tensor, list[list[dict[str, Any]]] | None]:
-        """Sample, restrict to ``active`` examples, apply; records only when ``record`` (a host sync on GPU)."""
+    def _step(self, x: Tensor, lengths: Tensor | None, generator: torch.Generator | None,
+              active: Tensor | None) -> tuple[Params, Tensor, dict[str, Tensor]]:
+        """Sample, restrict to ``active`` examples, apply: the one path every pipeline call of a leaf takes."""
         params = self._sample(x, lengths, generator)
         if active is not None:
             params = dataclasses.replace(params, applied=params.applied & active.to(params.applied.device))
         y, info = self._apply_params(x, params, lengths, True)
+        return params, y, info
+
+    def _run(self, x: Tensor, lengths: Tensor | None, generator: torch.Generator | None,
+             active: Tensor | None, record: bool) -> tuple[Tensor, list[list[dict[str, Any]]] | None]:
+        """:meth:`_step`, with records only when ``record`` (building them is a host sync on GPU)."""
+        params, y, info = self._step(x, lengths, generator, active)
         return y, ([[r] for r in self.records(params, info)] if record else None)
+
+    def _run_lengths(self, x: Tensor, lengths: Tensor | None, generator: torch.Generator | None,
+                     active: Tensor | None,
+                     record: bool) -> tuple[Tensor, Tensor | None, list[list[dict[str, Any]]] | None]:
+        """:meth:`_run` that also returns the lengths after this transform; pipelines call it when
+        ``changes_length`` (the others keep ``lengths`` as they are)."""
+        params, y, info = self._step(x, lengths, generator, active)
+        new = info["length"] if self.changes_length else lengths
+        return y, new, ([[r] for r in self.records(params, info)] if record else None)
 
     # -- configuration ------------------------------------------------------------------------------------------
     def config(self) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from torch import Tensor
 
 from audionoise.functional.masks import freq_mask, masked_copy, spec_time_mask
 from audionoise.transforms.base import (Injector, Params, check_number, check_sample_rate, draw, enter, like,
-                                        needs_grad, scale_int, tensor)
+                                        scale_int, tensor)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,12 +110,12 @@ class TimeMask(_IntervalMask):
         ``apply_params(x, sample(x, lengths, generator), lengths)`` (tested).
         """
         xb, single, lengths = enter(x, lengths, False, "TimeMask")
-        if (xb.shape[0] * self.num_masks > self.SCALAR_MASKS or self._fade or xb.device.type != "cpu"
-                or needs_grad(xb) or xb.dtype == torch.bfloat16
-                or (generator is not None and generator.device.type != "cpu")):
-            y = self._apply_params(xb, self._sample(xb, lengths, generator), lengths, True)[0]
-        else:
+        if (xb.shape[0] * self.num_masks <= self.SCALAR_MASKS and not self._fade and not xb.requires_grad
+                and xb.device.type == "cpu" and xb.dtype != torch.bfloat16
+                and (generator is None or generator.device.type == "cpu")):
             y = self._scalar_forward(xb, lengths, generator)
+        else:
+            y = self._apply_params(xb, self._sample(xb, lengths, generator), lengths, True)[0]
         return y[0] if single else y
 
     def _scalar_forward(self, x: Tensor, lengths: Tensor | None, generator: torch.Generator | None) -> Tensor:

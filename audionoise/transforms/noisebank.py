@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from typing import Any
 
 import numpy as np
@@ -112,8 +113,8 @@ class NoiseBank(nn.Module):
             max_clips_seed: seed of that subset.
             extensions: file suffixes to take from folders and patterns (default: every format of
                 :mod:`audionoise.io`).
-            progress: progress bar on stderr while decoding (``None``: on a terminal only, once the build takes
-                more than a second).
+            progress: ``False`` hides the progress of the first build; otherwise
+                :func:`audionoise.progress.progress` shows it (a bar on a terminal, a line every 10 s in a log).
 
         Bad entries (missing file, undecodable or silent audio, bad list or manifest line) are skipped with one
         :class:`NoiseBankWarning` each naming the entry and the reason, and listed in ``bank.skipped``.
@@ -227,37 +228,50 @@ class NoiseBank(nn.Module):
 
 
 def _decode(entries: list[Entry], sample_rate: int, fade: int, root, key, progress):
-    """Decode, check and make loopable every entry, streaming the samples to the cache (or memory)."""
-    from tqdm.auto import tqdm
+    """Decode, check and make loopable every entry, streamed into the cache (or kept in memory): ``(data, names,
+    lengths, npy, skipped)``. The skipped entries are warned about once, whichever way the bank was stored."""
+    result = None
+    if root is not None:
+        try:
+            result, npy = cache.write_bank(root, key, lambda append: _each_clip(entries, sample_rate, fade,
+                                                                               append, progress))
+            data = cache.open_memmap(npy)
+        except OSError as err:
+            warnings.warn(f"noise bank cache not written ({err}); the bank is kept in memory. Pass cache_dir= a "
+                          f"writable folder (or cache_dir=False to silence this)", stacklevel=4)
+            result = None
+    if result is None:
+        parts: list[np.ndarray] = []
+        result, npy = _each_clip(entries, sample_rate, fade, parts.append, progress), None
+        data = torch.from_numpy(np.concatenate(parts) if parts else np.zeros(0, np.float32))
+    names, lengths, skipped = result
+    for s in skipped:
+        warnings.warn(f"noise bank: skipped {s['clip']}: {s['reason']}", NoiseBankWarning, stacklevel=4)
+    return data, names, torch.tensor(lengths, dtype=torch.long), npy, skipped
 
+
+def _each_clip(entries: list[Entry], sample_rate: int, fade: int, append, progress):
+    """``append(clip)`` (float32 NumPy, loopable) for every usable entry; ``(names, lengths, skipped)``."""
     from audionoise import io as aio
+    from audionoise.progress import progress as progress_bar
 
-    writer = cache.ClipWriter(root, key)
     names, lengths, skipped = [], [], []
-    bar = tqdm(entries, desc="noise bank", unit="file", disable=None if progress is None else not progress,
-               delay=1.0 if progress is None else 0.0, leave=False)
-    try:
+    with progress_bar(entries, desc="noise bank", unit="file", enabled=progress is not False, leave=False) as bar:
         for e in bar:
             try:
                 clip = aio.load(e.path, sample_rate=sample_rate, mono=True, offset=e.offset, duration=e.duration)[0][0]
-            except (ValueError, RuntimeError, OSError) as err:
-                skip(skipped, e.name, str(err))
+            except (ValueError, RuntimeError, OSError) as err:  # AudioFileError and the like: skip, go on
+                skipped.append({"clip": e.name, "reason": str(err)})
                 continue
             reason = _unusable(clip)
             if reason:
-                skip(skipped, e.name, reason)
+                skipped.append({"clip": e.name, "reason": reason})
                 continue
             clip = make_loopable(clip, loop_crossfade(clip.numel(), fade))
-            writer.append(clip.numpy())
+            append(clip.numpy())
             names.append(e.name)
             lengths.append(clip.numel())
-    except BaseException:
-        writer.discard()
-        raise
-    finally:
-        bar.close()
-    data, npy = writer.finish()
-    return data, names, torch.tensor(lengths, dtype=torch.long), npy, skipped
+    return names, lengths, skipped
 
 
 def _unusable(clip: Tensor) -> str | None:

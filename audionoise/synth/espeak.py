@@ -46,13 +46,10 @@ _SESSION_LOCK = threading.Lock()
 
 
 def _loader():
-    try:
-        import espeakng_loader
-    except ImportError as err:  # pragma: no cover - it is a dependency of audionoise
-        raise RuntimeError(
-            "speech synthesis needs the 'espeakng-loader' package: pip install espeakng-loader"
-        ) from err
-    return espeakng_loader
+    from audionoise.extras import require
+
+    return require("espeakng_loader", extra="kws", purpose="speech synthesis (audionoise make-data)",
+                   package="espeakng-loader")
 
 
 @lru_cache(maxsize=1)

@@ -3,6 +3,8 @@
 Every generator is a pure function of ``(num_samples, sample_rate, generator)`` that returns a
 1-D float32 waveform with unit RMS (``sqrt(mean(x**2)) == 1``); the caller sets the level. All
 randomness comes from the ``torch.Generator`` passed in, so a seed gives the same recording.
+White, pink and brown noise and the RMS are the core's (:func:`audionoise.functional.colored_noise`,
+:func:`audionoise.functional.rms`); this module only adds the recordings built on them.
 
 Two families are kept apart on purpose:
 
@@ -28,8 +30,9 @@ import torch
 import torchaudio.functional as AF
 from torch import Tensor
 
+from audionoise.functional import colored_noise, rms
+
 __all__ = [
-    "shaped_noise",
     "white",
     "pink",
     "brown",
@@ -48,57 +51,28 @@ __all__ = [
 
 
 def unit_rms(x: Tensor) -> Tensor:
-    """Scale ``x`` to RMS 1: ``x / sqrt(mean(x**2))`` (all-zero input is returned unchanged)."""
-    power = x.pow(2).mean()
-    return x if power == 0 else x / power.sqrt()
+    """Scale one waveform ``x`` to RMS 1: ``x / rms(x)`` (all-zero input is returned unchanged)."""
+    level = rms(x.reshape(-1))
+    return x if level == 0 else x / level
 
 
 def _uniform(generator: torch.Generator, low: float, high: float, size=()) -> Tensor:
     return low + (high - low) * torch.rand(size, generator=generator)
 
 
-def shaped_noise(shape: int | tuple[int, ...], exponent: float, generator: torch.Generator) -> Tensor:
-    """Gaussian noise whose power spectrum falls as ``1 / f**exponent`` along the last axis.
-
-    White Gaussian noise is shaped in the frequency domain, ``Y(f) = X(f) * f**(-exponent/2)``
-    (DC set to 0), then each row is scaled to unit RMS. White is ``exponent=0``, pink 1
-    (-3.01 dB/octave), brown 2 (-6.02 dB/octave). Each row is one FFT frame, so nothing repeats.
-
-    Args:
-        shape: Length, or shape ``(..., time)``, of the result.
-        exponent: Spectral slope exponent.
-        generator: Source of randomness.
-
-    Example:
-        >>> x = shaped_noise((2, 8000), 1.0, torch.Generator().manual_seed(1))
-        >>> x.shape, [round(float(r), 4) for r in x.pow(2).mean(-1).sqrt()]
-        (torch.Size([2, 8000]), [1.0, 1.0])
-    """
-    shape = (shape,) if isinstance(shape, int) else tuple(shape)
-    x = torch.randn(shape, generator=generator)
-    if exponent != 0:
-        spectrum = torch.fft.rfft(x)
-        f = torch.arange(spectrum.shape[-1], dtype=torch.float32)
-        f[0] = 1.0
-        weight = f.pow(-exponent / 2.0)
-        weight[0] = 0.0
-        x = torch.fft.irfft(spectrum * weight, n=shape[-1])
-    return x / x.pow(2).mean(-1, keepdim=True).sqrt().clamp_min(1e-30)
-
-
 def white(num_samples: int, sample_rate: int, generator: torch.Generator) -> Tensor:
     """White Gaussian noise (flat spectrum), unit RMS."""
-    return shaped_noise(num_samples, 0.0, generator)
+    return colored_noise((num_samples,), "white", generator)
 
 
 def pink(num_samples: int, sample_rate: int, generator: torch.Generator) -> Tensor:
     """Pink noise, power ``~ 1/f`` (-3.01 dB per octave), unit RMS."""
-    return shaped_noise(num_samples, 1.0, generator)
+    return colored_noise((num_samples,), "pink", generator)
 
 
 def brown(num_samples: int, sample_rate: int, generator: torch.Generator) -> Tensor:
     """Brown (red) noise, power ``~ 1/f**2`` (-6.02 dB per octave), unit RMS."""
-    return shaped_noise(num_samples, 2.0, generator)
+    return colored_noise((num_samples,), "brown", generator)
 
 
 def smooth_random(

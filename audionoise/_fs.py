@@ -1,0 +1,107 @@
+"""Atomic file writes: the one helper every writer of audionoise goes through.
+
+:func:`atomic_write` writes to a hidden temporary file in the destination's folder, named
+``.<name>.<pid><random>.tmp`` (8 hex digits of the process id, 8 random hex digits; created with ``O_EXCL``, so
+no other writer's file is ever clobbered), optionally ``fsync``-s it, then renames it over the destination
+(``os.replace``, atomic on POSIX and Windows). A reader, a concurrent writer or a job resumed after ``kill -9``
+therefore only ever sees no file, the old file or the complete new one; the temporary file is removed if
+anything fails. :func:`temp_target` recognises such leftovers so a resumed job can delete them.
+
+Example:
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.txt"
+    >>> atomic_write(p, "hello\\n").read_text()
+    'hello\\n'
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+__all__ = ["atomic_write", "temp_name", "temp_target"]
+
+# 12 hex digits: the temporary names of earlier versions (still cleaned up on resume); 16: today's.
+_TEMP_NAME = re.compile(r"^\.(.+)\.[0-9a-f]{12,16}\.tmp$", re.S)
+
+
+def temp_name(name: str) -> str:
+    """A fresh temporary file name for destination file ``name``: ``.<name>.<pid:08x><8 random hex>.tmp``."""
+    return f".{name}.{os.getpid() & 0xFFFFFFFF:08x}{secrets.token_hex(4)}.tmp"
+
+
+def temp_target(name: str) -> str | None:
+    """If ``name`` is a temporary file of :func:`atomic_write`, the file name it was going to become, else None.
+
+    Example:
+        >>> temp_target(".a.wav.00001234deadbeef.tmp"), temp_target("a.wav")
+        ('a.wav', None)
+    """
+    m = _TEMP_NAME.match(name)
+    return m.group(1) if m else None
+
+
+def _open_exclusive(path: Path) -> tuple[Path, int]:
+    for _ in range(100):
+        tmp = path.with_name(temp_name(path.name))
+        try:
+            # O_EXCL: never open someone else's file; 0o666 is reduced by the umask like any new file
+            return tmp, os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"could not create a temporary file next to {path}")  # pragma: no cover
+
+
+def _fsync_folder(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover - e.g. Windows cannot open folders
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover - some file systems refuse to sync folders
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: str | os.PathLike, content: str | bytes | Callable[[BinaryIO], object], *,
+                 fsync: bool = False) -> Path:
+    """Write ``path`` atomically (temporary file in the same folder, then ``os.replace``).
+
+    Args:
+        path: Destination file; its folder must exist.
+        content: ``str`` (written as UTF-8, newlines untouched), ``bytes``, or a function that writes to the
+            binary file object it is given (``lambda fh: torch.save(obj, fh)``).
+        fsync: Flush the file (and the folder entry) to disk before returning: for files that must survive a
+            power loss, e.g. checkpoints.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        OSError: the folder is missing or not writable (nothing is left behind); any error raised by
+            ``content`` propagates after the temporary file is removed.
+    """
+    path = Path(path)
+    tmp, fd = _open_exclusive(path)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            if callable(content):
+                content(fh)
+            else:
+                fh.write(content.encode("utf-8") if isinstance(content, str) else content)
+            if fsync:
+                fh.flush()
+                os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    if fsync:
+        _fsync_folder(path.parent)
+    return path

@@ -1,0 +1,161 @@
+"""Training configuration: the :class:`TrainConfig` dataclass, read from TOML with command-line overrides.
+
+Precedence: the dataclass defaults < a ``TRAIN.toml`` (keys = field names) < overrides (``None`` = not given), so
+``audionoise train`` only parses options into this config. ``RUN_DIR/config.toml`` holds the resolved config.
+
+Example:
+    >>> load_train_config(None, data="d", out="o", epochs=3).epochs
+    3
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import asdict, dataclass
+from typing import Any
+
+__all__ = ["TrainConfig", "load_train_config"]
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run depends on (saved as ``RUN_DIR/config.toml`` and in checkpoints).
+
+    Attributes:
+        data: Speech-Commands-layout folder (one folder per word, split lists, ``_background_noise_``).
+        out: Run folder for checkpoints, ``train.log`` and ``metrics.json``.
+        labels: ``"v2-12"`` (10 words + silence + unknown), ``"all"`` (every word folder) or a word list.
+        epochs: Total number of epochs of the run.
+        batch_size: Clips per step and per process.
+        lr: Peak AdamW learning rate (after ``warmup_epochs`` of linear warm-up, then cosine to 0).
+        weight_decay: AdamW weight decay.
+        warmup_epochs: Length of the linear warm-up, in epochs (fractions allowed; at most a fifth of the run).
+        label_smoothing: Cross-entropy label smoothing.
+        ema_epochs: Validate, save and evaluate an exponential moving average of the weights (and BatchNorm
+            statistics) over about this many epochs (decay ``1 - 1/(ema_epochs * steps_per_epoch)``); 0 = off.
+        arch: ``"matchboxnet"`` (1-D separable convs: 87k parameters at width 1, 183k at 1.5) or
+            ``"bcresnet"`` (BC-ResNet-``width``: 9k parameters at 1, 54k at 3).
+        width: Channel multiplier of the network.
+        n_mels: Mel bins of the frontend.
+        augment: ``"default"``, ``"none"`` or a pipeline TOML path.
+        noise_dir: Background noise folder of the default pipeline (else the data's ``_background_noise_``).
+        seed: Seed of everything random in the run (init, data order, augmentation, silence clips).
+        device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        amp: Mixed precision on CUDA (bfloat16 where supported, else float16 with loss scaling).
+        num_workers: DataLoader worker processes (0 = load in the training process).
+        preload: Decode every clip once into memory (fast epochs for small datasets).
+        clip_seconds: Clip length; shorter clips are zero-padded (with ``lengths``), longer ones cropped.
+        sample_rate: Sample rate the clips are loaded at.
+        silence_fraction: Share of ``_silence_`` examples in 12-class mode.
+        unknown_fraction: Share of ``_unknown_`` examples in 12-class mode.
+        resume: Continue from ``out/last.pt`` when it exists.
+        stop_after: Stop this invocation after that many epochs (resume later), e.g. for job time limits.
+        progress: Show tqdm progress bars.
+        threads: torch intra-op threads per process during the run (``None``: leave as is; split between
+            ranks under DDP). On a CPU shared with other jobs, 1 thread is often several times faster than 2.
+        eval_batch_size: Batch size of validation.
+    """
+
+    data: str = ""
+    out: str = ""
+    labels: str | list[str] = "v2-12"
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 5e-3
+    weight_decay: float = 1e-3
+    warmup_epochs: float = 1.0
+    label_smoothing: float = 0.1
+    ema_epochs: float = 2.0
+    arch: str = "matchboxnet"
+    width: float = 1.5
+    n_mels: int = 40
+    augment: str = "default"
+    noise_dir: str | None = None
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = True
+    num_workers: int = 2
+    preload: bool = False
+    clip_seconds: float = 1.0
+    sample_rate: int = 16000
+    silence_fraction: float = 0.1
+    unknown_fraction: float = 0.1
+    resume: bool = False
+    stop_after: int | None = None
+    progress: bool = True
+    threads: int | None = None
+    eval_batch_size: int = 256
+
+    def __post_init__(self) -> None:
+        self.data, self.out, self.augment = str(self.data), str(self.out), str(self.augment)
+        if self.noise_dir is not None:
+            self.noise_dir = str(self.noise_dir)
+        if not self.data:
+            raise ValueError("data is required: the Speech-Commands-layout folder to train on (--data DIR)")
+        if not self.out:
+            raise ValueError("out is required: the run folder to write checkpoints to (--out RUN_DIR)")
+        positive = {"epochs": self.epochs, "batch_size": self.batch_size, "eval_batch_size": self.eval_batch_size,
+                    "lr": self.lr, "width": self.width, "n_mels": self.n_mels, "clip_seconds": self.clip_seconds,
+                    "sample_rate": self.sample_rate}
+        for name, value in positive.items():
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
+                raise ValueError(f"{name} must be a positive number, got {value!r}")
+        for name in ("epochs", "batch_size", "eval_batch_size", "n_mels", "sample_rate", "seed", "num_workers"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ValueError(f"{name} must be an integer, got {value!r}")
+        if self.num_workers < 0:
+            raise ValueError(f"num_workers must be >= 0, got {self.num_workers}")
+        if self.stop_after is not None and (not isinstance(self.stop_after, int) or self.stop_after < 1):
+            raise ValueError(f"stop_after must be a positive integer or None, got {self.stop_after!r}")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing!r}")
+        if self.weight_decay < 0 or self.warmup_epochs < 0 or self.ema_epochs < 0:
+            raise ValueError(f"weight_decay ({self.weight_decay}), warmup_epochs ({self.warmup_epochs}) and "
+                             f"ema_epochs ({self.ema_epochs}) must be >= 0")
+        from audionoise.kws.model import ARCHITECTURES
+
+        if self.arch not in ARCHITECTURES:
+            raise ValueError(f"arch must be one of {sorted(ARCHITECTURES)}, got {self.arch!r}")
+        if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
+            raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
+        if isinstance(self.labels, (list, tuple)):
+            self.labels = [str(w) for w in self.labels]
+            if len(self.labels) < 2:
+                raise ValueError(f"labels needs at least 2 words, got {self.labels!r}")
+        elif self.labels not in ("v2-12", "all"):
+            raise ValueError(f"labels must be 'v2-12', 'all' or a list of words, got {self.labels!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def load_train_config(path: str | os.PathLike | None = None, **overrides: Any) -> TrainConfig:
+    """Build a :class:`TrainConfig` from a TOML file (keys = field names), then ``overrides``.
+
+    ``None`` overrides are ignored, so a CLI can pass every option. Unknown keys raise ``ValueError``.
+
+    Example:
+        >>> load_train_config(None, data="d", out="o", epochs=3).epochs
+        3
+    """
+    values: dict[str, Any] = {}
+    allowed = [f.name for f in dataclasses.fields(TrainConfig)]
+    if path is not None:
+        try:
+            with open(path, "rb") as fh:
+                values = tomllib.load(fh)
+        except FileNotFoundError:
+            raise ValueError(f"config file {str(path)!r} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
+        unknown = sorted(set(values) - set(allowed))
+        if unknown:
+            raise ValueError(f"unknown field(s) {unknown} in {str(path)!r}; allowed fields: {allowed}")
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    unknown = sorted(set(values) - set(allowed))
+    if unknown:
+        raise ValueError(f"unknown TrainConfig field(s) {unknown}; allowed fields: {allowed}")
+    return TrainConfig(**values)

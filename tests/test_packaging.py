@@ -1,0 +1,131 @@
+"""Packaging: bundled clips inside the package, declared dependencies = imports, the wheel's contents.
+
+Installing the wheel into a fresh venv and running ``audionoise demo`` from another folder is in ``.ci/run``
+(it needs a second torch install, too slow here).
+"""
+
+import ast
+import shutil
+import subprocess
+import sys
+import tomllib
+import zipfile
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+
+from audionoise import assets
+from audionoise.extras import MissingExtraError, require
+
+ROOT = Path(__file__).resolve().parents[1]
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+PACKAGE = ROOT / "audionoise"
+# import name -> distribution name, where they differ
+DIST = {"tomli_w": "tomli-w", "yaml": "pyyaml", "espeakng_loader": "espeakng-loader"}
+
+
+def _dist_names(requirements: list[str]) -> set[str]:
+    import re
+
+    return {re.split(r"[\s<>=!~;\[]", r, maxsplit=1)[0].lower() for r in requirements}
+
+
+def _third_party_imports(files) -> dict[str, set[str]]:
+    """distribution -> files that import it (module-level or inside functions)."""
+    found: dict[str, set[str]] = {}
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module else []
+            for name in names:
+                top = name.split(".")[0]
+                if top != "audionoise" and top not in sys.stdlib_module_names:
+                    found.setdefault(DIST.get(top, top), set()).add(str(path.relative_to(ROOT)))
+    return found
+
+
+def test_bundled_clips_are_package_files():
+    clip = assets.example_clip("yes")
+    assert clip.is_file() and PACKAGE in clip.parents
+    info = sf.info(clip)
+    assert (info.samplerate, info.channels, info.frames) == (16000, 1, 16000)
+    noises = sorted(p.name for p in assets.noise_dir().iterdir())
+    assert noises == ["babble.wav", "fan.wav", "hum_50hz.wav", "pink.wav"]
+    with pytest.raises(ValueError, match="no bundled example clip 'nope'; available: stop, yes"):
+        assets.example_clip("nope")
+
+
+def test_repository_data_noise_is_a_copy_of_the_bundled_noise():
+    for clip in assets.noise_dir().iterdir():
+        assert (ROOT / "data" / "noise" / clip.name).read_bytes() == clip.read_bytes(), clip.name
+    assert len(list((ROOT / "data" / "noise").iterdir())) == len(list(assets.noise_dir().iterdir()))
+
+
+def test_default_augmentation_falls_back_to_the_package_noise():
+    from audionoise.kws.augment import BUNDLED_NOISE_DIR, resolve_noise_dir
+
+    assert BUNDLED_NOISE_DIR == assets.noise_dir()
+    assert resolve_noise_dir(None, None) == assets.noise_dir()
+
+
+def test_no_source_tree_paths_in_the_package():
+    for path in PACKAGE.rglob("*.py"):
+        assert "parents[" not in path.read_text(encoding="utf-8"), path
+
+
+def test_core_imports_only_core_dependencies_and_kws_only_adds_the_kws_extra():
+    core = _dist_names(PYPROJECT["project"]["dependencies"])
+    extras = {k: _dist_names(v) for k, v in PYPROJECT["project"]["optional-dependencies"].items()}
+    core_files = [p for p in PACKAGE.rglob("*.py") if "kws" not in p.relative_to(PACKAGE).parts]
+    kws_files = list((PACKAGE / "kws").rglob("*.py"))
+    assert set(_third_party_imports(core_files)) <= core
+    assert set(_third_party_imports(kws_files)) <= core | extras["kws"]
+    unused = core - set(_third_party_imports(core_files + kws_files))
+    assert not unused, f"declared core dependencies that nothing imports: {unused}"
+    assert not any("<" in r for r in PYPROJECT["project"]["dependencies"]), "no upper caps on core dependencies"
+    assert {"kws", "yaml", "test", "bench", "all"} <= set(extras)
+
+
+def test_require_names_the_extra_and_keeps_real_import_errors(tmp_path, monkeypatch):
+    with pytest.raises(MissingExtraError, match=r"plotting needs no_such_module_xyz, which is not installed; "
+                                                r"install it with pip install 'audionoise\[kws\]'"):
+        require("no_such_module_xyz", extra="kws", purpose="plotting")
+    (tmp_path / "broken_pkg").mkdir()
+    (tmp_path / "broken_pkg" / "__init__.py").write_text("import no_such_dependency_xyz\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ModuleNotFoundError) as exc:  # installed but broken: not a missing extra
+        require("broken_pkg", extra="kws", purpose="x")
+    assert not isinstance(exc.value, MissingExtraError)
+
+
+def test_plots_without_matplotlib_name_the_kws_extra():
+    code = ("import sys\nsys.modules['matplotlib'] = None\n"
+            "try:\n    import audionoise.kws.plots\nexcept ImportError as exc:\n    print(type(exc).__name__, exc)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == ("MissingExtraError plotting (audionoise evaluate --plot) needs matplotlib, which is not "
+                           "installed; install it with pip install 'audionoise[kws]'")
+
+
+def test_wheel_holds_the_package_data_and_declares_the_extras(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    shutil.copytree(PACKAGE, src / "audionoise", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, src / name)
+    # build isolation: pip fetches the build backend that pyproject asks for (a few seconds)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path / "dist"), str(src)],
+                   check=True, capture_output=True)
+    wheel = next((tmp_path / "dist").glob("audionoise-*.whl"))
+    with zipfile.ZipFile(wheel) as z:
+        names = set(z.namelist())
+        metadata = z.read(next(n for n in names if n.endswith("METADATA"))).decode()
+        entry_points = z.read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
+    for clip in ["examples/yes.wav", "examples/stop.wav", "noise/pink.wav", "noise/babble.wav"]:
+        assert f"audionoise/assets/{clip}" in names
+    assert not any(n.startswith(("data/", "tests/")) for n in names)
+    assert "audionoise = audionoise.cli:main" in entry_points
+    core = [line for line in metadata.splitlines() if line.startswith("Requires-Dist:") and "extra ==" not in line]
+    assert _dist_names([c.split(":", 1)[1].strip() for c in core]) == \
+        {"torch", "torchaudio", "soundfile", "numpy", "tqdm", "tomli-w"}
+    assert 'Requires-Dist: matplotlib>=3.7; extra == "kws"' in metadata
