@@ -22,7 +22,8 @@ __version__ = "0.1.0"
 _EXPORTS = {
     **dict.fromkeys(["Compose", "OneOf", "RandomApply", "load_pipeline", "pipeline_config", "save_pipeline",
                      "split_stages"], "audionoise.pipeline"),
-    **dict.fromkeys(["BackgroundNoise", "ColoredNoise", "Gain", "Injector", "NoiseBank", "Params", "SpecFreqMask",
+    **dict.fromkeys(["BackgroundNoise", "ColoredNoise", "Gain", "Injector", "NoiseBank", "NoiseBankWarning", "Params",
+                     "SpecFreqMask",
                      "SpecTimeMask", "SpecWarp", "TimeMask", "TimeShift", "WhiteNoise",
                      "BandPass", "Codec", "HighPass", "LowPass", "Normalize", "PitchShift", "RIRBank", "Reverb",
                      "SpeedPerturb", "Telephone", "TimeStretch"], "audionoise.transforms"),
@@ -35,8 +36,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from audionoise import functional
     from audionoise.pipeline import (Compose, OneOf, RandomApply, load_pipeline, pipeline_config, save_pipeline,
                                      split_stages)
-    from audionoise.transforms import (BackgroundNoise, ColoredNoise, Gain, Injector, NoiseBank, Params,
-                                       SpecFreqMask, SpecTimeMask, SpecWarp, TimeMask, TimeShift, WhiteNoise)
+    from audionoise.transforms import (BackgroundNoise, ColoredNoise, Gain, Injector, NoiseBank, NoiseBankWarning,
+                                       Params, SpecFreqMask, SpecTimeMask, SpecWarp, TimeMask, TimeShift, WhiteNoise)
     from audionoise.transforms import (BandPass, Codec, HighPass, LowPass, Normalize, PitchShift, Reverb, RIRBank,
                                        SpeedPerturb, Telephone, TimeStretch)
 

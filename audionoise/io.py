@@ -56,6 +56,7 @@ __all__ = [
     "AudioWriteError",
     "AudioWriter",
     "AudioInfo",
+    "check_header",
     "info",
     "load",
     "load_with_info",
@@ -271,6 +272,34 @@ def info(path: str | os.PathLike) -> AudioInfo:
         return AudioInfo(rate, frames, channels, path.suffix[1:].upper(), codec.upper())
     with _open(path) as f:
         return AudioInfo(int(f.samplerate), int(f.frames), int(f.channels), f.format, f.subtype)
+
+
+def check_header(path: str | os.PathLike) -> AudioInfo:
+    """:func:`info`, and raise where the header alone shows the file is unusable (no sample is decoded).
+
+    Catches what a data set scan should catch before a long run starts: missing, empty, non-audio or
+    unsupported files (as :func:`info`), a WAV/AIFF data chunk cut short (interrupted copy: the header declares
+    more bytes than the file holds) and zero frames. Damage inside the samples (e.g. a corrupt FLAC frame) is
+    only seen by :func:`load`.
+
+    Raises:
+        AudioFileError: with the path and what to do.
+
+    Example:
+        >>> check_header("half_copied.wav")  # doctest: +SKIP
+        Traceback (most recent call last):
+        audionoise.io.AudioFileError: half_copied.wav: truncated file: the header declares 32000 bytes ...
+    """
+    path = Path(path)
+    _check_readable(path)
+    with _open(path) as f:
+        meta = AudioInfo(int(f.samplerate), int(f.frames), int(f.channels), f.format, f.subtype)
+        reason = _truncation(f)
+    if reason is None and meta.frames == 0 and meta.format != "MP3":  # MP3 headers may not know the length
+        reason = "no audio frames (header only or zero-length); re-export it or remove it from the folder"
+    if reason is not None:
+        raise AudioFileError(path, reason)
+    return meta
 
 
 def load(

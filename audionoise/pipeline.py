@@ -14,6 +14,7 @@ new lengths to the transforms after it and returns ``(y, lengths)`` (``(y, lengt
 from __future__ import annotations
 
 import functools
+import glob
 import inspect
 import json
 import os
@@ -249,7 +250,9 @@ def _resolve(path: str, base_dir: Path | None, where: str, field: str = "noise")
         tried.append(str(cand))
         if cand.exists():
             return str(cand.resolve())
-    kind = "folder" if field == "noise" else "file or folder"
+        if glob.has_magic(path) and glob.glob(str(cand), recursive=True):  # a pattern of noise files
+            return str(cand.absolute())
+    kind = "file or folder"
     raise ValueError(f"{where}.{field}: {kind} {path!r} not found (tried {', '.join(tried)}); paths are relative to "
                      f"the config file's folder, then to the current directory")
 

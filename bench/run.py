@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import re
 import sys
 import tempfile
 import time
@@ -686,12 +687,12 @@ def update_doc(path: Path, device: str, section: str) -> None:
     begin, end = f"<!-- bench:{device}:begin -->", f"<!-- bench:{device}:end -->"
     old = path.read_text(encoding="utf-8") if path.exists() else ""
     sections = {}
-    for dev in ("cpu", "cuda"):
+    for dev in ["cpu", "cuda"] + re.findall(r"<!-- bench:([\w-]+):begin -->", old):  # other benchmarks' too
         b, e = f"<!-- bench:{dev}:begin -->", f"<!-- bench:{dev}:end -->"
         if b in old and e in old:
             sections[dev] = old[old.index(b): old.index(e) + len(e)]
     sections[device] = f"{begin}\n{section}{end}"
-    body = INTRO + "\n" + "\n\n".join(sections[d] for d in ("cpu", "cuda") if d in sections) + "\n"
+    body = INTRO + "\n" + "\n\n".join(sections.values()) + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(body, encoding="utf-8")
 
@@ -825,6 +826,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     results = {}
     with tempfile.TemporaryDirectory(prefix="audionoise-bench-") as tmp:
+        os.environ["AUDIONOISE_CACHE_DIR"] = os.path.join(tmp, "noisebank-cache")  # banks built here: not ~/.cache
         folders = make_noise_folders(Path(tmp))
         from audionoise import io as aio
 

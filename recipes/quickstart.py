@@ -89,7 +89,7 @@ def run(args: argparse.Namespace, start: float) -> int:
     for name, augment in (("clean", "none"), ("augmented", "default")):
         cfg = TrainConfig(data=str(data), out=str(out / name), augment=augment, epochs=args.epochs,
                           batch_size=args.batch_size, width=args.width, clip_seconds=args.clip_seconds,
-                          seed=args.seed, device=args.device, preload=True, num_workers=0, resume=True)
+                          seed=args.seed, device=args.device, preload=True, num_workers=1, resume=True)
         t0 = time.perf_counter()
         summary = train(cfg)
         print(f"trained {name}: validation accuracy {100 * summary['last_val_acc']:.1f}% after {args.epochs} epochs "

@@ -112,6 +112,32 @@ def test_cli_evaluate_writes_json_plot_and_confusion(trained, tmp_path, capsys):
     assert cli_main(argv) == 0
     assert set(json.loads(out.read_text())["runs"]) == {"clean", "augmented"}
     assert (tmp_path / "cm_clean.png").exists() and (tmp_path / "cm_augmented.png").exists()
+    # intervals, the per-noise table and the paired comparison are in the JSON and the by-noise PNG is written
+    argv = ["evaluate", *map(str, runs), "--data", str(paths["kws"]), "--noise", str(paths["noise_eval"]),
+            "--snr", "10", "0", "--json", str(out), "--plot", str(tmp_path / "two.png")]
+    assert cli_main(argv) == 0
+    doc = json.loads(out.read_text())
+    for r in doc["runs"].values():
+        assert set(r["ci95"]) == {"clean", "10", "0"}
+        assert all(lo <= acc <= hi for acc, (lo, hi) in zip([r["clean"], *r["snr"].values()], r["ci95"].values()))
+        assert set(r["by_noise"]) == {"hum.wav"} and r["by_noise"]["hum.wav"] == r["snr"]  # one noise clip
+        assert r["by_noise_n"] == {"hum.wav": 12} and "correct" not in r
+    pair = doc["paired"]["augmented vs clean"]
+    assert set(pair) == {"clean", "10", "0"}
+    for cond, t in pair.items():
+        ref, other = doc["runs"]["clean"], doc["runs"]["augmented"]
+        acc = (lambda r: r["clean"] if cond == "clean" else r["snr"][cond])
+        assert t["delta"] == pytest.approx(acc(other) - acc(ref)) and 0 < t["p"] <= 1
+    assert (tmp_path / "two_by_noise.png").read_bytes()[:8] == PNG_MAGIC
+    assert "McNemar" in capsys.readouterr().out
+    # AdaBN: each run next to its adapted self, compared pairwise
+    argv = ["evaluate", str(runs[1]), "--data", str(paths["kws"]), "--noise", str(paths["noise_eval"]),
+            "--snr", "0", "--json", str(out), "--adapt-bn"]
+    assert cli_main(argv) == 0
+    doc = json.loads(out.read_text())
+    assert list(doc["runs"]) == ["augmented", "augmented +AdaBN"]
+    assert doc["runs"]["augmented +AdaBN"]["adapted_bn"] is True and not doc["runs"]["augmented"]["adapted_bn"]
+    assert list(doc["paired"]) == ["augmented +AdaBN vs augmented"]
 
 
 def test_errors_name_the_problem(trained, tmp_path):

@@ -80,7 +80,8 @@ def test_noise_bank_decodes_each_file_once_and_resamples(noise_dir, monkeypatch)
     calls = []
     real_load = aio.load
     monkeypatch.setattr(aio, "load", lambda path, *a, **k: calls.append(str(path)) or real_load(path, *a, **k))
-    bank = an.NoiseBank.from_folder(noise_dir, SR)
+    with pytest.warns(an.NoiseBankWarning, match="silent.wav: all-zero"):
+        bank = an.NoiseBank.from_folder(noise_dir, SR, crossfade_s=0)  # clips as decoded (no seam cross-fade)
     assert sorted(calls) == sorted(str(noise_dir / n) for n in ("a.wav", "silent.wav", "sub/b.flac"))
     assert bank.names == ["a.wav", "sub/b.flac"] and bank.skipped[0]["clip"] == "silent.wav"
     assert bank.lengths.tolist() == [8000, 16000]  # 1 s at 44.1 kHz -> 16000 samples
@@ -179,7 +180,7 @@ def test_snr_exact_through_a_pipeline(config_path):
     ({"transforms": [{"name": "WhiteNoise", "min_snr_db": 9, "max_snr_db": 1}]}, r"transforms\[0\]: WhiteNoise: min_snr_db \(9\) must be <= max_snr_db \(1\)"),
     ({"sample_rate": 16000, "transform": []}, r"unknown top-level field\(s\) \['transform'\]"),
     ({"sample_rate": 16000, "transforms": [{"name": "BackgroundNoise", "noise": "nowhere", "min_snr_db": 0,
-                                            "max_snr_db": 1}]}, "noise: folder 'nowhere' not found"),
+                                            "max_snr_db": 1}]}, "noise: file or folder 'nowhere' not found"),
 ])
 def test_config_errors_name_the_field(bad, match):
     with pytest.raises(ValueError, match=match):
@@ -205,4 +206,5 @@ def test_sample_rate_override_rebuilds_every_rate(config_path):
     rates = {t.sample_rate for t in pipe.modules() if hasattr(t, "sample_rate")}
     assert rates == {8000}
     bank = pipe.transforms[0].bank
-    assert bank.sample_rate == 8000 and bank.lengths.tolist() == [4000, 8000]  # resampled to the new rate
+    # resampled to the new rate (4000 and 8000 samples), minus the 0.01 s seam cross-fade of each looped clip
+    assert bank.sample_rate == 8000 and bank.lengths.tolist() == [4000 - 80, 8000 - 80]

@@ -87,3 +87,48 @@ def test_offline_then_train(tiny, tmp_path, capsys):
     stage = an.load_pipeline(out / "spec_masks.toml")
     assert [type(t).__name__ for t in stage.transforms] == ["SpecWarp", "SpecTimeMask", "SpecFreqMask"]
     assert (out / "run" / "best.pt").is_file()
+
+
+def test_clean_cost_study(tiny, tmp_path, capsys):
+    out = tmp_path / "cc"
+    argv = ["--data", str(tiny["kws"]), "--noise-eval", str(tiny["noise_eval"]), "--shifted-data", str(tiny["kws"]),
+            "--out", str(out), "--seeds", "0", "--epochs", "2", "--width", "0.25", "--clip-seconds", "0.5",
+            "--batch-size", "16", "--workers", "0", "--device", "cpu"]
+    assert _recipe("clean_cost_study").main(argv) == 0
+    doc = json.loads((out / "study.json").read_text())
+    assert set(doc["summary"]) == {"bundled", "shifted"}
+    assert set(doc["summary"]["bundled"]) == {"none", "default", "curriculum"}
+    assert doc["conditions"]["curriculum"]["clean_epochs"] == 1.0
+    row = doc["summary"]["bundled"]["default"]["0"]
+    assert row["min"] <= row["mean"] <= row["max"] and row["pooled_ci95"][0] <= row["mean"] <= row["pooled_ci95"][1]
+    assert set(doc["paired"]["bundled"]["seed0"]) == {"default vs none", "curriculum vs none"}
+    assert "| curriculum |" in capsys.readouterr().out
+
+
+def test_tune_noise(tiny, tmp_path, capsys):
+    from audionoise.kws.tune import choose
+
+    out = tmp_path / "tune"
+    argv = ["--data", str(tiny["kws"]), "--tuning-noise", str(tiny["noise_eval"]), "--out", str(out),
+            "--min-snr", "10", "-5", "--max-snr", "30", "20", "--epochs", "1", "--width", "0.25", "--clip-seconds", "0.5",
+            "--batch-size", "16", "--workers", "0"]
+    assert _recipe("tune_noise").main(argv) == 0
+    doc = json.loads((out / "tune.json").read_text())
+    assert set(doc["candidates"]) == {"snr_10_30", "snr_-5_20"}
+    assert doc["chosen"] == choose(doc["candidates"], doc["reference"]["clean"])  # the stated criterion
+    chosen = an.load_pipeline(out / "chosen.toml")
+    bg = [m for m in chosen.modules() if type(m).__name__ == "BackgroundNoise"][0]
+    low = {"snr_10_30": 10.0, "snr_-5_20": -5.0}[doc["chosen"]]
+    assert float(bg.min_snr_db) == low
+    assert (out / "frontier.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "<- chosen" in capsys.readouterr().out
+
+
+def test_choose_criterion():
+    from audionoise.kws.tune import choose
+
+    scores = {"a": {"clean": 0.965, "noisy": 0.70}, "b": {"clean": 0.972, "noisy": 0.60},
+              "c": {"clean": 0.90, "noisy": 0.90}}
+    assert choose(scores, reference_clean=0.97) == "a"  # c is best noisy but costs 7 points clean
+    assert choose(scores, reference_clean=0.97, max_clean_cost=0.0) == "b"
+    assert choose({"c": scores["c"]}, reference_clean=0.97) == "c"  # none qualifies: smallest clean cost

@@ -298,3 +298,27 @@ def test_repo_bundle(tmp_path):
         data, rate = sf.read(p)
         assert rate == SR and data.ndim == 1 and np.abs(data).max() > 0.05
     assert io.info(tmp_path / "examples" / "yes.wav").frames == SR
+
+
+def test_telephone_channel_band_limits_and_keeps_rms(tmp_path):
+    from audionoise.synth.shift import telephone, telephone_test_split
+
+    sr = 16000
+    t = torch.arange(sr) / sr
+    tones = {f: torch.sin(2 * torch.pi * f * t)[None] for f in (100.0, 1000.0, 6000.0)}
+    x = sum(tones.values())
+    spec = torch.fft.rfft(telephone(x, sr)[0]).abs()  # 1 Hz bins
+    assert spec[100] < 0.05 * spec[1000] and spec[6000] < 0.05 * spec[1000]  # outside the band: > 26 dB down
+    assert float(telephone(x, sr).pow(2).mean()) == pytest.approx(float(x.pow(2).mean()), rel=1e-4)
+    src = tmp_path / "src"
+    (src / "yes").mkdir(parents=True)
+    mix = 0.1 * (tones[100.0] + tones[1000.0])
+    io.save(src / "yes" / "a.wav", mix, sr, subtype="FLOAT")
+    io.save(src / "yes" / "b.wav", mix, sr, subtype="FLOAT")
+    (src / "testing_list.txt").write_text("yes/a.wav\n")
+    (src / "validation_list.txt").write_text("")
+    dst = telephone_test_split(src, tmp_path / "dst")
+    assert (dst / "yes" / "b.wav").read_bytes() == (src / "yes" / "b.wav").read_bytes()  # not a test clip
+    y = io.load(dst / "yes" / "a.wav")[0]
+    assert float(y.pow(2).mean()) == pytest.approx(float(mix.pow(2).mean()), rel=1e-3)  # RMS kept
+    assert not torch.allclose(y, mix, atol=1e-3)  # the 100 Hz part is gone

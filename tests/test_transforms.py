@@ -236,7 +236,7 @@ def test_spec_masks_respect_frame_lengths():
 
 def test_noise_bank_loops_and_offsets_cover_clip():
     clip = torch.arange(1, 101, dtype=torch.float32)
-    bank = an.NoiseBank.from_tensors([clip], SR)
+    bank = an.NoiseBank.from_tensors([clip], SR, crossfade_s=0)  # exact butt-joined loops (default: cross-faded)
     w = bank.windows(torch.tensor([0, 0]), torch.tensor([95, 0]), 250)
     expected = torch.remainder(torch.arange(95, 345), 100) + 1.0
     assert torch.equal(w[0], expected) and torch.equal(w[1], torch.remainder(torch.arange(250), 100) + 1.0)
@@ -246,9 +246,10 @@ def test_noise_bank_loops_and_offsets_cover_clip():
 
 
 def test_noise_bank_skips_zero_clips_and_moves_with_module():
-    bank = an.NoiseBank.from_tensors([torch.zeros(100), torch.ones(50)], SR, names=["silent", "dc"])
+    with pytest.warns(an.NoiseBankWarning, match="skipped silent: all-zero"):
+        bank = an.NoiseBank.from_tensors([torch.zeros(100), torch.ones(50)], SR, names=["silent", "dc"])
     assert bank.names == ["dc"] and bank.skipped[0]["clip"] == "silent"
-    with pytest.raises(ValueError, match="no usable"):
+    with pytest.raises(ValueError, match="no usable"), pytest.warns(an.NoiseBankWarning):
         an.NoiseBank.from_tensors([torch.zeros(10)], SR)
     t = an.BackgroundNoise(bank, 0, 0, sample_rate=SR).double()
     assert t.bank.data.dtype == torch.float64

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from audionoise.cli._common import HelpFormatter, UsageError, add_quiet, existing_dir
@@ -32,11 +33,30 @@ def register(subparsers) -> None:
     p.add_argument("--batch-size", type=int, default=256, help="clips per evaluation batch")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     add_quiet(p)
+    p.add_argument("--adapt-bn", action="store_true",
+                   help="also evaluate each run with AdaBN: BatchNorm statistics re-estimated on the unlabelled "
+                   "clips of each test condition (rows 'RUN +AdaBN', compared with RUN)")
+    p.add_argument("--skip-bad", action="store_true",
+                   help="leave out unreadable test files (all listed) instead of stopping with exit status 2")
     p.set_defaults(run=run)
 
 
+JSON_KEYS = ("clean", "snr", "n", "ci95", "by_noise", "by_noise_n", "run", "subset", "noise", "labels", "confusion",
+             "bad_files", "unreadable", "adapted_bn")
+
+
 def _lean(result: dict) -> dict:
-    return {k: result[k] for k in ("clean", "snr", "n", "run", "subset", "noise", "labels", "confusion")}
+    return {k: result[k] for k in JSON_KEYS if k in result}
+
+
+def format_paired(paired: dict) -> str:
+    """One line per compared pair and condition: accuracy difference, discordant counts, McNemar p-value."""
+    lines = ["paired comparison (same clips; McNemar exact test):"]
+    for pair, table in paired.items():
+        cells = [f"{c if c == 'clean' else c + ' dB'}: {100 * t['delta']:+.1f} pts (b={t['b']}, c={t['c']}, "
+                 f"p={t['p']:.3g})" for c, t in table.items()]
+        lines.append(f"  {pair}: " + "; ".join(cells))
+    return "\n".join(lines)
 
 
 def confusion_paths(names: list[str], confusion: str | None, plot: str | None) -> dict[str, Path]:
@@ -58,22 +78,48 @@ def run(args: argparse.Namespace) -> int:
     if args.noise is not None:
         existing_dir(args.noise, "--noise")
     if args.plot or args.confusion:  # before the evaluation: a missing extra should not cost a whole run
-        from audionoise.kws.plots import plot_accuracy_vs_snr, plot_confusion
+        from audionoise.kws.plots import plot_accuracy_by_noise, plot_accuracy_vs_snr, plot_confusion
     from audionoise._fs import atomic_write
+    from audionoise.evaluation import compare
     from audionoise.kws.evaluate import evaluate, format_table
+    from audionoise.scan import BadFilesError
 
-    results = evaluate(args.runs, args.data, subset=args.subset, noise=args.noise, snrs=args.snr, seed=args.seed,
-                       batch_size=args.batch_size, device=args.device, checkpoint=args.checkpoint,
-                       progress=not args.quiet)
+    try:
+        results = evaluate(args.runs, args.data, subset=args.subset, noise=args.noise, snrs=args.snr,
+                           seed=args.seed, batch_size=args.batch_size, device=args.device,
+                           checkpoint=args.checkpoint, progress=not args.quiet, skip_bad=args.skip_bad)
+        if args.adapt_bn:
+            adapted = evaluate(args.runs, args.data, subset=args.subset, noise=args.noise, snrs=args.snr,
+                               seed=args.seed, batch_size=args.batch_size, device=args.device,
+                               checkpoint=args.checkpoint, progress=not args.quiet, skip_bad=args.skip_bad,
+                               adapt_bn=True)
+            results = {k: v for name in results for k, v in ((name, results[name]),
+                                                              (f"{name} +AdaBN", adapted[name]))}
+    except BadFilesError as exc:
+        print(f"audionoise evaluate: error: {exc}", file=sys.stderr)
+        return 2
+    for name, r in results.items():
+        for line in r.get("bad_files", []) + [f"{k}: failed to decode" for k in r.get("unreadable", [])]:
+            print(f"{name}: skipped unreadable {line}", file=sys.stderr)
     print(format_table(results))
+    if args.adapt_bn:  # each adapted run against its plain self
+        paired = {k: v for name in results if not name.endswith(" +AdaBN")
+                  for k, v in compare({name: results[name], f"{name} +AdaBN": results[f"{name} +AdaBN"]}).items()}
+    else:
+        paired = compare(results) if len(results) > 1 else None
+    if paired:
+        print(format_paired(paired))
     if args.json:
         doc = _lean(next(iter(results.values()))) if len(results) == 1 else \
-            {"runs": {name: _lean(r) for name, r in results.items()}}
+            {"runs": {name: _lean(r) for name, r in results.items()}, "paired": paired}
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         atomic_write(args.json, json.dumps(doc, indent=1) + "\n")
         print(f"wrote {args.json}")
     if args.plot:
         print(f"wrote {plot_accuracy_vs_snr(results, args.plot)}")
+        if any(r["by_noise"] for r in results.values()):
+            by_noise = Path(args.plot).with_name(Path(args.plot).stem + "_by_noise.png")
+            print(f"wrote {plot_accuracy_by_noise(results, by_noise)}")
     for name, path in confusion_paths(list(results), args.confusion, args.plot).items():
         r = results[name]
         panels = {"clean": r["confusion"]["clean"]}

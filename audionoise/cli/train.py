@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 import functools
 import json
+import sys
 from pathlib import Path
 
 from audionoise.cli._common import HelpFormatter, UsageError, add_quiet, existing_dir, existing_file
@@ -68,6 +69,16 @@ def register(subparsers) -> None:
     p.add_argument("--no-progress", action="store_true", dest="quiet", help="same as --quiet")
     p.add_argument("--print-config", action="store_true",
                    help="print the resolved config as TOML and exit (--data/--out not needed)")
+    p.add_argument("--clean-epochs", type=float, help="first epochs trained without waveform noise (curriculum)")
+    p.add_argument("--clean-fraction", type=float, help="share of every batch kept clean after the curriculum")
+    p.add_argument("--noise-ramp-epochs", type=float,
+                   help="epochs over which the clean share falls from 1 to --clean-fraction")
+    p.add_argument("--select-on", choices=["clean", "clean+noisy"],
+                   help="best.pt by clean validation accuracy, or by the mean of clean and noisy (--val-snr)")
+    p.add_argument("--val-snr", type=float, dest="val_snr_db", help="SNR (dB) of the noisy validation pass")
+    p.add_argument("--skip-bad", action="store_true",
+                   help="leave out unreadable audio files (all listed in RUN_DIR/bad_files.txt) instead of stopping "
+                   "with exit status 2")
     p.set_defaults(run=run)
 
 
@@ -124,7 +135,13 @@ def run(args: argparse.Namespace) -> int:
         return 0
     cfg = load_train_config(getattr(args, "config", None), **overrides)
     _check_run_paths(cfg)
-    summary = train(cfg)
+    from audionoise.scan import BadFilesError
+
+    try:
+        summary = train(cfg)
+    except BadFilesError as exc:
+        print(f"audionoise train: error: {exc}", file=sys.stderr)
+        return 2
     import torch.distributed as dist
 
     if not dist.is_initialized() or dist.get_rank() == 0:

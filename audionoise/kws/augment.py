@@ -107,6 +107,19 @@ def resolve_noise_dir(noise_dir: str | os.PathLike | None, data_root: str | os.P
                      f"holds audio; pass --noise-dir DIR (noise_dir) or --augment none")
 
 
+def clean_rows(batch: int, share: float, generator: torch.Generator) -> Tensor:
+    """A ``(batch,)`` bool mask with exactly ``round(share * batch)`` True rows, chosen by ``generator``.
+
+    Example:
+        >>> int(clean_rows(10, 0.3, torch.Generator().manual_seed(0)).sum())
+        3
+    """
+    rows = torch.randperm(batch, generator=generator, device=generator.device)[: round(share * batch)]
+    mask = torch.zeros(batch, dtype=torch.bool, device=generator.device)
+    mask[rows] = True
+    return mask
+
+
 @dataclass
 class Augmentation:
     """The two stages of a training augmentation pipeline.
@@ -132,8 +145,16 @@ class Augmentation:
         out = module(x, lengths=lengths, generator=generator)
         return out[0] if isinstance(out, tuple) else out
 
-    def apply_waveform(self, x: Tensor, lengths: Tensor | None, generator: torch.Generator) -> Tensor:
-        return x if self.waveform is None else self._call(self.waveform, x, lengths, generator)
+    def apply_waveform(self, x: Tensor, lengths: Tensor | None, generator: torch.Generator,
+                       clean_share: float = 0.0) -> Tensor:
+        """The waveform stage; ``round(clean_share * batch)`` rows (drawn from ``generator``) stay as they are."""
+        if self.waveform is None or clean_share >= 1.0:
+            return x
+        y = self._call(self.waveform, x, lengths, generator)
+        if clean_share > 0.0:
+            keep = clean_rows(x.shape[0], clean_share, generator)
+            y = torch.where(keep.view(-1, *([1] * (x.dim() - 1))), x, y)
+        return y
 
     def apply_spectrogram(self, spec: Tensor, frame_lengths: Tensor | None, generator: torch.Generator) -> Tensor:
         return spec if self.spectrogram is None else self._call(self.spectrogram, spec, frame_lengths, generator)

@@ -7,7 +7,8 @@ A checkpoint (``RUN_DIR/last.pt`` every epoch, ``RUN_DIR/best.pt`` when validati
 ``model``                  weights to evaluate: the weight average when the run keeps one
 ``model_config``, ``labels``  what :func:`load_model` needs to rebuild the network and name its classes
 ``train_model``, ``ema``   the trained weights and the weight average (``AveragedModel`` state)
-``optimizer``, ``scheduler``, ``scaler``, ``aug_generator_states`` (one per rank)   for an exact resume
+``optimizer``, ``scheduler``, ``scaler``   for an exact resume (augmentation is seeded per batch from
+                           ``(seed, epoch, batch index)``: no generator state to keep; ``augment_seeding`` says so)
 ``train_config``, ``augmentation``, ``epoch``, ``best_val_acc``, ``best_epoch``, ``history``
 =========================  ==========================================================================
 
@@ -29,7 +30,6 @@ import torch
 from torch.optim.swa_utils import AveragedModel
 
 from audionoise._fs import atomic_write
-from audionoise._seed import derive_seed
 from audionoise.kws.config import TrainConfig
 from audionoise.kws.distributed import Dist
 from audionoise.kws.model import KeywordSpotter, ModelConfig
@@ -40,7 +40,10 @@ __all__ = ["CHECKPOINT_VERSION", "TrainState", "checkpoint_doc", "load_checkpoin
 log = logging.getLogger("audionoise.kws.train")
 
 #: 2: the model takes features (no ``frontend.*`` weights), ``ema`` is an ``AveragedModel`` state dict.
-CHECKPOINT_VERSION = 2
+#: 3: augmentation seeded per batch by ``(seed, epoch, batch index)`` (no augmentation generator states).
+CHECKPOINT_VERSION = 3
+#: How version-3 runs seed their augmentation (stored in the checkpoint).
+AUGMENT_SEEDING = "per batch: batch_generator(derive_seed(seed, 'augment', rank), epoch, batch index)"
 #: Fields that must not change between a checkpoint and the run that resumes it.
 RESUME_FIXED = ("labels", "arch", "width", "n_mels", "sample_rate", "clip_seconds", "batch_size", "seed",
                 "augment", "ema_epochs")
@@ -54,7 +57,6 @@ class TrainState:
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
     scaler: torch.amp.GradScaler
-    aug_generator: torch.Generator
     ema: AveragedModel | None = None
     epoch: int = 0  # completed epochs
     best_val_acc: float = -1.0
@@ -67,18 +69,22 @@ class TrainState:
         return self.model if self.ema is None else self.ema.module
 
     def end_epoch(self, metrics: dict[str, Any]) -> bool:
-        """Record one finished epoch's metrics; return whether its validation accuracy is the best so far."""
+        """Record one finished epoch's metrics; return whether its validation score is the best so far.
+
+        The score is ``val_score`` when the run selects on clean and noisy accuracy, else ``val_acc``.
+        """
         self.epoch += 1
         self.history.append(metrics)
-        improved = metrics["val_acc"] > self.best_val_acc
+        score = metrics.get("val_score", metrics["val_acc"])
+        improved = score > self.best_val_acc
         if improved:
-            self.best_val_acc, self.best_epoch = metrics["val_acc"], self.epoch
+            self.best_val_acc, self.best_epoch = score, self.epoch
         return improved
 
 
-def checkpoint_doc(st: TrainState, cfg: TrainConfig, labels: list[str], augmentation: dict[str, Any] | None,
-                   aug_states: list[torch.Tensor]) -> dict[str, Any]:
-    """The checkpoint dict of ``st`` (``aug_states``: every rank's augmentation generator state)."""
+def checkpoint_doc(st: TrainState, cfg: TrainConfig, labels: list[str],
+                   augmentation: dict[str, Any] | None) -> dict[str, Any]:
+    """The checkpoint dict of ``st``."""
     return {
         "version": CHECKPOINT_VERSION,
         "model": st.eval_model.state_dict(),
@@ -89,7 +95,7 @@ def checkpoint_doc(st: TrainState, cfg: TrainConfig, labels: list[str], augmenta
         "optimizer": st.optimizer.state_dict(),
         "scheduler": st.scheduler.state_dict(),
         "scaler": st.scaler.state_dict(),
-        "aug_generator_states": aug_states,
+        "augment_seeding": AUGMENT_SEEDING,
         "train_config": cfg.to_dict(),
         "augmentation": augmentation,
         "epoch": st.epoch,
@@ -180,13 +186,6 @@ def restore(st: TrainState, saved: dict[str, Any], cfg: TrainConfig, env: Dist) 
     st.optimizer.load_state_dict(saved["optimizer"])
     st.scheduler.load_state_dict(saved["scheduler"])
     st.scaler.load_state_dict(saved["scaler"])
-    states = saved.get("aug_generator_states") or []
-    if len(states) == env.world:
-        st.aug_generator.set_state(states[env.rank].cpu())
-    else:
-        log.info("checkpoint has %d augmentation generator state(s) for %d process(es): reseeding per epoch",
-                 len(states), env.world)
-        st.aug_generator.manual_seed(derive_seed(old["seed"], "augment", env.rank, saved["epoch"]))
     st.epoch = int(saved["epoch"])
     st.best_val_acc = float(saved["best_val_acc"])
     st.best_epoch = int(saved["best_epoch"])

@@ -16,7 +16,7 @@ import tomllib
 from dataclasses import asdict, dataclass
 from typing import Any
 
-__all__ = ["TrainConfig", "load_train_config"]
+__all__ = ["TrainConfig", "clean_share", "load_train_config"]
 
 
 @dataclass
@@ -56,6 +56,19 @@ class TrainConfig:
         threads: torch intra-op threads per process during the run (``None``: leave as is; split between
             ranks under DDP). On a CPU shared with other jobs, 1 thread is often several times faster than 2.
         eval_batch_size: Batch size of validation.
+        clean_epochs: Epochs at the start of the run trained on clean clips (the waveform stage of the
+            augmentation, i.e. every noise, is left out; spectrogram masks still apply). A curriculum: the
+            network first learns the words, then meets noise.
+        clean_fraction: After ``clean_epochs`` (and the ramp), this share of every batch (``round(share *
+            batch)`` rows, drawn per batch) stays clean, so the clean condition is always trained on.
+        noise_ramp_epochs: Epochs over which the clean share falls linearly from 1 to ``clean_fraction`` after
+            ``clean_epochs`` (the noisy share of a batch widens gradually).
+        select_on: ``"clean"`` (best.pt = best clean validation accuracy) or ``"clean+noisy"`` (best.pt = best
+            mean of the clean accuracy and the accuracy with the training noise mixed in at ``val_snr_db``).
+        val_snr_db: SNR of the noisy validation pass of ``select_on = "clean+noisy"``.
+        skip_bad: Leave out audio files whose header shows they are unreadable (checked for every file before
+            training; listed in ``out/bad_files.txt`` and counted in ``metrics.json``) instead of stopping. A
+            file that still fails to decode during an epoch is always skipped and reported, never a crash.
     """
 
     data: str = ""
@@ -87,6 +100,12 @@ class TrainConfig:
     progress: bool = True
     threads: int | None = None
     eval_batch_size: int = 256
+    clean_epochs: float = 0.0
+    clean_fraction: float = 0.0
+    noise_ramp_epochs: float = 0.0
+    select_on: str = "clean"
+    val_snr_db: float = 0.0
+    skip_bad: bool = False
 
     def __post_init__(self) -> None:
         self.data, self.out, self.augment = str(self.data), str(self.out), str(self.augment)
@@ -112,6 +131,13 @@ class TrainConfig:
             raise ValueError(f"stop_after must be a positive integer or None, got {self.stop_after!r}")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing!r}")
+        if not 0.0 <= self.clean_fraction <= 1.0:
+            raise ValueError(f"clean_fraction must be in [0, 1], got {self.clean_fraction!r}")
+        if self.clean_epochs < 0 or self.noise_ramp_epochs < 0:
+            raise ValueError(f"clean_epochs ({self.clean_epochs}) and noise_ramp_epochs ({self.noise_ramp_epochs}) "
+                             f"must be >= 0")
+        if self.select_on not in ("clean", "clean+noisy"):
+            raise ValueError(f"select_on must be 'clean' or 'clean+noisy', got {self.select_on!r}")
         if self.weight_decay < 0 or self.warmup_epochs < 0 or self.ema_epochs < 0:
             raise ValueError(f"weight_decay ({self.weight_decay}), warmup_epochs ({self.warmup_epochs}) and "
                              f"ema_epochs ({self.ema_epochs}) must be >= 0")
@@ -159,3 +185,23 @@ def load_train_config(path: str | os.PathLike | None = None, **overrides: Any) -
     if unknown:
         raise ValueError(f"unknown TrainConfig field(s) {unknown}; allowed fields: {allowed}")
     return TrainConfig(**values)
+
+
+def clean_share(cfg: TrainConfig, epoch: int) -> float:
+    """Share of the batches of ``epoch`` (0-based) kept clean by the curriculum of ``cfg``.
+
+    1 for the first ``clean_epochs``; then a linear fall over ``noise_ramp_epochs`` (evaluated at the middle of
+    the epoch) to ``clean_fraction``, which holds for the rest of the run.
+
+    Example:
+        >>> cfg = TrainConfig(data="d", out="o", clean_epochs=2, noise_ramp_epochs=2, clean_fraction=0.2)
+        >>> [round(clean_share(cfg, e), 2) for e in range(6)]
+        [1.0, 1.0, 0.8, 0.4, 0.2, 0.2]
+    """
+    if epoch < cfg.clean_epochs:
+        return 1.0
+    if cfg.noise_ramp_epochs > 0:
+        t = (epoch + 0.5 - cfg.clean_epochs) / cfg.noise_ramp_epochs
+        if t < 1.0:
+            return 1.0 - (1.0 - cfg.clean_fraction) * t
+    return cfg.clean_fraction

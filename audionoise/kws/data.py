@@ -34,7 +34,8 @@ from torch import Tensor
 from audionoise import io
 from audionoise._seed import derive_seed
 
-__all__ = ["SpeechCommands", "collate", "V2_12_WORDS", "SILENCE", "UNKNOWN", "BACKGROUND_FOLDER"]
+__all__ = ["SpeechCommands", "collate", "split_unreadable", "V2_12_WORDS", "SILENCE", "UNKNOWN",
+           "BACKGROUND_FOLDER"]
 
 #: The ten command words of the standard 12-class Speech Commands task.
 V2_12_WORDS = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"]
@@ -108,6 +109,9 @@ class SpeechCommands(torch.utils.data.Dataset):
         unknown_fraction: Other-word clips per target-word clip (only with ``_unknown_``).
         seed: Seeds the choice of unknown clips and silence windows (with the subset name).
         preload: Decode every clip once in ``__init__`` and keep them in memory (small sets).
+        skip_unreadable: A clip that fails to decode gives the marker item ``(zeros, 0, -1 - index)`` instead
+            of raising, so a DataLoader batch survives it; :func:`split_unreadable` takes such items out of a
+            batch and names them. (Check headers first with :meth:`check_files` to drop bad files up front.)
 
     Attributes:
         labels: Class names.
@@ -140,6 +144,7 @@ class SpeechCommands(torch.utils.data.Dataset):
         unknown_fraction: float = 0.1,
         seed: int = 0,
         preload: bool = False,
+        skip_unreadable: bool = False,
     ) -> None:
         root = Path(root)
         if subset not in SUBSETS:
@@ -169,6 +174,7 @@ class SpeechCommands(torch.utils.data.Dataset):
         self.sample_rate = int(sample_rate)
         self.clip_samples = int(round(clip_seconds * self.sample_rate))
         self.seed = seed
+        self.skip_unreadable = bool(skip_unreadable)
 
         clips = {w: self._subset_files(w, splits) for w in words}
         index = {name: i for i, name in enumerate(self.labels)}
@@ -197,8 +203,38 @@ class SpeechCommands(torch.utils.data.Dataset):
         self.targets: list[int] = [e[1] for e in entries]
         self._cache: tuple[Tensor, Tensor] | None = None
         if preload:
-            items = [self._read(i) for i in range(len(self))]
-            self._cache = (torch.stack([x for x, _ in items]), torch.tensor([n for _, n in items]))
+            self.preload()
+
+    def preload(self) -> None:
+        """Decode every clip into memory now (unreadable ones, with ``skip_unreadable``, stay markers)."""
+        items = [self._read_or_mark(i) for i in range(len(self))]
+        self._cache = (torch.stack([x for x, _ in items]), torch.tensor([n for _, n in items]))
+
+    def check_files(self) -> list:
+        """Every unreadable clip file of this subset, from its header alone (:func:`audionoise.scan.scan_headers`)."""
+        from audionoise.scan import scan_headers
+
+        return scan_headers(self.files)
+
+    def exclude(self, paths) -> int:
+        """Leave the clips whose file is in ``paths`` out of the data set; return how many were removed."""
+        drop = {str(p) for p in paths}
+        keep = [i for i, f in enumerate(self.files) if f is None or str(f) not in drop]
+        removed = len(self.files) - len(keep)
+        if removed:
+            self.files = [self.files[i] for i in keep]
+            self.targets = [self.targets[i] for i in keep]  # silence entries stay last: _read's index holds
+            if self._cache is not None:
+                self._cache = (self._cache[0][keep], self._cache[1][keep])
+        return removed
+
+    def _read_or_mark(self, i: int) -> tuple[Tensor, int]:
+        try:
+            return self._read(i)
+        except io.AudioFileError:
+            if not self.skip_unreadable:
+                raise
+            return torch.zeros(1, self.clip_samples), -1
 
     def _subset_files(self, word: str, splits: dict[str, set[str]]) -> list[str]:
         rels = sorted(
@@ -251,7 +287,9 @@ class SpeechCommands(torch.utils.data.Dataset):
         if self._cache is not None:
             x, n = self._cache[0][i].clone(), int(self._cache[1][i])
         else:
-            x, n = self._read(i)
+            x, n = self._read_or_mark(i)
+        if n < 0:
+            return x, 0, -1 - i  # unreadable (skip_unreadable): see split_unreadable
         return x, n, self.targets[i]
 
     def __repr__(self) -> str:
@@ -275,3 +313,18 @@ def collate(batch) -> tuple[Tensor, Tensor, Tensor]:
         torch.tensor(lengths, dtype=torch.int64),
         torch.tensor(labels, dtype=torch.int64),
     )
+
+
+def split_unreadable(x: Tensor, lengths: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor, list[int]]:
+    """Take the unreadable-clip markers (label ``-1 - index``) out of a batch: ``(x, lengths, y, indices)``.
+
+    Example:
+        >>> x, n, y, bad = split_unreadable(torch.zeros(3, 1, 4), torch.tensor([4, 0, 4]), torch.tensor([2, -6, 0]))
+        >>> x.shape[0], y.tolist(), bad
+        (2, [2, 0], [5])
+    """
+    bad = y < 0
+    if not bool(bad.any()):
+        return x, lengths, y, []
+    keep = ~bad
+    return x[keep], lengths[keep], y[keep], (-1 - y[bad]).tolist()

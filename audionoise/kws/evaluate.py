@@ -1,21 +1,17 @@
-"""Robustness evaluation: accuracy on clean test clips and on the same clips mixed with noise at fixed SNRs.
+"""Robustness evaluation of keyword-spotting runs: :mod:`audionoise.evaluation` applied to a trained run.
 
-For every clip the noise window is chosen once from a seed derived from ``(seed, clip path)`` (clip and offset
-in a :class:`~audionoise.transforms.NoiseBank` of the ``noise`` folder), and mixed at each SNR with
-:func:`audionoise.functional.mix_at_snr`, so the SNR is exact over the clip's valid samples:
-
-.. math::
-
-    y = x + g\\,n, \\qquad g = \\sqrt{\\frac{P_x}{P_n\\,10^{\\mathrm{SNR}/10}}}.
-
-The same clip therefore meets the same noise at every SNR and in every evaluated run, and results do not
-depend on batch size or device. Accuracy is the share of clips whose arg-max class is the label.
+A run's model takes log-Mel features; :class:`audionoise.evaluation.FeatureModel` puts the run's frontend in
+front of it, so the task-independent core evaluates it like any ``model(waveform, lengths) -> logits``. The test
+clips are the run's :class:`~audionoise.kws.data.SpeechCommands` subset, keyed by their path relative to the
+data root: the same clip meets the same noise window at every SNR and in every evaluated run (see
+:func:`audionoise.evaluation.noise_choice`), results do not depend on batch size or device, and runs can be
+compared pairwise (:func:`audionoise.evaluation.compare`).
 
 Example:
     >>> res = evaluate_run("runs/quickstart/augmented", "data/generated/kws",
     ...                    noise="data/generated/noise_eval", snrs=[10, 0])  # doctest: +SKIP
-    >>> sorted(res)  # doctest: +SKIP
-    ['clean', 'confusion', 'labels', 'n', 'noise', 'run', 'snr', 'subset']
+    >>> res["clean"], res["ci95"]["clean"]  # doctest: +SKIP
+    (0.97, [0.95, 0.98])
 """
 
 from __future__ import annotations
@@ -26,64 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor
-from torch.utils.data import DataLoader
 
-from audionoise._seed import derive_seed
-from audionoise.functional import mix_at_snr
+from audionoise.evaluation import DEFAULT_SNRS, FeatureModel, dataset_keys, evaluate_model, noise_windows
 from audionoise.kws.checkpoint import load_model
-from audionoise.kws.features import LogMel
-from audionoise.kws.model import KeywordSpotter, make_frontend
-from audionoise.progress import progress as progress_bar
+from audionoise.kws.model import make_frontend
 
 __all__ = ["DEFAULT_SNRS", "evaluate", "evaluate_run", "format_table", "noise_windows", "run_names"]
-
-DEFAULT_SNRS = (20.0, 10.0, 5.0, 0.0, -5.0)
-
-
-def noise_windows(bank, keys: Sequence[str], length: int, seed: int = 0) -> Tensor:
-    """One noise window ``(len(keys), length)`` per clip key, chosen deterministically from ``(seed, key)``.
-
-    Clip ``k ~ U{0..len(bank)-1}`` and offset ``o ~ U{0..len_k-1}`` are drawn from a generator seeded by a
-    hash of ``(seed, key)``; windows loop short noise clips (see ``NoiseBank.windows``).
-
-    Example:
-        >>> from audionoise import NoiseBank
-        >>> bank = NoiseBank.from_tensors([torch.randn(8000)], sample_rate=16000)
-        >>> noise_windows(bank, ["yes/a.wav", "no/b.wav"], 16000).shape
-        torch.Size([2, 16000])
-    """
-    clips, offsets = [], []
-    for key in keys:
-        g = torch.Generator().manual_seed(derive_seed(seed, "noise-window", key))
-        k = int(torch.randint(len(bank), (), generator=g))
-        clips.append(k)
-        offsets.append(int(torch.randint(int(bank.lengths[k]), (), generator=g)))
-    return bank.windows(torch.tensor(clips), torch.tensor(offsets), length)
-
-
-def _clip_keys(ds, start: int, stop: int) -> list[str]:
-    files = getattr(ds, "files", None)
-    keys = []
-    for i in range(start, stop):
-        f = files[i] if files is not None else None
-        if f is None:
-            keys.append(f"#{i}")
-        else:
-            try:
-                keys.append(Path(f).relative_to(ds.root).as_posix())
-            except ValueError:
-                keys.append(Path(f).as_posix())
-    return keys
-
-
-def _condition_names(snrs: Sequence[float]) -> list[str]:
-    return [f"{float(s):g}" for s in snrs]
-
-
-@torch.no_grad()
-def _predict(frontend: LogMel, model: KeywordSpotter, x: Tensor, lengths: Tensor) -> Tensor:
-    return model(frontend(x, lengths)[0]).argmax(1)
 
 
 def evaluate_run(
@@ -100,6 +44,8 @@ def evaluate_run(
     num_workers: int = 0,
     progress: bool = False,
     bank=None,
+    skip_bad: bool = False,
+    adapt_bn: bool = False,
 ) -> dict[str, Any]:
     """Accuracy of one trained run, clean and at each SNR of ``snrs`` with noise from ``noise``.
 
@@ -117,63 +63,48 @@ def evaluate_run(
         num_workers: DataLoader workers.
         progress: Show a progress bar.
         bank: An already built ``NoiseBank`` to use instead of loading ``noise``.
+        skip_bad: Leave out test files whose header shows they are unreadable (else raise); a file that fails
+            to decode later is always left out and listed in ``unreadable``.
+        adapt_bn: AdaBN test-time adaptation per condition (:func:`audionoise.evaluation.adapt_batchnorm`).
 
     Returns:
-        ``{"clean": acc, "snr": {"20": acc, ...}, "n": N, "run", "subset", "noise", "labels",
-        "confusion": {"clean": [[...]], "20": [[...]], ...}}`` with accuracies in [0, 1] and confusion rows =
-        true class, columns = predicted class.
+        The dict of :func:`audionoise.evaluation.evaluate_model` (``clean``, ``snr``, ``n``, ``ci95``,
+        ``by_noise``, ``confusion``, ...) plus ``run``, ``subset``, ``noise`` and ``bad_files`` (``path: reason``
+        lines of the files left out after the header check).
+
+    Raises:
+        audionoise.scan.BadFilesError: unreadable test files (all listed) and not ``skip_bad``.
     """
-    from audionoise.kws.data import SpeechCommands, collate
+    from audionoise.kws.data import SpeechCommands
 
     if str(device) == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(device)
     model, saved = load_model(run, device, checkpoint)
-    frontend = make_frontend(model.config).to(device)
     labels = list(saved["labels"])
     tc = saved.get("train_config", {})
     ds = SpeechCommands(
         data, subset, labels=labels, clip_seconds=tc.get("clip_seconds", 1.0),
         sample_rate=model.config.sample_rate, silence_fraction=tc.get("silence_fraction", 0.1),
-        unknown_fraction=tc.get("unknown_fraction", 0.1), seed=seed,
+        unknown_fraction=tc.get("unknown_fraction", 0.1), seed=seed, skip_unreadable=True,
     )  # fmt: skip
+    bad = ds.check_files()
+    if bad and not skip_bad:
+        from audionoise.scan import BadFilesError
+
+        raise BadFilesError(bad, f"{subset} set of {data}", "fix or remove them, or pass --skip-bad to evaluate "
+                            "without them")
+    ds.exclude(b.path for b in bad)
     if ds.labels != labels:  # pragma: no cover - SpeechCommands keeps an explicit label list as given
         raise ValueError(f"labels of {data!r} ({ds.labels}) differ from the run's ({labels})")
-    if noise is None and bank is None:
-        snrs = []
-    elif bank is None:
-        from audionoise import NoiseBank
-
-        bank = NoiseBank.from_folder(noise, model.config.sample_rate)
-    names = ["clean"] + _condition_names(snrs)
-    n_cls = len(labels)
-    confusion = {c: torch.zeros(n_cls, n_cls, dtype=torch.long) for c in names}
-    loader = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=num_workers, collate_fn=collate)
-    start = 0
-    for x, lengths, y in progress_bar(loader, desc=f"evaluate {Path(run).name}", unit="batch", enabled=progress,
-                                    leave=False):
-        x, lengths = x.to(device), lengths.to(device)
-        stop = start + y.shape[0]
-        conditions = {"clean": x}
-        if snrs:
-            n = noise_windows(bank, _clip_keys(ds, start, stop), x.shape[-1], seed).to(device)[:, None, :]
-            for name, snr in zip(names[1:], snrs):
-                conditions[name] = mix_at_snr(x, n, float(snr), lengths)
-        for name, xc in conditions.items():
-            pred = _predict(frontend, model, xc, lengths).cpu()
-            confusion[name].index_put_((y, pred), torch.ones_like(y), accumulate=True)
-        start = stop
-    acc = {c: float(m.diag().sum()) / max(int(m.sum()), 1) for c, m in confusion.items()}
-    return {
-        "clean": acc["clean"],
-        "snr": {c: acc[c] for c in names[1:]},
-        "n": len(ds),
-        "run": str(run),
-        "subset": subset,
-        "noise": None if noise is None else str(noise),
-        "labels": labels,
-        "confusion": {c: m.tolist() for c, m in confusion.items()},
-    }
+    net = FeatureModel(make_frontend(model.config).to(device), model).eval()
+    res = evaluate_model(net, ds, noise=bank if bank is not None else noise, snrs=snrs if (noise or bank) else [],
+                         seed=seed, sample_rate=model.config.sample_rate, labels=labels,
+                         keys=dataset_keys(ds.files, ds.root), batch_size=batch_size, device=device,
+                         num_workers=num_workers, progress=progress, desc=f"evaluate {Path(run).name}",
+                         adapt_bn=adapt_bn)
+    return {**res, "run": str(run), "subset": subset, "noise": None if noise is None else str(noise),
+            "bad_files": [b.line() for b in bad]}
 
 
 def run_names(runs: Sequence[str | os.PathLike]) -> list[str]:

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-__all__ = ["StepTimer", "run_log"]
+__all__ = ["StepTimer", "WaitTimer", "run_log"]
 
 log = logging.getLogger("audionoise.kws.train")
 
@@ -85,3 +85,39 @@ class StepTimer:
         n = max(self.steps, 1)
         return {"aug_ms_per_step": 1000 * self.aug_s / n, "step_ms": 1000 * self.step_s / n,
                 "aug_fraction": self.aug_s / self.step_s if self.step_s > 0 else 0.0}
+
+
+class WaitTimer:
+    """How long the training loop waits for its next batch, and the augmentation done off the step.
+
+    ``wrap(loader)`` yields the loader's batches and times each ``next()``; ``add_work(seconds)`` adds the
+    augmentation time a DataLoader worker spent on the batch (0 when the step augments). In metrics:
+    ``data_wait_ms`` per batch, ``data_wait_fraction`` of the loop's time (wait + steps) and
+    ``worker_aug_ms_per_batch``. With augmentation off the critical path the wait stays near the
+    ``--augment none`` run's while ``worker_aug_ms_per_batch`` shows the work moved to the workers.
+    """
+
+    def __init__(self) -> None:
+        self.wait_s = self.work_s = 0.0
+        self.batches = 0
+
+    def wrap(self, loader):
+        it = iter(loader)
+        while True:
+            t0 = time.perf_counter()
+            try:
+                batch = next(it)
+            except StopIteration:
+                return
+            self.wait_s += time.perf_counter() - t0
+            self.batches += 1
+            yield batch
+
+    def add_work(self, seconds: float) -> None:
+        self.work_s += seconds
+
+    def metrics(self, step_s: float) -> dict[str, float]:
+        n = max(self.batches, 1)
+        total = self.wait_s + step_s
+        return {"data_wait_ms": 1000 * self.wait_s / n, "worker_aug_ms_per_batch": 1000 * self.work_s / n,
+                "data_wait_fraction": self.wait_s / total if total > 0 else 0.0}

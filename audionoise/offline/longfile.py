@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any, Iterator
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -54,8 +55,9 @@ def streamable(pipe: nn.Module) -> bool:
             continue
         if type(m) is WhiteNoise and (m.bank_samples or m.snr_reference != "full"):
             return False
-        if type(m) is BackgroundNoise and m.snr_reference != "full":
-            return False
+        if type(m) is BackgroundNoise and (m.snr_reference != "full" or tuple(m._k) != (1, 1) or m.max_gain_db is not None
+                                           or m.noise_level_dbfs is not None):
+            return False  # one source at an exact SNR only: level mode, gain caps and several sources run whole
         if type(m) is TimeMask and m.fade_s:
             return False
         if type(m) not in (WhiteNoise, BackgroundNoise, Gain, TimeMask):
@@ -215,6 +217,16 @@ def _passes(source, start: int, stop: int, steps: list[_Step], upto: int) -> Ite
         t0 += block.shape[-1]
 
 
+def _reached_snr(ps: Tensor, pn: Tensor, params: Params) -> Tensor:
+    """``10*log10(ps / (g**2 * pn))`` with the gain formed in float64, as the whole-file call records it."""
+    from audionoise.functional.snr import gain_numpy
+
+    ps64, pn64 = ps.double().numpy(), pn.double().numpy()
+    g = gain_numpy(ps64, pn64, params.snr_db.numpy()) * params.applied.numpy()
+    with np.errstate(divide="ignore"):
+        return torch.from_numpy(10.0 * np.log10(ps64 / (g * g * pn64))).float()
+
+
 def augment_long(pipe: nn.Module, source, start: int, stop: int, channels: int, generator: torch.Generator,
                  writer: io.AudioWriter, on_clip: str = clipping.DEFAULT_POLICY,
                  name: str = "output") -> tuple[list[dict], int, dict]:
@@ -245,6 +257,9 @@ def augment_long(pipe: nn.Module, source, start: int, stop: int, channels: int, 
         pn = torch.tensor([pn_value], dtype=torch.float32)
         g = gain_for_snr(ps, pn, step.params.snr_db) * step.params.applied.to(torch.float32)
         step.gain, step.info = g, {"noise_added": g > 0}
+        if type(step.leaf) is BackgroundNoise:  # the record fields of the whole-file call (the cap never binds)
+            step.info.update(gain_capped=torch.zeros_like(g, dtype=torch.bool),
+                             snr_db_actual=_reached_snr(ps, pn, step.params))
     fixed = clipping.fixed_scale(writer.subtype)
     scale, level = None, {"clipped": 0}
     if fixed and on_clip in ("normalize", "error"):  # the peak is needed before the first block is written

@@ -1,6 +1,7 @@
 """Injectors: thin ``torch.nn.Module`` wrappers that sample random parameters and call the functional core."""
 
-from audionoise.transforms.background import BackgroundNoise, BackgroundParams, NoiseBank
+from audionoise.transforms.background import BackgroundNoise, BackgroundParams
+from audionoise.transforms.noisebank import NoiseBank, NoiseBankWarning
 from audionoise.transforms.base import REGISTRY, Injector, Params
 from audionoise.transforms.basic import Gain, TimeShift
 from audionoise.transforms.channel import BandPass, Codec, HighPass, LowPass, Telephone
@@ -12,6 +13,6 @@ from audionoise.transforms.speed import PitchShift, SpeedPerturb, TimeStretch
 from audionoise.transforms.warp import SpecWarp
 
 __all__ = ["REGISTRY", "BackgroundNoise", "BackgroundParams", "ColoredNoise", "Gain", "Injector", "NoiseBank",
-           "Params", "SpecFreqMask", "SpecTimeMask", "SpecWarp", "TimeMask", "TimeShift", "WhiteNoise",
+           "NoiseBankWarning", "Params", "SpecFreqMask", "SpecTimeMask", "SpecWarp", "TimeMask", "TimeShift", "WhiteNoise",
            "BandPass", "Codec", "HighPass", "LowPass", "Normalize", "PitchShift", "RIRBank", "Reverb", "SpeedPerturb",
            "Telephone", "TimeStretch"]

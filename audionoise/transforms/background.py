@@ -1,248 +1,418 @@
-"""Background-noise mixing from a bank of noise clips held in memory (or memory-mapped), on any device."""
+"""Background noise from a bank of recordings: exact SNR or absolute level, capped gain, one or several sources."""
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
-import hashlib
-import json
 import math
 import os
-from pathlib import Path
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from audionoise._fs import atomic_write
-from audionoise.functional._checks import expand_to, valid_mask
-from audionoise.transforms._mixing import LOW_PRECISION, add_scaled_noise, check_snr_reference
-from audionoise.transforms.base import (Injector, Params, check_range, check_sample_rate, draw, like, scale_int,
-                                        scale_uniform, tensor)
+from audionoise.functional._checks import check_finite, per_example, valid_mask
+from audionoise.functional.snr import LN10_OVER_20, TINY_POWER, _power, active_mask, gain_for_snr, gain_numpy
+from audionoise.transforms._mixing import LOW_PRECISION, check_snr_reference
+from audionoise.transforms.base import (Injector, Params, check_number, check_range, check_sample_rate, draw,
+                                        needs_grad, scale_int, scale_uniform, tensor)
+from audionoise.transforms.noisebank import DEFAULT_CROSSFADE_S, NoiseBank, NoiseBankWarning
 
+__all__ = ["BackgroundNoise", "BackgroundParams", "NoiseBank", "NoiseBankWarning"]
 
-class NoiseBank(nn.Module):
-    """All noise clips of a folder, decoded and resampled once, as one contiguous mono tensor.
-
-    ``data`` holds the clips back to back; clip ``k`` is ``data[starts[k] : starts[k] + lengths[k]]``.
-    :meth:`windows` cuts a window of any length from any offset of any clip, looping clips circularly, with one
-    vectorized gather (a per-length extended copy of the bank is built once and cached). The bank is an
-    ``nn.Module``: ``.to(device)`` moves it (e.g. to the GPU, where mixing then runs without host syncs).
-
-    Example:
-        >>> bank = NoiseBank.from_tensors([torch.randn(8000), torch.randn(24000)], sample_rate=16000)
-        >>> bank.windows(torch.tensor([0, 1]), torch.tensor([7999, 0]), 16000).shape
-        torch.Size([2, 16000])
-    """
-
-    def __init__(self, data: Tensor, starts: Tensor, lengths: Tensor, sample_rate: int, names: list[str],
-                 source: str | None = None, skipped: list[dict] | None = None) -> None:
-        super().__init__()
-        if len(names) == 0:
-            raise ValueError(f"noise bank from {source or 'tensors'} holds no usable (non-silent) clip; add noise "
-                             f"files (wav, flac, ogg, ...) with some signal in them")
-        self.register_buffer("data", data, persistent=False)
-        self.register_buffer("starts", starts.long(), persistent=False)
-        self.register_buffer("lengths", lengths.long(), persistent=False)
-        self.sample_rate, self.names, self.source = int(sample_rate), list(names), source
-        self.skipped = list(skipped or [])
-        self._extended: dict[tuple, tuple[Tensor, Tensor]] = {}
-
-    # -- construction -------------------------------------------------------------------------------------------
-    @classmethod
-    def from_tensors(cls, clips: list[Tensor], sample_rate: int, names: list[str] | None = None,
-                     source: str | None = None) -> "NoiseBank":
-        """Build a bank from 1-D (or (channels, time), averaged to mono) clips; all-zero clips are skipped."""
-        names = list(names) if names is not None else [f"clip{i}" for i in range(len(clips))]
-        kept, kept_names, skipped = [], [], []
-        for name, clip in zip(names, clips):
-            clip = torch.as_tensor(clip, dtype=torch.float32)
-            clip = clip.mean(0) if clip.dim() == 2 else clip.reshape(-1)
-            if clip.numel() == 0 or not bool(torch.isfinite(clip).all()) or not bool(clip.abs().max() > 0):
-                reason = "empty" if clip.numel() == 0 else (
-                    "non-finite samples" if not bool(torch.isfinite(clip).all()) else "all-zero (digital silence)")
-                skipped.append({"clip": name, "reason": reason})
-                continue
-            kept.append(clip)
-            kept_names.append(name)
-        lengths = torch.tensor([c.numel() for c in kept], dtype=torch.long)
-        starts = torch.cumsum(lengths, 0) - lengths
-        data = torch.cat(kept) if kept else torch.zeros(0)
-        return cls(data, starts, lengths, sample_rate, kept_names, source, skipped)
-
-    @classmethod
-    def from_folder(cls, path: str | os.PathLike, sample_rate: int, cache_dir: str | os.PathLike | None = None,
-                    extensions: set[str] | None = None) -> "NoiseBank":
-        """Decode every audio file under ``path`` (recursively, sorted) once, resampled to ``sample_rate``.
-
-        With ``cache_dir`` the decoded bank is stored there as ``.npy`` and memory-mapped on later calls (keyed
-        by the files' names, sizes and modification times and the sample rate), so a large noise set costs no
-        decoding and little RAM in every DataLoader worker.
-        """
-        from audionoise import io as aio
-
-        root = Path(path)
-        if not root.is_dir():
-            raise ValueError(f"noise folder {str(root)!r} does not exist or is not a folder; pass a folder of noise "
-                             f"recordings (wav/flac/ogg/...)")
-        exts = {e.lower().lstrip(".") for e in (extensions or aio.AUDIO_EXTENSIONS)}
-        files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower().lstrip(".") in exts)
-        if not files:
-            raise ValueError(f"noise folder {str(root)!r} holds no audio file (looked for {sorted(exts)})")
-        rel = [p.relative_to(root).as_posix() for p in files]
-        key = None
-        if cache_dir is not None:
-            stamp = [(r, p.stat().st_size, p.stat().st_mtime_ns) for r, p in zip(rel, files)]
-            key = hashlib.blake2b(json.dumps([sample_rate, stamp]).encode(), digest_size=12).hexdigest()
-            cached = cls._load_cache(Path(cache_dir), key, str(root))
-            if cached is not None:
-                return cached
-        clips, skipped = [], []
-        for r, p in zip(rel, files):
-            try:
-                wav, _ = aio.load(p, sample_rate=sample_rate, mono=True)
-            except ValueError as exc:  # AudioFileError: report and go on
-                skipped.append({"clip": r, "reason": str(exc)})
-                clips.append(torch.zeros(0))
-                continue
-            clips.append(wav[0])
-        bank = cls.from_tensors(clips, sample_rate, rel, source=str(root))
-        bank.skipped = skipped + [s for s in bank.skipped if s["reason"] != "empty"]
-        if key is not None:
-            bank._save_cache(Path(cache_dir), key)
-        return bank
-
-    def _save_cache(self, cache_dir: Path, key: str) -> None:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        data = self.data.cpu().numpy()
-        atomic_write(cache_dir / f"noisebank-{key}.npy", lambda fh: np.save(fh, data))
-        meta = {"names": self.names, "starts": self.starts.tolist(), "lengths": self.lengths.tolist(),
-                "sample_rate": self.sample_rate, "skipped": self.skipped}
-        atomic_write(cache_dir / f"noisebank-{key}.json", json.dumps(meta))
-
-    @classmethod
-    def _load_cache(cls, cache_dir: Path, key: str, source: str) -> "NoiseBank | None":
-        npy, meta_path = cache_dir / f"noisebank-{key}.npy", cache_dir / f"noisebank-{key}.json"
-        if not (npy.exists() and meta_path.exists()):
-            return None
-        meta = json.loads(meta_path.read_text())
-        data = torch.from_numpy(np.load(npy, mmap_mode="c"))
-        return cls(data, torch.tensor(meta["starts"]), torch.tensor(meta["lengths"]), meta["sample_rate"],
-                   meta["names"], source, meta["skipped"])
-
-    # -- access -------------------------------------------------------------------------------------------------
-    def __len__(self) -> int:
-        return len(self.names)
-
-    @property
-    def duration_s(self) -> float:
-        return float(self.lengths.sum()) / self.sample_rate
-
-    def _extended_bank(self, length: int) -> tuple[Tensor, Tensor]:
-        """Each clip looped to ``clip_len + length - 1`` samples, concatenated, so any window is contiguous."""
-        key = (length, self.data.device, self.data.dtype)
-        if key not in self._extended:
-            parts, ext_starts, pos = [], [], 0
-            for s, n in zip(self.starts.tolist(), self.lengths.tolist()):
-                need = n + length - 1
-                clip = self.data[s:s + n]
-                parts.append(clip.repeat(math.ceil(need / n))[:need])
-                ext_starts.append(pos)
-                pos += need
-            self._extended = {key: (torch.cat(parts), torch.tensor(ext_starts, device=self.data.device))}
-        return self._extended[key]
-
-    def windows(self, clip: Tensor, offset: Tensor, length: int) -> Tensor:
-        """``(batch, length)`` windows: clip ``clip[b]`` from sample ``offset[b]`` on, looping short clips."""
-        ext, ext_starts = self._extended_bank(int(length))
-        first = ext_starts[clip.to(ext.device)] + offset.to(ext.device)
-        return ext.unfold(0, int(length), 1).index_select(0, first)
-
-    def _apply(self, fn, recurse=True):  # noqa: D401 - nn.Module hook: drop cached views when moved/cast
-        self._extended = {}
-        return super()._apply(fn, recurse)
-
-    def __getstate__(self) -> dict:
-        state = self.__dict__.copy()
-        state["_extended"] = {}
-        return state
+WEIGHTS = ("clip", "duration")
 
 
 @dataclasses.dataclass(frozen=True)
 class BackgroundParams(Params):
-    """``clip`` index into the bank, ``offset`` in samples, target ``snr_db`` (all ``(batch,)``)."""
+    """Per example: the target level, and which window of which clip each noise source is.
+
+    ``snr_db`` (batch,): target SNR of the total noise (NaN in absolute-level mode); ``noise_level_dbfs``
+    (batch,): target RMS of the total noise in dBFS (NaN in SNR mode); ``clip``, ``offset`` (samples) and
+    ``source_db`` (relative level of each source, dB; ``-inf`` = source unused): ``(batch,)`` with one source,
+    ``(batch, K)`` when ``num_sources`` allows up to ``K``.
+    """
 
     snr_db: Tensor
+    noise_level_dbfs: Tensor
     clip: Tensor
     offset: Tensor
+    source_db: Tensor
 
 
 class BackgroundNoise(Injector):
-    """Mix a random window of a random background clip into each example at an exact SNR.
+    """Mix random windows of recorded noise into each example at an exact SNR (or an absolute level).
 
-    Per example: clip ~ uniform over the bank, offset ~ uniform over the clip (clips shorter than the example
-    loop), ``snr ~ U(min_snr_db, max_snr_db)``. The same mono noise goes to every channel of an example. A silent
-    example gets no noise (recorded as ``noise_added: false``).
+    Per example: ``k`` sources (``num_sources``, default 1), each a clip drawn from the bank (uniformly by clip,
+    or by duration with ``weight="duration"``) at a uniform random offset (clips shorter than the example loop,
+    seamlessly: see :class:`NoiseBank`), at a relative level ``U(source_db)`` dB; their sum is then scaled so
+    that the TOTAL noise has the target level exactly:
+
+    * SNR mode (``min_snr_db``, ``max_snr_db``): ``snr ~ U(min, max)``, ``10*log10(P_s / P_n) == snr`` over the
+      valid samples (or active speech, ``snr_reference="active"``). A silent example gets no noise.
+    * Absolute mode (``noise_level_dbfs=(lo, hi)``): the noise RMS over the valid samples is
+      ``U(lo, hi)`` dBFS (``20*log10(rms)``, 0 dBFS = RMS 1.0, a full-scale sine is -3.01 dBFS), whatever the
+      signal: silent examples get noise too.
+
+    ``max_gain_db`` caps the gain applied to the (summed) noise: where the cap binds, the noise is quieter than the
+    target and the record says ``gain_capped: true`` with the SNR reached (``snr_db_actual``); elsewhere the target
+    is met exactly. The same mono noise goes to every channel of an example; padding gets none.
 
     Args:
-        noise: a folder of noise recordings (decoded once into a :class:`NoiseBank`) or a ``NoiseBank``.
-        min_snr_db, max_snr_db: SNR range in dB.
-        sample_rate: rate of the audio this will be applied to; the bank is resampled to it.
+        noise: a folder, a text file of audio paths, a NeMo JSONL manifest (optional ``offset``/``duration``
+            segments), an audio file, a glob pattern, a list of these (see :meth:`NoiseBank.from_source`), or a
+            :class:`NoiseBank`.
+        min_snr_db, max_snr_db: SNR range in dB (SNR mode).
+        sample_rate: rate of the audio this is applied to (the bank is resampled to it); may be left out with a
+            ``NoiseBank``.
         p: probability per example.
         snr_reference: ``"full"`` or ``"active"`` (see :func:`audionoise.functional.mix_at_snr`).
-        cache_dir: optional folder for a memory-mapped cache of the decoded bank.
+        cache_dir: where the decoded bank is cached (``None``: the user cache folder, ``False``: no cache).
+        noise_level_dbfs: ``(lo, hi)`` noise RMS range in dBFS (absolute mode; instead of the SNR range).
+        max_gain_db: largest gain (dB) applied to the noise, ``None`` = no cap.
+        num_sources: sources per example: an int, or ``(lo, hi)`` for ``k ~ U{lo..hi}`` per example.
+        source_db: ``(lo, hi)`` range of each source's level relative to the others, in dB (before the total is
+            scaled); default ``(-6, 0)``. Unused with one source.
+        weight: ``"clip"`` (every clip equally likely) or ``"duration"`` (clips in proportion to their length:
+            every second of the corpus equally likely).
+        crossfade_s, max_clips, max_clips_seed: passed to :meth:`NoiseBank.from_source` when building the bank
+            (default cross-fade 0.01 s; ``max_clips`` keeps a fixed random subset of a huge corpus).
 
     Example:
         >>> bank = NoiseBank.from_tensors([torch.randn(4000)], sample_rate=16000)
         >>> t = BackgroundNoise(bank, 5.0, 5.0, sample_rate=16000)
         >>> y = t(torch.randn(2, 16000), generator=torch.Generator().manual_seed(0))
+        >>> babble = BackgroundNoise(bank, 0.0, 10.0, num_sources=(2, 4), max_gain_db=20.0)
     """
 
-    def __init__(self, noise: str | os.PathLike | NoiseBank, min_snr_db: float, max_snr_db: float,
-                 sample_rate: int, p: float = 1.0, snr_reference: str = "full",
-                 cache_dir: str | None = None) -> None:
+    def __init__(self, noise: Any, min_snr_db: float | None = None, max_snr_db: float | None = None,
+                 sample_rate: int | None = None, p: float = 1.0, snr_reference: str = "full",
+                 cache_dir: Any = None, *, noise_level_dbfs: Any = None, max_gain_db: float | None = None,
+                 num_sources: Any = 1, source_db: Any = (-6.0, 0.0), weight: str = "clip",
+                 crossfade_s: float | None = None, max_clips: int | None = None, max_clips_seed: int = 0) -> None:
         super().__init__(p)
-        check_range("min_snr_db", min_snr_db, "max_snr_db", max_snr_db)
-        check_sample_rate(sample_rate)
+        self.min_snr_db, self.max_snr_db, self.noise_level_dbfs = _levels(min_snr_db, max_snr_db, noise_level_dbfs)
+        self.snr_reference = check_snr_reference(snr_reference)
+        self.max_gain_db = None if max_gain_db is None else check_number("max_gain_db", max_gain_db)
+        self.num_sources, self._k = _sources(num_sources)
+        self.source_db = _pair("source_db", source_db)
+        if weight not in WEIGHTS:
+            raise ValueError(f"weight must be one of {list(WEIGHTS)}, got {weight!r}")
+        self.weight = weight
+        self.cache_dir = os.fspath(cache_dir) if isinstance(cache_dir, os.PathLike) else cache_dir  # configs: a str
+        self.crossfade_s, self.max_clips = crossfade_s, max_clips
+        self.max_clips_seed = max_clips_seed
         if isinstance(noise, NoiseBank):
-            if noise.sample_rate != sample_rate:
+            sample_rate = noise.sample_rate if sample_rate is None else sample_rate
+            if noise.sample_rate != check_sample_rate(sample_rate):
                 raise ValueError(f"NoiseBank sample_rate ({noise.sample_rate}) differs from sample_rate "
-                                 f"({sample_rate}); build the bank with NoiseBank.from_folder(path, {sample_rate})")
+                                 f"({sample_rate}); build the bank with NoiseBank.from_source(path, {sample_rate})")
+            if crossfade_s is not None and round(crossfade_s * sample_rate) != noise.crossfade:
+                raise ValueError(f"crossfade_s ({crossfade_s}) is set when the bank is built; this NoiseBank has a "
+                                 f"cross-fade of {noise.crossfade} samples: rebuild it with crossfade_s={crossfade_s}")
             bank = noise
-        elif isinstance(noise, (str, os.PathLike)):
-            bank = NoiseBank.from_folder(noise, sample_rate, cache_dir=cache_dir)
+        elif isinstance(noise, (str, os.PathLike, list, tuple)):
+            if sample_rate is None:
+                raise ValueError("sample_rate is required to build the noise bank (the rate of the audio this "
+                                 "BackgroundNoise is applied to)")
+            bank = NoiseBank.from_source(noise, check_sample_rate(sample_rate), cache_dir=cache_dir,
+                                         crossfade_s=DEFAULT_CROSSFADE_S if crossfade_s is None else crossfade_s,
+                                         max_clips=max_clips, max_clips_seed=self.max_clips_seed)
         else:
-            raise ValueError(f"noise must be a folder path or a NoiseBank, got {type(noise).__name__}")
+            raise ValueError(f"noise must be a folder, list file, manifest, audio file or glob pattern (or a list of "
+                             f"these) or a NoiseBank, got {type(noise).__name__}")
         self.bank = bank
-        self.min_snr_db, self.max_snr_db = float(min_snr_db), float(max_snr_db)
-        self.sample_rate, self.snr_reference = sample_rate, check_snr_reference(snr_reference)
-        self.cache_dir = cache_dir
+        self.sample_rate = int(sample_rate)
+        self._range = (self.min_snr_db, self.max_snr_db) if self.noise_level_dbfs is None else self.noise_level_dbfs
+        self._sizes = bank.clip_lengths  # host copies for sampling (no device round trip, no module lookups)
+        #: False runs the device (GPU) code paths on CPU tensors too (tests; no host loops or NumPy)
+        self._host_paths = True
+        self._cap = None if self.max_gain_db is None else 10.0 ** (self.max_gain_db / 20.0)
+        self._ends = np.cumsum(bank.clip_lengths)
+        self._ends_list = self._ends.tolist()
 
     @property
-    def noise(self) -> str | NoiseBank:
-        """The noise folder the bank was built from, or the in-memory bank itself (which configs cannot hold)."""
+    def noise(self) -> Any:
+        """What the bank was built from (a path or a list of paths), or the bank itself (which configs cannot hold)."""
         return self.bank if self.bank.source is None else self.bank.source
 
+    # -- sampling -----------------------------------------------------------------------------------------------
     def _sample(self, x: Tensor, lengths: Tensor | None, generator: torch.Generator | None) -> BackgroundParams:
-        u = draw(x.shape[0], 4, generator)
-        clip = scale_int(u[:, 2], len(self.bank) - 1)
-        offset = scale_int(u[:, 3], like(u, self.bank.lengths)[clip] - 1)
-        snr = scale_uniform(u[:, 1], self.min_snr_db, self.max_snr_db)
-        return BackgroundParams(applied=tensor(u[:, 0] < self.p), snr_db=tensor(snr), clip=tensor(clip),
-                                offset=tensor(offset))
+        b, (k_lo, k_hi) = x.shape[0], self._k
+        u = draw(b, 4 if k_hi == 1 else 3 + 3 * k_hi, generator)
+        host = isinstance(u, np.ndarray)
+        if host and b == 1 and k_hi == 1:
+            return self._sample_one(*u[0].tolist())
+        level = scale_uniform(u[:, 1], *self._range)
+        if k_hi == 1:
+            clip, offset = self._pick(u[:, 2], u[:, 3])
+            source_db = np.zeros(b, np.float32) if host else torch.zeros(b, device=u.device)
+        else:
+            cols = u[:, 3:].reshape(b, k_hi, 3)
+            clip, offset = self._pick(cols[..., 0], cols[..., 1])
+            source_db = scale_uniform(cols[..., 2], *self.source_db)
+            unused = (np.arange(k_hi) if host else torch.arange(k_hi, device=u.device))[None] >= (
+                scale_int(u[:, 2], k_hi - k_lo) + k_lo)[:, None]
+            source_db[unused] = -math.inf
+        blank = np.full(b, np.nan, np.float32) if host else torch.full((b,), math.nan, device=u.device)
+        snr, dbfs = (level, blank) if self.noise_level_dbfs is None else (blank, level)
+        return BackgroundParams(applied=tensor(u[:, 0] < self.p), snr_db=tensor(snr), noise_level_dbfs=tensor(dbfs),
+                                clip=tensor(clip), offset=tensor(offset), source_db=tensor(source_db))
 
-    def _apply_params(self, x, params, lengths, owned):
-        noise = self.bank.windows(params.clip, params.offset, x.shape[-1]).to(x.device)
-        if x.dtype not in LOW_PRECISION:
+    def _sample_one(self, u_applied: float, u_level: float, u_clip: float, u_offset: float) -> BackgroundParams:
+        """:meth:`_sample` of one example with one source, in Python floats (the same IEEE operations as
+        :func:`scale_uniform`/:func:`scale_int` on arrays: equal parameters from equal uniforms, a few us less)."""
+        lo, hi = self._range
+        level = float(np.float32(lo + (hi - lo) * u_level))
+        n = self._sizes.shape[0]
+        if self.weight == "clip":
+            clip = int(min(math.floor(u_clip * float(n)), n - 1))
+        else:
+            total = int(self._ends[-1])
+            clip = bisect.bisect_right(self._ends_list, min(math.floor(u_clip * float(total)), total - 1))
+        size = float(self._sizes[clip])
+        offset = int(min(math.floor(u_offset * size), size - 1.0))
+        blank = math.nan
+        snr, dbfs = (level, blank) if self.noise_level_dbfs is None else (blank, level)
+        return BackgroundParams(applied=torch.full((1,), u_applied < self.p), snr_db=torch.full((1,), snr),
+                                noise_level_dbfs=torch.full((1,), dbfs), clip=torch.full((1,), clip),
+                                offset=torch.full((1,), offset), source_db=torch.zeros(1))
+
+    def _pick(self, u_clip: Any, u_offset: Any) -> tuple[Any, Any]:
+        """Clip indices (uniform by clip, or by duration) and uniform offsets in them, from two uniform arrays."""
+        cpu = isinstance(u_clip, np.ndarray)
+        if self.weight == "clip":
+            clip = scale_int(u_clip, self._sizes.shape[0] - 1)
+        elif cpu:
+            pos = np.minimum(np.floor(u_clip * self._ends[-1]), self._ends[-1] - 1)
+            clip = np.searchsorted(self._ends, pos, side="right")
+        else:
+            ends = torch.from_numpy(self._ends).to(u_clip.device)
+            pos = torch.clamp((u_clip * float(self._ends[-1])).floor(), max=float(self._ends[-1] - 1)).long()
+            clip = torch.searchsorted(ends, pos.contiguous(), right=True)
+        sizes = self._sizes if cpu else torch.from_numpy(self._sizes).to(u_clip.device)
+        return clip, scale_int(u_offset, sizes[clip] - 1)
+
+    # -- applying -----------------------------------------------------------------------------------------------
+    def _apply_params(self, x: Tensor, params: Params, lengths: Tensor | None,
+                      owned: bool) -> tuple[Tensor, Mapping[str, Tensor]]:
+        b, t = x.shape[0], x.shape[-1]
+        host = x.is_cpu and self._host_paths
+        noise = self._noise(params, b, t)
+        if not (x.is_cpu and noise.is_cpu) and noise.device != x.device:
+            noise = noise.to(x.device)
+        if noise.dtype != x.dtype and x.dtype not in LOW_PRECISION:
             noise = noise.to(x.dtype)
-        # one mono window per example, the same on every channel (coherent across the channels of an example)
-        noise = noise.view(x.shape[0], *([1] * (x.dim() - 2)), x.shape[-1])
         if lengths is not None:
-            noise = noise * expand_to(valid_mask(lengths, x.shape[-1], x.device), noise)
-        # the windows are a fresh copy owned here: mix into them (when shapes match, i.e. mono)
-        return add_scaled_noise(x, noise, params.snr_db, params.applied, lengths, self.snr_reference, owned=True)
+            if host:
+                for r, n in enumerate(lengths.tolist()):
+                    if n < t:
+                        noise[r].narrow(0, n, t - n).zero_()
+            else:
+                noise.mul_(valid_mask(lengths, t, x.device))
+        ps, pn = self._powers(x.detach(), noise, lengths, host)
+        target = params.snr_db if self.noise_level_dbfs is None else params.noise_level_dbfs
+        if host:  # the gain is a constant of the augmentation (detached): a few scalars per example on the host
+            if not np.isfinite(ps).all():
+                check_finite(x)  # names the bad values; huge finite values (power overflow) pass and get no noise
+            if b == 1:  # one example: Python floats (the same IEEE operations as the batch formula)
+                g1, c1 = self._gain_one(float(ps[0]), float(pn[0]), target.item(), bool(params.applied.item()))
+                scale = torch.full((1,) * x.dim(), g1, dtype=torch.float32 if x.dtype in LOW_PRECISION else x.dtype)
+                g, capped = np.array([g1]), np.array([c1])
+            else:
+                g, capped = self._gains(ps, pn, _host(target).astype(np.float64), _host(params.applied))
+                scale = torch.from_numpy(g if x.dtype == torch.float64 else g.astype(np.float32))
+        else:  # tensors on the device: no host synchronisation
+            if x.is_cpu and not bool(torch.isfinite(ps).all()):
+                check_finite(x)
+            g, capped = self._gains(ps, pn, target.to(ps.device).double(), params.applied.to(ps.device))
+            scale = g if x.dtype == torch.float64 else g.float()
+        info = _Info(g, capped, ps, pn)
+        if x.dim() > 2:
+            noise = noise.view(b, *([1] * (x.dim() - 2)), t)  # the same mono noise on every channel
+        if scale.dim() != x.dim():
+            scale = scale.view(b, *([1] * (x.dim() - 1)))
+        if x.dtype in LOW_PRECISION:
+            return (x.float() + scale * noise).to(x.dtype), info
+        if noise.shape == x.shape and not needs_grad(x):
+            return torch.addcmul(x, noise, scale, out=noise), info  # the windows are a fresh tensor of ours
+        return torch.addcmul(x, noise, scale), info
 
+    def _noise(self, params: BackgroundParams, b: int, t: int) -> Tensor:
+        """``(batch, time)`` sum of every example's sources, each at its relative level (a fresh tensor)."""
+        if params.clip.dim() == 1:
+            return self.bank.windows(params.clip, params.offset, t)
+        k = params.clip.shape[1]
+        if not (self.bank.data.is_cpu and self._host_paths):  # every slot, unused ones weighted 0 (no host sync)
+            dev = self.bank.data.device
+            win = self.bank.windows(params.clip.reshape(-1), params.offset.reshape(-1), t).view(b, k, t)
+            w = torch.pow(10.0, params.source_db.to(dev, torch.float64) / 20.0).to(win.dtype)
+            return torch.bmm(w[:, None, :], win)[:, 0]
+        db = params.source_db.cpu().numpy()
+        rows, slots = np.nonzero(np.isfinite(db))
+        ri, si = torch.from_numpy(rows), torch.from_numpy(slots)
+        win = self.bank.windows(params.clip.cpu()[ri, si], params.offset.cpu()[ri, si], t)
+        w = torch.from_numpy(np.power(10.0, db[rows, slots] / 20.0)).to(win.dtype)
+        win.mul_(w[:, None])
+        return torch.zeros(b, t, dtype=win.dtype).index_add_(0, ri, win)
+
+    def _powers(self, x: Tensor, noise: Tensor, lengths: Tensor | None, host: bool) -> tuple[Any, Any]:
+        """Signal and noise power per example over the SNR reference samples, float64 (``noise`` is 0 in the
+        padding and the same on every channel). NumPy arrays on the host: one BLAS dot per row (the valid part),
+        no mask pass over the batch; tensors otherwise."""
+        b, t = x.shape[0], x.shape[-1]
+        if x.dtype in LOW_PRECISION:
+            x = x.float()
+        if self.snr_reference == "active":
+            mask = active_mask(x, lengths)
+            ps, pn = _power(x, mask).double(), _power(noise, mask).double()
+            return (ps.numpy(), pn.numpy()) if host else (ps, pn)
+        n = [t] * b if lengths is None else lengths.tolist()
+        if host:
+            xa, na = x.numpy(), noise.numpy()
+            if x.dim() == 2:
+                ss = [np.dot(xa[r, :k], xa[r, :k]) for r, k in enumerate(n)]
+            else:
+                ss = [sum(np.dot(c, c) for c in xa[r, :, :k]) for r, k in enumerate(n)]
+            count = np.array(n, np.float64).clip(1) * math.prod(x.shape[1:-1])
+            ps = np.array(ss, np.float64) / count
+            pn = np.array([np.dot(row, row) for row in na], np.float64) / np.array(n, np.float64).clip(1)
+            return ps, pn
+        count = (torch.full((b,), t, device=x.device) if lengths is None else lengths).double().clamp_min(1)
+        xm = x if lengths is None else x * _mask(x, lengths)
+        ps = torch.linalg.vector_norm(xm.flatten(1), dim=1).double().square() / (count * math.prod(x.shape[1:-1]))
+        return ps, torch.linalg.vector_norm(noise, dim=1).double().square() / count
+
+    def _gains(self, ps: Any, pn: Any, target: Any, applied: Any) -> tuple[Any, Any]:
+        """Gain of each example's summed noise and whether the cap bound (float64 NumPy arrays or tensors).
+
+        SNR mode: ``g = sqrt(ps / pn) * 10**(-snr/20)`` (:func:`audionoise.functional.snr.gain_numpy`, the
+        formula of every SNR injector); absolute mode: ``g = 10**(level/20) / sqrt(pn)``. No noise (``g = 0``)
+        where not applied or where the noise power is ~0 (<= 1e-30); in SNR mode also where the signal is
+        silent. :meth:`_gain_one` is the same arithmetic for one example.
+        """
+        if isinstance(ps, np.ndarray):
+            if self.noise_level_dbfs is None:
+                g = gain_numpy(ps, pn, target)
+            else:
+                g = np.exp(target * LN10_OVER_20) / np.sqrt(np.maximum(pn, TINY_POWER))
+                g = np.where((pn > TINY_POWER) & np.isfinite(g), g, 0.0)
+            g = g * applied
+            if self.max_gain_db is None:
+                return g, np.zeros(g.shape, bool)
+            capped = g > self._cap
+            return np.where(capped, self._cap, g), capped
+        if self.noise_level_dbfs is None:
+            g = gain_for_snr(ps, pn, target)
+        else:
+            g = torch.exp(target * LN10_OVER_20) / torch.sqrt(pn.clamp_min(TINY_POWER))
+            g = g.nan_to_num_(0.0, 0.0, 0.0).masked_fill_(pn <= TINY_POWER, 0.0)
+        g = g * applied
+        if self.max_gain_db is None:
+            return g, torch.zeros_like(g, dtype=torch.bool)
+        capped = g > self._cap
+        return g.clamp(max=self._cap), capped
+
+    def _gain_one(self, ps: float, pn: float, target: float, applied: bool) -> tuple[float, bool]:
+        """:meth:`_gains` for one example in Python floats: the same IEEE operations in the same order (the one
+        transcendental, ``exp``, through NumPy like the batch), so an example alone and in a batch gets
+        bit-identical noise."""
+        if not applied or not pn > TINY_POWER:
+            return 0.0, False
+        if self.noise_level_dbfs is None:
+            g = math.sqrt(ps / pn) * float(np.exp(np.array([target], np.float64) * -LN10_OVER_20)[0])
+        else:
+            g = float(np.exp(np.array([target], np.float64) * LN10_OVER_20)[0]) / math.sqrt(pn)
+        if not math.isfinite(g):
+            return 0.0, False
+        if self.max_gain_db is not None and g > self._cap:
+            return self._cap, True
+        return g, False
+
+    # -- records ------------------------------------------------------------------------------------------------
     def records(self, params: Params, info: dict[str, Tensor] | None = None) -> list[dict]:
         rows = super().records(params, info)
-        for row in rows:
-            row["clip_name"] = self.bank.names[row["clip"]]
+        drop = "noise_level_dbfs" if self.noise_level_dbfs is None else "snr_db"
+        used = torch.isfinite(params.source_db).reshape(len(rows), -1).sum(1).tolist()
+        for row, k in zip(rows, used):
+            del row[drop]
+            if params.clip.dim() == 1:
+                del row["source_db"]
+                row["clip_name"] = self.bank.names[row["clip"]]
+            else:
+                for key in ("clip", "offset", "source_db"):
+                    row[key] = row[key][:k]
+                row["clip_name"] = [self.bank.names[c] for c in row["clip"]]
         return rows
+
+
+class _Info(Mapping):
+    """Apply-time record fields, turned into tensors only when a record is asked for (``forward`` never does):
+    ``noise_added``, ``gain_capped`` and the SNR reached, ``snr_db_actual = 10*log10(ps / (g**2 * pn))``."""
+
+    def __init__(self, g: Any, capped: Any, ps: Any, pn: Any) -> None:
+        self._parts, self._fields = (g, capped, ps, pn), None
+
+    def _get(self) -> dict[str, Tensor]:
+        if self._fields is None:
+            g, capped, ps, pn = (torch.from_numpy(v) if isinstance(v, np.ndarray) else v for v in self._parts)
+            self._fields = {"noise_added": g > 0, "gain_capped": capped,
+                            "snr_db_actual": (10.0 * torch.log10(ps / (g * g * pn))).float()}
+        return self._fields
+
+    def __getitem__(self, key: str) -> Tensor:
+        return self._get()[key]
+
+    def __iter__(self):
+        return iter(self._get())
+
+    def __len__(self) -> int:
+        return 3
+
+
+def _host(t: Tensor) -> np.ndarray:
+    return t.numpy() if t.device.type == "cpu" else t.cpu().numpy()
+
+
+def _mask(x: Tensor, lengths: Tensor) -> Tensor:
+    m = valid_mask(lengths, x.shape[-1], x.device)
+    return m.view(m.shape[0], *([1] * (x.dim() - 2)), m.shape[-1]).to(x.dtype)
+
+
+def _pair(name: str, value: Any) -> tuple[float, float]:
+    """``(lo, hi)`` from a 2-sequence (or one number for both) of finite numbers with ``lo <= hi``."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = (value, value)
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise ValueError(f"{name} must be a (low, high) pair of numbers, got {value!r}")
+    check_range(f"{name}[0]", value[0], f"{name}[1]", value[1])
+    return float(value[0]), float(value[1])
+
+
+def _levels(min_snr_db: Any, max_snr_db: Any, noise_level_dbfs: Any) -> tuple[Any, Any, Any]:
+    """SNR mode ``(min, max, None)`` or absolute mode ``(None, None, (lo, hi))``: exactly one of the two."""
+    snr_given = min_snr_db is not None or max_snr_db is not None
+    if noise_level_dbfs is not None:
+        if snr_given:
+            raise ValueError("give either min_snr_db/max_snr_db (noise at an SNR) or noise_level_dbfs (noise at an "
+                             "absolute level), not both")
+        return None, None, _pair("noise_level_dbfs", noise_level_dbfs)
+    if min_snr_db is None or max_snr_db is None:
+        raise ValueError("BackgroundNoise needs min_snr_db and max_snr_db (SNR range in dB), or noise_level_dbfs="
+                         "(low, high) for an absolute noise level")
+    check_range("min_snr_db", min_snr_db, "max_snr_db", max_snr_db)
+    return float(min_snr_db), float(max_snr_db), None
+
+
+def _sources(num_sources: Any) -> tuple[Any, tuple[int, int]]:
+    """``num_sources`` as given (an int or a ``(lo, hi)`` list) and as ``(lo, hi)`` with ``1 <= lo <= hi``."""
+    pair = (num_sources, num_sources) if isinstance(num_sources, int) else num_sources
+    ok = (isinstance(pair, (list, tuple)) and len(pair) == 2
+          and all(isinstance(v, int) and not isinstance(v, bool) for v in pair) and 1 <= pair[0] <= pair[1])
+    if not ok:
+        raise ValueError(f"num_sources must be an integer >= 1 or a (low, high) pair of integers with "
+                         f"1 <= low <= high, got {num_sources!r}")
+    return (num_sources if isinstance(num_sources, int) else [int(pair[0]), int(pair[1])]), (int(pair[0]),
+                                                                                             int(pair[1]))

@@ -1,0 +1,303 @@
+"""A bank of noise clips decoded once into one flat (memory-mapped) tensor; windows by index arithmetic."""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from audionoise.functional.loop import loop_crossfade, loop_windows, make_loopable
+from audionoise.transforms import _bank_cache as cache
+from audionoise.transforms._noise_sources import Entry, NoiseBankWarning, collect, flatten_sources, skip
+
+#: default length of the cross-fade that makes each clip loop without a seam, seconds
+DEFAULT_CROSSFADE_S = 0.01
+
+__all__ = ["DEFAULT_CROSSFADE_S", "NoiseBank", "NoiseBankWarning"]
+
+
+class NoiseBank(nn.Module):
+    """Noise clips decoded and resampled once, held back to back in one mono tensor, each made loopable.
+
+    ``data`` holds the clips; clip ``k`` is ``data[starts[k] : starts[k] + lengths[k]]``. :meth:`windows` cuts a
+    window of any length from any offset of any clip, looping the clip circularly, by index arithmetic on that one
+    storage (no copy of the bank, nothing cached per window length; see
+    :func:`audionoise.functional.loop.loop_windows`). Built from files, the bank is cached on disk and
+    memory-mapped, so it costs no decoding the next time and its pages are shared by every process that uses it
+    (DataLoader workers). The bank is an ``nn.Module``: ``.to(device)`` moves it (e.g. to the GPU).
+
+    **Seamless loops.** Each clip is stored with its last ``crossfade`` samples cross-faded (equal power) into its
+    first ones and is that much shorter (:func:`audionoise.functional.loop.make_loopable`), so a window that runs
+    past the clip's end continues smoothly instead of clicking. A clip shorter than twice the cross-fade gets a
+    cross-fade of half its length; ``crossfade_s=0`` keeps clips exactly as decoded (butt-joined loops).
+
+    Example:
+        >>> bank = NoiseBank.from_tensors([torch.randn(8000), torch.randn(24000)], sample_rate=16000)
+        >>> bank.windows(torch.tensor([0, 1]), torch.tensor([7000, 0]), 16000).shape
+        torch.Size([2, 16000])
+    """
+
+    def __init__(self, data: Tensor, starts: Tensor, lengths: Tensor, sample_rate: int, names: list[str],
+                 source: Any = None, skipped: list[dict] | None = None, crossfade: int = 0,
+                 cache_file: str | os.PathLike | None = None) -> None:
+        super().__init__()
+        if len(names) == 0:
+            raise ValueError(f"noise bank from {source or 'tensors'} holds no usable (non-silent) clip; add noise "
+                             f"files (wav, flac, ogg, ...) with some signal in them")
+        self.register_buffer("data", data, persistent=False)
+        self.register_buffer("starts", starts.long(), persistent=False)
+        self.register_buffer("lengths", lengths.long(), persistent=False)
+        #: clip lengths on the host, for sampling without a device round trip
+        self.clip_lengths = self.lengths.cpu().numpy().copy()
+        self.clip_starts = self.starts.cpu().numpy().copy()
+        self.sample_rate, self.names, self.source = int(sample_rate), list(names), source
+        #: ``{"clip": name, "reason": why}`` for every entry that was left out
+        self.skipped = list(skipped or [])
+        #: cross-fade length in samples asked for when the clips were made loopable
+        self.crossfade = int(crossfade)
+        #: the memory-mapped ``.npy`` the samples come from (``None``: in memory)
+        self.cache_file = None if cache_file is None else str(cache_file)
+        self._mapped_ptr = data.data_ptr() if cache_file is not None else None
+
+    # -- construction -------------------------------------------------------------------------------------------
+    @classmethod
+    def from_tensors(cls, clips: list[Tensor], sample_rate: int, names: list[str] | None = None,
+                     source: Any = None, crossfade_s: float = DEFAULT_CROSSFADE_S) -> "NoiseBank":
+        """Build a bank from 1-D (or (channels, time), averaged to mono) clips held in memory.
+
+        Empty, non-finite and all-zero clips are skipped (one :class:`NoiseBankWarning` each, listed in
+        ``skipped``).
+        """
+        names = list(names) if names is not None else [f"clip{i}" for i in range(len(clips))]
+        fade = _crossfade_samples(crossfade_s, sample_rate)
+        kept, kept_names, skipped = [], [], []
+        for name, clip in zip(names, clips):
+            clip = torch.as_tensor(clip, dtype=torch.float32)
+            clip = clip.mean(0) if clip.dim() == 2 else clip.reshape(-1)
+            reason = _unusable(clip)
+            if reason:
+                skip(skipped, name, reason)
+                continue
+            kept.append(make_loopable(clip, loop_crossfade(clip.numel(), fade)))
+            kept_names.append(name)
+        lengths = torch.tensor([c.numel() for c in kept], dtype=torch.long)
+        data = torch.cat(kept) if kept else torch.zeros(0)
+        return cls(data, torch.cumsum(lengths, 0) - lengths, lengths, sample_rate, kept_names, source, skipped, fade)
+
+    @classmethod
+    def from_source(cls, source: Any, sample_rate: int, *, cache_dir: Any = None,
+                    crossfade_s: float = DEFAULT_CROSSFADE_S, max_clips: int | None = None,
+                    max_clips_seed: int = 0, extensions: Any = None, progress: bool | None = None) -> "NoiseBank":
+        """Decode every clip named by ``source`` once, resampled to ``sample_rate`` (mono), into a bank.
+
+        Args:
+            source: a folder (every audio file under it, recursively, sorted; hidden ones skipped), a text file
+                listing audio paths (one per line, relative to the list's folder; blank lines and ``#`` comments
+                skipped), a NeMo-style JSONL manifest (``audio_filepath`` relative to the manifest's folder;
+                optional ``offset``/``duration`` in seconds select a segment), an audio file, a glob pattern
+                (``"noise/**/*.wav"``), or a list of any of these.
+            sample_rate: rate to resample every clip to.
+            cache_dir: folder of the on-disk cache (``None``: the default, ``$AUDIONOISE_CACHE_DIR`` or
+                ``$XDG_CACHE_HOME/audionoise/noisebanks`` or ``~/.cache/audionoise/noisebanks``; ``False``: no
+                cache, the bank is held in memory). The cache is keyed by every entry's path, size, modification
+                time and segment, the sample rate and the cross-fade: touching a file rebuilds the bank.
+            crossfade_s: seam cross-fade of each looped clip (see the class docstring); 0 = none.
+            max_clips: keep only this many entries, a uniform random subset drawn with ``max_clips_seed`` (the
+                same subset every time for the same source list), kept in source order; decoded entries that turn
+                out unusable are not replaced.
+            max_clips_seed: seed of that subset.
+            extensions: file suffixes to take from folders and patterns (default: every format of
+                :mod:`audionoise.io`).
+            progress: ``False`` hides the progress of the first build; otherwise
+                :func:`audionoise.progress.progress` shows it (a bar on a terminal, a line every 10 s in a log).
+
+        Bad entries (missing file, undecodable or silent audio, bad list or manifest line) are skipped with one
+        :class:`NoiseBankWarning` each naming the entry and the reason, and listed in ``bank.skipped``.
+
+        Raises:
+            ValueError: a source that does not exist or matches nothing, or no usable clip at all (the message
+                lists what was tried).
+        """
+        from audionoise.transforms.base import check_sample_rate
+
+        check_sample_rate(sample_rate)
+        if max_clips is not None and (not isinstance(max_clips, int) or isinstance(max_clips, bool) or max_clips < 1):
+            raise ValueError(f"max_clips must be a positive integer or None (every clip), got {max_clips!r}")
+        if not isinstance(max_clips_seed, int) or isinstance(max_clips_seed, bool):
+            raise ValueError(f"max_clips_seed must be an integer, got {max_clips_seed!r}")
+        fade = _crossfade_samples(crossfade_s, sample_rate)
+        label = _label(source)
+        if isinstance(extensions, str):
+            extensions = (extensions,)
+        entries, skipped = collect(source, None if extensions is None else frozenset(extensions))
+        tried = len(entries) + len(skipped)
+        stamps, kept = [], []
+        for e in entries:
+            try:
+                st = os.stat(e.path)
+            except OSError as err:
+                skip(skipped, e.name, f"cannot read ({err.strerror})")
+                continue
+            stamps.append([e.name, e.path, st.st_size, st.st_mtime_ns, e.offset, e.duration])
+            kept.append(e)
+        if max_clips is not None and max_clips < len(kept):
+            pick = np.sort(np.random.default_rng(max_clips_seed).choice(len(kept), max_clips, replace=False))
+            kept, stamps = [kept[i] for i in pick], [stamps[i] for i in pick]
+        root = cache.resolve_cache_dir(cache_dir)
+        key = cache.cache_key(stamps, sample_rate, fade) if kept else None
+        hit = cache.load(root, key) if root is not None and key is not None else None
+        if hit is not None:
+            data, meta, npy = hit
+            for s in meta["skipped"]:
+                skip(skipped, s["clip"], s["reason"])
+            names, lengths = meta["names"], torch.tensor(meta["lengths"], dtype=torch.long)
+        else:
+            data, names, lengths, npy, decode_skipped = _decode(kept, sample_rate, fade, root, key, progress)
+            skipped += decode_skipped
+            if npy is not None:
+                cache.write_metadata(root, key, {"samples": int(data.shape[0]), "sample_rate": int(sample_rate),
+                                                 "crossfade": fade, "names": names, "lengths": lengths.tolist(),
+                                                 "skipped": decode_skipped, "source": label,
+                                                 "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        if not names:
+            reasons = "; ".join(f"{s['clip']}: {s['reason']}" for s in skipped[:3])
+            raise ValueError(f"noise bank from {label} holds no usable clip: {tried} entr{'y' if tried == 1 else 'ies'}"
+                             f" tried, {len(skipped)} skipped ({reasons}{'; ...' if len(skipped) > 3 else ''}); "
+                             f"add noise recordings with some signal in them")
+        starts = torch.cumsum(lengths, 0) - lengths
+        return cls(data, starts, lengths, sample_rate, names, _keep_source(source), skipped, fade, npy)
+
+    @classmethod
+    def from_folder(cls, path: str | os.PathLike, sample_rate: int, cache_dir: Any = None,
+                    extensions: Any = None, **kwargs: Any) -> "NoiseBank":
+        """:meth:`from_source` for one folder (every audio file under it, recursively, sorted)."""
+        if not os.path.isdir(path):
+            raise ValueError(f"noise folder {os.fspath(path)!r} does not exist or is not a folder; pass a folder of "
+                             f"noise recordings (wav/flac/ogg/...)")
+        return cls.from_source(path, sample_rate, cache_dir=cache_dir, extensions=extensions, **kwargs)
+
+    # -- access -------------------------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.names)
+
+    @property
+    def duration_s(self) -> float:
+        return float(self.clip_lengths.sum()) / self.sample_rate
+
+    def windows(self, clip: Tensor, offset: Tensor, length: int) -> Tensor:
+        """``(batch, length)`` windows: clip ``clip[b]`` from sample ``offset[b]`` on, looping (a fresh tensor)."""
+        data = self.data
+        if data.is_cpu:  # host index arithmetic from the host copies (no buffer lookups)
+            return loop_windows(data, self.clip_starts, self.clip_lengths, clip, offset, int(length))
+        return loop_windows(data, self.starts, self.lengths, clip, offset, int(length))
+
+    def extra_repr(self) -> str:
+        where = f", cache_file={self.cache_file!r}" if self.cache_file else ""
+        return (f"clips={len(self)}, duration_s={self.duration_s:.1f}, sample_rate={self.sample_rate}, "
+                f"device={self.data.device}, dtype={self.data.dtype}{where}")
+
+    # -- pickling (spawned DataLoader workers): a memory-mapped bank travels as its file name ---------------------
+    def _is_mapped(self) -> bool:
+        d = self._buffers.get("data")
+        return (self.cache_file is not None and d is not None and d.device.type == "cpu"
+                and d.dtype == torch.float32 and d.data_ptr() == self._mapped_ptr)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        if self._is_mapped():
+            state["_buffers"] = {**self._buffers, "data": None}
+            state["_remap"] = True
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        remap = state.pop("_remap", False)
+        super().__setstate__(state)
+        if remap:
+            try:
+                data = cache.open_memmap(self.cache_file)
+            except (OSError, ValueError) as err:
+                raise ValueError(f"noise bank cache {self.cache_file} cannot be mapped in this process ({err}); keep "
+                                 f"the cache folder while the bank is in use") from None
+            self._buffers["data"] = data
+            self._mapped_ptr = data.data_ptr()
+
+
+def _decode(entries: list[Entry], sample_rate: int, fade: int, root, key, progress):
+    """Decode, check and make loopable every entry, streamed into the cache (or kept in memory): ``(data, names,
+    lengths, npy, skipped)``. The skipped entries are warned about once, whichever way the bank was stored."""
+    result = None
+    if root is not None:
+        try:
+            result, npy = cache.write_bank(root, key, lambda append: _each_clip(entries, sample_rate, fade,
+                                                                               append, progress))
+            data = cache.open_memmap(npy)
+        except OSError as err:
+            warnings.warn(f"noise bank cache not written ({err}); the bank is kept in memory. Pass cache_dir= a "
+                          f"writable folder (or cache_dir=False to silence this)", stacklevel=4)
+            result = None
+    if result is None:
+        parts: list[np.ndarray] = []
+        result, npy = _each_clip(entries, sample_rate, fade, parts.append, progress), None
+        data = torch.from_numpy(np.concatenate(parts) if parts else np.zeros(0, np.float32))
+    names, lengths, skipped = result
+    for s in skipped:
+        warnings.warn(f"noise bank: skipped {s['clip']}: {s['reason']}", NoiseBankWarning, stacklevel=4)
+    return data, names, torch.tensor(lengths, dtype=torch.long), npy, skipped
+
+
+def _each_clip(entries: list[Entry], sample_rate: int, fade: int, append, progress):
+    """``append(clip)`` (float32 NumPy, loopable) for every usable entry; ``(names, lengths, skipped)``."""
+    from audionoise import io as aio
+    from audionoise.progress import progress as progress_bar
+
+    names, lengths, skipped = [], [], []
+    with progress_bar(entries, desc="noise bank", unit="file", enabled=progress is not False, leave=False) as bar:
+        for e in bar:
+            try:
+                clip = aio.load(e.path, sample_rate=sample_rate, mono=True, offset=e.offset, duration=e.duration)[0][0]
+            except (ValueError, RuntimeError, OSError) as err:  # AudioFileError and the like: skip, go on
+                skipped.append({"clip": e.name, "reason": str(err)})
+                continue
+            reason = _unusable(clip)
+            if reason:
+                skipped.append({"clip": e.name, "reason": reason})
+                continue
+            clip = make_loopable(clip, loop_crossfade(clip.numel(), fade))
+            append(clip.numpy())
+            names.append(e.name)
+            lengths.append(clip.numel())
+    return names, lengths, skipped
+
+
+def _unusable(clip: Tensor) -> str | None:
+    if clip.numel() == 0:
+        return "empty (no samples)"
+    if not bool(torch.isfinite(clip).all()):
+        return "non-finite samples (NaN/Inf)"
+    if not bool(clip.abs().max() > 0):
+        return "all-zero (digital silence)"
+    return None
+
+
+def _crossfade_samples(crossfade_s: float, sample_rate: int) -> int:
+    ok = isinstance(crossfade_s, (int, float)) and not isinstance(crossfade_s, bool) and np.isfinite(crossfade_s)
+    if not ok or crossfade_s < 0:
+        raise ValueError(f"crossfade_s must be a number of seconds >= 0 (0 = no cross-fade), got {crossfade_s!r}")
+    return int(round(crossfade_s * sample_rate))
+
+
+def _label(source: Any) -> str:
+    items = flatten_sources(source)
+    return repr(items[0]) if len(items) == 1 else f"{len(items)} sources ({', '.join(map(repr, items[:3]))}" \
+        f"{', ...' if len(items) > 3 else ''})"
+
+
+def _keep_source(source: Any) -> str | list[str]:
+    """What a config stores: one path as a string, several as a list of strings."""
+    items = flatten_sources(source)
+    return items[0] if not isinstance(source, (list, tuple)) else items
