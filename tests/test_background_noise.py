@@ -261,3 +261,15 @@ def test_config_round_trip_with_a_list_of_sources(tmp_path):
     again = an.load_pipeline(out)
     x = torch.randn(3, 4000, generator=seeded(1))
     assert torch.equal(pipe(x, generator=seeded(2)), again(x, generator=seeded(2)))
+
+
+@pytest.mark.parametrize("shape", [(4, 3000), (4, 2, 3000)])
+def test_a_padded_batch_equals_its_examples_without_lengths(shape, bank):
+    """The offline engine pads files of one shape into a batch; each row must equal its file's own call."""
+    t = an.BackgroundNoise(bank, -5, 25)
+    x = torch.randn(shape, generator=seeded(1))
+    params = t.sample(x, None, seeded(2))
+    full = torch.full((4,), shape[-1])
+    y = t.apply_params(x, params, full)
+    for b in range(4):
+        assert torch.equal(t.apply_params(x[b:b + 1], params.select(b)), y[b:b + 1])

@@ -215,13 +215,16 @@ class BackgroundNoise(Injector):
         ps, pn = self._powers(x.detach(), noise, lengths, host)
         target = params.snr_db if self.noise_level_dbfs is None else params.noise_level_dbfs
         if host:  # the gain is a constant of the augmentation (detached): a few scalars per example on the host
-            if not np.isfinite(ps).all():
-                check_finite(x)  # names the bad values; huge finite values (power overflow) pass and get no noise
             if b == 1:  # one example: Python floats (the same IEEE operations as the batch formula)
-                g1, c1 = self._gain_one(float(ps[0]), float(pn[0]), target.item(), bool(params.applied.item()))
+                ps1 = float(ps[0])
+                if not math.isfinite(ps1):
+                    check_finite(x)  # names the bad values; huge finite values (power overflow) get no noise
+                g1, c1 = self._gain_one(ps1, float(pn[0]), target.item(), bool(params.applied.item()))
                 scale = torch.full((1,) * x.dim(), g1, dtype=torch.float32 if x.dtype in LOW_PRECISION else x.dtype)
-                g, capped = np.array([g1]), np.array([c1])
+                g, capped = [g1], [c1]
             else:
+                if not np.isfinite(ps).all():
+                    check_finite(x)
                 g, capped = self._gains(ps, pn, _host(target).astype(np.float64), _host(params.applied))
                 scale = torch.from_numpy(g if x.dtype == torch.float64 else g.astype(np.float32))
         else:  # tensors on the device: no host synchronisation
@@ -269,20 +272,21 @@ class BackgroundNoise(Injector):
             mask = active_mask(x, lengths)
             ps, pn = _power(x, mask).double(), _power(noise, mask).double()
             return (ps.numpy(), pn.numpy()) if host else (ps, pn)
-        n = [t] * b if lengths is None else lengths.tolist()
+        channels = math.prod(x.shape[1:-1])
         if host:
-            xa, na = x.numpy(), noise.numpy()
+            xa, pn = x.numpy(), np.array([np.dot(row, row) for row in noise.numpy()], np.float64)
+            # the same arithmetic with or without lengths (a padded batch equals its examples one at a time)
+            k = [t] * b if lengths is None else lengths.tolist()
             if x.dim() == 2:
-                ss = [np.dot(xa[r, :k], xa[r, :k]) for r, k in enumerate(n)]
-            else:
-                ss = [sum(np.dot(c, c) for c in xa[r, :, :k]) for r, k in enumerate(n)]
-            count = np.array(n, np.float64).clip(1) * math.prod(x.shape[1:-1])
-            ps = np.array(ss, np.float64) / count
-            pn = np.array([np.dot(row, row) for row in na], np.float64) / np.array(n, np.float64).clip(1)
-            return ps, pn
+                ss = [np.dot(row, row) for row in xa] if lengths is None else [
+                    np.dot(xa[r, :m], xa[r, :m]) for r, m in enumerate(k)]
+            else:  # channel by channel, then summed
+                ss = [sum(np.dot(c, c) for c in xa[r, :, :m]) for r, m in enumerate(k)]
+            n = float(max(t, 1)) if lengths is None else np.maximum(np.array(k, np.float64), 1.0)
+            return np.array(ss, np.float64) / (n * channels), pn / n
         count = (torch.full((b,), t, device=x.device) if lengths is None else lengths).double().clamp_min(1)
         xm = x if lengths is None else x * _mask(x, lengths)
-        ps = torch.linalg.vector_norm(xm.flatten(1), dim=1).double().square() / (count * math.prod(x.shape[1:-1]))
+        ps = torch.linalg.vector_norm(xm.flatten(1), dim=1).double().square() / (count * channels)
         return ps, torch.linalg.vector_norm(noise, dim=1).double().square() / count
 
     def _gains(self, ps: Any, pn: Any, target: Any, applied: Any) -> tuple[Any, Any]:
@@ -358,6 +362,8 @@ class _Info(Mapping):
     def _get(self) -> dict[str, Tensor]:
         if self._fields is None:
             g, capped, ps, pn = (torch.from_numpy(v) if isinstance(v, np.ndarray) else v for v in self._parts)
+            if isinstance(g, list):  # one example, kept as Python values until now
+                g, capped = torch.tensor(g, dtype=torch.float64), torch.tensor(capped, dtype=torch.bool)
             self._fields = {"noise_added": g > 0, "gain_capped": capped,
                             "snr_db_actual": (10.0 * torch.log10(ps / (g * g * pn))).float()}
         return self._fields
