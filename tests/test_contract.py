@@ -66,9 +66,24 @@ def test_time_mask_scalar_path_equals_tensor_path():
     t = an.TimeMask(0.1, num_masks=2, sample_rate=SR)
     x = torch.randn(3, 4000, generator=seeded(7))
     lengths = torch.tensor([4000, 1000, 3])
-    scalar = t._scalar_forward(x, lengths, seeded(8))
+    scalar = t._fast_forward(x, lengths, seeded(8))
     tensor = t._apply_params(x, t._sample(x, lengths, seeded(8)), lengths, True)[0]
     assert torch.equal(scalar, tensor) and not torch.equal(scalar, x)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("shape", [(3000,), (3, 3000), (2, 2, 3000)])
+def test_white_noise_fast_path_equals_tensor_path(dtype, shape):
+    """The per-item shortcut of WhiteNoise (no Params tensors) is taken and gives the general path's bits."""
+    t = an.WhiteNoise(-5, 30, p=0.6)
+    x = torch.randn(shape, generator=seeded(11), dtype=dtype)
+    xb = x if x.dim() > 1 else x[None]
+    fast = t._fast_forward(xb.clone(), None, seeded(12))
+    assert fast is not None and fast.dtype == dtype
+    tensor = t._apply_params(xb, t._sample(xb, None, seeded(12)), None, True)[0]
+    assert torch.equal(fast, tensor) and torch.equal(t(x, generator=seeded(12)), tensor.reshape(shape))
+    assert t._fast_forward(xb, torch.full((xb.shape[0],), 100), seeded(12)) is None  # lengths: general path
+    assert an.ColoredNoise(0, 10, 1, 1)._fast_forward(xb, None, seeded(12)) is None  # shaped noise: general path
 
 
 def test_pipeline_matches_its_leaves(bank):

@@ -160,10 +160,27 @@ def gain_for_snr(ps: Tensor, pn: Tensor, snr_db: Tensor | float) -> Tensor:
     return g.to(ps.dtype)
 
 
+def gain_scalar(ps: float, pn: float, snr_db: float) -> float:
+    """:func:`gain_for_snr` for one example in Python floats (float64): ``sqrt(ps / pn) * 10**(-snr_db / 20)``,
+    0 where ``pn`` is ~0 or the gain is not finite. Every CPU path computes its gains with this one function."""
+    if not pn > TINY_POWER:
+        return 0.0
+    try:
+        g = math.sqrt(ps / pn) * math.exp(snr_db * -LN10_OVER_20)
+    except (OverflowError, ValueError):  # exp of a huge negative SNR; NaN powers
+        return 0.0
+    return g if math.isfinite(g) else 0.0
+
+
 def gain_numpy(ps: np.ndarray, pn: np.ndarray, snr_db: np.ndarray) -> np.ndarray:
-    """:func:`gain_for_snr` on float64 NumPy arrays (the CPU path; no overflow, no warnings for finite powers)."""
-    g = np.sqrt(ps / np.maximum(pn, TINY_POWER)) * np.exp(snr_db.astype(np.float64) * -LN10_OVER_20)
-    return np.where((pn > TINY_POWER) & np.isfinite(g), g, 0.0)
+    """:func:`gain_scalar` over ``(batch,)`` NumPy arrays (the CPU path), as float64.
+
+    A Python loop on purpose: ~0.3 us an example, cheaper than a dozen NumPy calls for small batches and
+    negligible next to any batched audio operation, and one formula for every batch size.
+    """
+    rows = zip(np.asarray(ps, np.float64).tolist(), np.asarray(pn, np.float64).tolist(),
+               np.broadcast_to(np.asarray(snr_db, np.float64), np.shape(ps)).tolist())
+    return np.array([gain_scalar(a, b, c) for a, b, c in rows], dtype=np.float64).reshape(np.shape(ps))
 
 
 def snr_gain(signal: Tensor, noise: Tensor, snr_db: Tensor | float, lengths: Tensor | None = None,

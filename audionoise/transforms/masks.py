@@ -12,7 +12,7 @@ from torch import Tensor
 
 from audionoise.functional.masks import freq_mask, masked_copy, spec_time_mask
 from audionoise.transforms.base import (Injector, Params, check_number, check_sample_rate, draw, enter, like,
-                                        scale_int, tensor)
+                                        scale_int, tensor, uniform_rows)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,42 +97,37 @@ class TimeMask(_IntervalMask):
     def _apply_params(self, x, params, lengths, owned):
         return masked_copy(x, params.starts.to(x.device), self._widths(params, x), fade=self._fade), {}
 
-    #: batches with at most this many masks in all take the scalar path of :meth:`forward` on CPU
+    #: batches with at most this many masks in all take the scalar path of ``forward`` on CPU
     SCALAR_MASKS = 8
 
-    def forward(self, x: Tensor, lengths: Tensor | None = None,
-                generator: torch.Generator | None = None) -> Tensor:
-        """As :meth:`Injector.forward`; tiny CPU batches (the per-item ``Dataset`` pattern) take a scalar path.
+    def _fast_forward(self, x: Tensor, lengths: Tensor | None,
+                      generator: torch.Generator | None) -> Tensor | None:
+        """Tiny CPU batches (the per-item ``Dataset`` pattern): the parameters are never built as tensors.
 
-        There the parameters are never built as tensors: the same uniforms go through the same float64
-        formulas as :func:`sample_masks` in Python scalars, and the intervals are written through a NumPy view,
-        so a call costs a few microseconds instead of ~25. The result is bit-identical to
-        ``apply_params(x, sample(x, lengths, generator), lengths)`` (tested).
+        The same uniforms go through the same float64 formulas as :func:`sample_masks` in Python scalars, and
+        the intervals are written through a NumPy view, so a call costs a few microseconds instead of ~25. The
+        result is bit-identical to ``apply_params(x, sample(x, lengths, generator), lengths)`` (tested).
         """
-        xb, single, lengths = enter(x, lengths, False, "TimeMask")
-        if (xb.shape[0] * self.num_masks <= self.SCALAR_MASKS and not self._fade and not xb.requires_grad
-                and xb.device.type == "cpu" and xb.dtype != torch.bfloat16
-                and (generator is None or generator.device.type == "cpu")):
-            y = self._scalar_forward(xb, lengths, generator)
-        else:
-            y = self._apply_params(xb, self._sample(xb, lengths, generator), lengths, True)[0]
-        return y[0] if single else y
-
-    def _scalar_forward(self, x: Tensor, lengths: Tensor | None, generator: torch.Generator | None) -> Tensor:
-        m, cap_all = self.num_masks, self.max_width
-        rows = torch.rand(x.shape[0], 1 + 2 * m, generator=generator, dtype=torch.float64).tolist()
-        sizes = [x.shape[-1]] * x.shape[0] if lengths is None else lengths.tolist()
+        m = self.num_masks
+        batch = x.shape[0]
+        if batch * m > self.SCALAR_MASKS or self._fade or not x.is_cpu or x.requires_grad or x.dtype == torch.bfloat16:
+            return None
+        rows = uniform_rows(batch, 1 + 2 * m, generator)
+        if rows is None:  # not a CPU generator
+            return None
+        sizes = [x.shape[-1]] * batch if lengths is None else lengths.tolist()
         y = x.clone()
         a = y.numpy()
-        for i, (r, size) in enumerate(zip(rows, sizes)):
-            if not r[0] < self.p:
-                continue
-            cap = min(size, cap_all)
-            for k in range(m):
-                w = min(math.floor(r[1 + k] * (cap + 1)), cap)
-                if w > 0:
-                    s = min(math.floor(r[1 + m + k] * (size - w + 1)), size - w)
-                    a[i, ..., s:s + w] = 0.0
+        p, cap_all = self.p, self.max_width
+        for i, r in enumerate(rows):
+            if r[0] < p:
+                size = sizes[i]
+                cap = min(size, cap_all)
+                for k in range(1, m + 1):
+                    w = min(math.floor(r[k] * (cap + 1)), cap)
+                    if w > 0:
+                        s = min(math.floor(r[m + k] * (size - w + 1)), size - w)
+                        a[i, ..., s:s + w] = 0.0
         return y
 
 
