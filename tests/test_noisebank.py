@@ -277,3 +277,50 @@ def test_progress_of_the_first_build(corpus, tmp_path, capsys, monkeypatch):
     an.NoiseBank.from_source(corpus, SR, cache_dir=tmp_path / "cache")  # from the cache: nothing to show
     an.NoiseBank.from_source(corpus, SR, cache_dir=False, progress=False)
     assert "noise bank" not in capsys.readouterr().err
+
+
+def _mapping_rss(path):
+    """Resident bytes of this process's mappings of ``path`` (from /proc/self/smaps)."""
+    total, inside = 0, False
+    with open("/proc/self/smaps", encoding="utf-8") as f:
+        for line in f:
+            head = line.split()
+            if head and "-" in head[0] and len(head) >= 5:  # a mapping's header line
+                inside = len(head) >= 6 and head[5] == str(path)
+            elif inside and head[0] == "Rss:":
+                total += int(head[1]) * 1024
+    return total
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/smaps"), reason="reads /proc/self/smaps (Linux)")
+def test_mapped_bank_keeps_a_bounded_resident_set(tmp_path):
+    """Random windows over a mapped bank drop its pages past resident_limit_bytes: the mapping's RSS stays under
+    the limit plus one call's windows, where without the limit it grows to the whole bank; windows are unchanged."""
+    rng = np.random.default_rng(0)
+    (tmp_path / "n").mkdir()
+    for i in range(8):  # 8 x 16 s = 8 MB of float32 samples
+        aio.save(tmp_path / "n" / f"c{i}.wav", torch.from_numpy(rng.standard_normal((1, 16 * SR)).astype(np.float32) * 0.1), SR,
+                 subtype="FLOAT")
+    g = torch.Generator().manual_seed(0)
+
+    def sweep(bank):
+        clips = torch.randint(0, len(bank), (400, 8), generator=g)
+        offsets = torch.randint(0, 16 * SR, (400, 8), generator=g)
+        return [bank.windows(c, o, SR) for c, o in zip(clips, offsets)]  # 400 calls x 8 windows of 64 KB
+
+    free = an.NoiseBank.from_source(tmp_path / "n", SR, cache_dir=tmp_path / "cache")
+    free.resident_limit_bytes = 1 << 40
+    reference = sweep(free)
+    bank_bytes = free.data.numel() * 4
+    assert _mapping_rss(free.cache_file) > 0.8 * bank_bytes  # the measurement sees the pages: no limit, all resident
+    del free
+    g.manual_seed(0)
+    bank = an.NoiseBank.from_source(tmp_path / "n", SR, cache_dir=tmp_path / "cache")
+    bank.resident_limit_bytes = 512 << 10
+    peak = 0
+    for ref, got in zip(reference, sweep(bank)):
+        assert torch.equal(ref, got)
+        peak = max(peak, _mapping_rss(bank.cache_file))
+    # the limit plus one call's windows as counted (each with what the kernel maps around it), and 1 MB of slack
+    assert peak <= bank.resident_limit_bytes + 8 * (SR * 4 + bank.MAP_GRANULE_BYTES) + (1 << 20), peak
+    assert peak < 0.4 * bank_bytes, (peak, bank_bytes)

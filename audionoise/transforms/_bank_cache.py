@@ -13,8 +13,10 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import mmap
 import os
 import warnings
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -70,7 +72,33 @@ def open_memmap(npy: Path) -> Tensor:
     arr = np.load(npy, mmap_mode="c")
     if arr.dtype != np.float32 or arr.ndim != 1:
         raise ValueError(f"{npy}: expected a 1-D float32 array, got {arr.dtype} {arr.shape}")
-    return torch.from_numpy(arr)
+    t = torch.from_numpy(arr)
+    if getattr(arr, "_mmap", None) is not None:
+        _MAPPED[t.data_ptr()] = arr
+    return t
+
+
+#: data pointer of a mapped bank tensor -> its ``numpy.memmap`` (weak: the tensor keeps the array alive)
+_MAPPED: "weakref.WeakValueDictionary[int, np.ndarray]" = weakref.WeakValueDictionary()
+
+
+def drop_resident_pages(data: Tensor) -> bool:
+    """Tell the kernel this process no longer needs the pages of a tensor from :func:`open_memmap`.
+
+    ``madvise(MADV_DONTNEED)``: the mapped pages leave this process's resident set (RSS) at once; they stay in the
+    page cache, so the next read of them is a minor page fault, not a disk read. The bank is never written, so
+    no data changes. Returns whether anything was done (``False`` for tensors not mapped here, or platforms
+    without ``madvise``).
+    """
+    arr = _MAPPED.get(data.data_ptr())
+    mm = getattr(arr, "_mmap", None)
+    if mm is None or not hasattr(mmap, "MADV_DONTNEED"):
+        return False
+    try:
+        mm.madvise(mmap.MADV_DONTNEED)
+    except (OSError, ValueError):  # closed mapping, unsupported: keep the pages
+        return False
+    return True
 
 
 def load(cache_dir: Path, key: str) -> tuple[Tensor, dict[str, Any], Path] | None:

@@ -63,6 +63,9 @@ class NoiseBank(nn.Module):
         #: the memory-mapped ``.npy`` the samples come from (``None``: in memory)
         self.cache_file = None if cache_file is None else str(cache_file)
         self._mapped_ptr = data.data_ptr() if cache_file is not None else None
+        #: most bytes of a memory-mapped bank read into this process between two page drops (see :meth:`windows`)
+        self.resident_limit_bytes = max(int(self.RESIDENT_FRACTION * data.numel() * 4), self.RESIDENT_MIN_BYTES)
+        self._touched = 0
 
     # -- construction -------------------------------------------------------------------------------------------
     @classmethod
@@ -189,12 +192,33 @@ class NoiseBank(nn.Module):
     def duration_s(self) -> float:
         return float(self.clip_lengths.sum()) / self.sample_rate
 
+    #: a memory-mapped bank keeps at most this fraction of its size resident in a process (or RESIDENT_MIN_BYTES)
+    RESIDENT_FRACTION = 0.2
+    RESIDENT_MIN_BYTES = 32 << 20
+    #: what the kernel maps beyond a window it faults in (fault-around, and whole large page-cache folios: 512 KB
+    #: measured on Linux 6.18), counted once per window so the count bounds the real resident set
+    MAP_GRANULE_BYTES = 1 << 20
+
     def windows(self, clip: Tensor, offset: Tensor, length: int) -> Tensor:
-        """``(batch, length)`` windows: clip ``clip[b]`` from sample ``offset[b]`` on, looping (a fresh tensor)."""
+        """``(batch, length)`` windows: clip ``clip[b]`` from sample ``offset[b]`` on, looping (a fresh tensor).
+
+        A memory-mapped bank counts the bytes its windows read; past ``resident_limit_bytes`` (20 % of the bank,
+        at least 32 MB) it drops its mapped pages from this process (``madvise(MADV_DONTNEED)``; they stay in the
+        page cache), so random windows over hours of noise never make the whole bank resident in every worker.
+        """
         data = self.data
         if data.is_cpu:  # host index arithmetic from the host copies (no buffer lookups)
+            self.note_read((4 * int(length) + self.MAP_GRANULE_BYTES) * int(clip.numel()))
             return loop_windows(data, self.clip_starts, self.clip_lengths, clip, offset, int(length))
         return loop_windows(data, self.starts, self.lengths, clip, offset, int(length))
+
+    def note_read(self, nbytes: int) -> None:
+        """Count ``nbytes`` read from the mapped samples (callers that index ``data`` directly call this)."""
+        if self._mapped_ptr is not None and self.data.data_ptr() == self._mapped_ptr:
+            self._touched += nbytes
+            if self._touched > self.resident_limit_bytes:
+                cache.drop_resident_pages(self.data)
+                self._touched = 0
 
     def extra_repr(self) -> str:
         where = f", cache_file={self.cache_file!r}" if self.cache_file else ""
