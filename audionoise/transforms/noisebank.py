@@ -193,7 +193,7 @@ class NoiseBank(nn.Module):
         return float(self.clip_lengths.sum()) / self.sample_rate
 
     #: a memory-mapped bank keeps at most this fraction of its size resident in a process (or RESIDENT_MIN_BYTES)
-    RESIDENT_FRACTION = 0.2
+    RESIDENT_FRACTION = 0.1
     RESIDENT_MIN_BYTES = 32 << 20
     #: what the kernel maps beyond a window it faults in (fault-around, and whole large page-cache folios: 512 KB
     #: measured on Linux 6.18), counted once per window so the count bounds the real resident set
@@ -202,7 +202,7 @@ class NoiseBank(nn.Module):
     def windows(self, clip: Tensor, offset: Tensor, length: int) -> Tensor:
         """``(batch, length)`` windows: clip ``clip[b]`` from sample ``offset[b]`` on, looping (a fresh tensor).
 
-        A memory-mapped bank counts the bytes its windows read; past ``resident_limit_bytes`` (20 % of the bank,
+        A memory-mapped bank counts the bytes its windows read; past ``resident_limit_bytes`` (10 % of the bank,
         at least 32 MB) it drops its mapped pages from this process (``madvise(MADV_DONTNEED)``; they stay in the
         page cache), so random windows over hours of noise never make the whole bank resident in every worker.
         """
