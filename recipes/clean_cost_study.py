@@ -39,7 +39,7 @@ def conditions(epochs: int) -> dict[str, dict]:
     quarter = max(1, round(epochs / 4))
     return {
         "none": {"augment": "none"},
-        "default": {"augment": "default"},
+        "default": {"augment": "default", "curriculum": "off"},  # constant augmentation (the earlier default)
         "curriculum": {"augment": "default", "clean_epochs": float(quarter), "noise_ramp_epochs": float(quarter),
                        "clean_fraction": 0.25},
     }

@@ -266,6 +266,23 @@ def test_clean_share_of_a_batch_and_curriculum(tiny, tmp_path):
         _cfg(tiny["kws"], tmp_path / "c", clean_fraction=1.5)
 
 
+def test_auto_curriculum_is_in_quarters_of_the_run(tiny, tmp_path):
+    from audionoise.kws.config import clean_share, curriculum_settings
+
+    cfg = _cfg(tiny["kws"], tmp_path / "a", epochs=8)  # augment="default", curriculum="auto"
+    assert cfg.curriculum == "auto" and curriculum_settings(cfg) == (2.0, 2.0, 0.25)
+    # 2 clean epochs, a linear ramp over 2 (at mid-epoch: 1 - 0.75 * 0.25, 1 - 0.75 * 0.75), then 0.25
+    assert [clean_share(cfg, e) for e in range(8)] == [1.0, 1.0, 0.8125, 0.4375] + [0.25] * 4
+    off = _cfg(tiny["kws"], tmp_path / "a", epochs=8, curriculum="off")
+    assert [clean_share(off, e) for e in range(8)] == [0.0] * 8
+    given = _cfg(tiny["kws"], tmp_path / "a", epochs=8, clean_fraction=0.5)  # any explicit field: as given
+    assert curriculum_settings(given) == (0.0, 0.0, 0.5)
+    none = _cfg(tiny["kws"], tmp_path / "a", epochs=8, augment="none")
+    assert curriculum_settings(none) == (0.0, 0.0, 0.0)
+    with pytest.raises(ValueError, match="curriculum must be one of"):
+        _cfg(tiny["kws"], tmp_path / "a", curriculum="yes")
+
+
 def _after_pipeline(aug, x, lengths):
     g = torch.Generator().manual_seed(1)
     aug.waveform(x, lengths=lengths, generator=g)

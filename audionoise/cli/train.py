@@ -73,6 +73,10 @@ def register(subparsers) -> None:
     p.add_argument("--clean-fraction", type=float, help="share of every batch kept clean after the curriculum")
     p.add_argument("--noise-ramp-epochs", type=float,
                    help="epochs over which the clean share falls from 1 to --clean-fraction")
+    p.add_argument("--curriculum", choices=["auto", "off"],
+                   help="auto: with augmentation and none of the three options above, the first quarter of the "
+                        "epochs clean, the noise share widening over the second, then a quarter of every batch clean; "
+                        "off: noise on every batch from the start (default: auto)")
     p.add_argument("--select-on", choices=["clean", "clean+noisy"],
                    help="best.pt by clean validation accuracy, or by the mean of clean and noisy (--val-snr)")
     p.add_argument("--val-snr", type=float, dest="val_snr_db", help="SNR (dB) of the noisy validation pass")

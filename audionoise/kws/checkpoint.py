@@ -46,7 +46,9 @@ CHECKPOINT_VERSION = 3
 AUGMENT_SEEDING = "per batch: batch_generator(derive_seed(seed, 'augment', rank), epoch, batch index)"
 #: Fields that must not change between a checkpoint and the run that resumes it.
 RESUME_FIXED = ("labels", "arch", "width", "n_mels", "sample_rate", "clip_seconds", "batch_size", "seed",
-                "augment", "ema_epochs")
+                "augment", "ema_epochs", "curriculum")
+#: values of RESUME_FIXED fields in checkpoints written before the field existed
+RESUME_OLD_DEFAULTS = {"curriculum": "off"}
 
 
 @dataclass
@@ -175,6 +177,7 @@ def restore(st: TrainState, saved: dict[str, Any], cfg: TrainConfig, env: Dist) 
         raise ValueError(f"cannot resume {where!r}: written by an older audionoise (checkpoint version "
                          f"{saved.get('version', 1)}); evaluate it as it is or train into a new --out")
     old = saved.get("train_config", {})
+    old = {**RESUME_OLD_DEFAULTS, **old} if old else old
     changed = [k for k in RESUME_FIXED if k in old and old[k] != getattr(cfg, k)]
     if changed:
         diffs = ", ".join(f"{k}: {old[k]!r} -> {getattr(cfg, k)!r}" for k in changed)

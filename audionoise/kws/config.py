@@ -16,7 +16,7 @@ import tomllib
 from dataclasses import asdict, dataclass
 from typing import Any
 
-__all__ = ["TrainConfig", "clean_share", "load_train_config"]
+__all__ = ["TrainConfig", "clean_share", "curriculum_settings", "load_train_config"]
 
 
 @dataclass
@@ -63,6 +63,12 @@ class TrainConfig:
             batch)`` rows, drawn per batch) stays clean, so the clean condition is always trained on.
         noise_ramp_epochs: Epochs over which the clean share falls linearly from 1 to ``clean_fraction`` after
             ``clean_epochs`` (the noisy share of a batch widens gradually).
+        curriculum: ``"auto"`` (default): when the run augments and none of ``clean_epochs``,
+            ``noise_ramp_epochs``, ``clean_fraction`` is set, the schedule is in quarters of the run: the first
+            quarter of the epochs clean, the noisy share widening linearly over the second, then a quarter of
+            every batch kept clean (see :func:`curriculum_settings`; measured in ``recipes/clean_cost_study.py``:
+            no clean-accuracy cost at equal epochs, where constant augmentation costs some). ``"off"``: the
+            waveform augmentation on every batch from the first step, unless the three fields say otherwise.
         select_on: ``"clean"`` (best.pt = best clean validation accuracy) or ``"clean+noisy"`` (best.pt = best
             mean of the clean accuracy and the accuracy with the training noise mixed in at ``val_snr_db``).
         val_snr_db: SNR of the noisy validation pass of ``select_on = "clean+noisy"``.
@@ -103,6 +109,7 @@ class TrainConfig:
     clean_epochs: float = 0.0
     clean_fraction: float = 0.0
     noise_ramp_epochs: float = 0.0
+    curriculum: str = "auto"
     select_on: str = "clean"
     val_snr_db: float = 0.0
     skip_bad: bool = False
@@ -136,6 +143,8 @@ class TrainConfig:
         if self.clean_epochs < 0 or self.noise_ramp_epochs < 0:
             raise ValueError(f"clean_epochs ({self.clean_epochs}) and noise_ramp_epochs ({self.noise_ramp_epochs}) "
                              f"must be >= 0")
+        if self.curriculum not in CURRICULA:
+            raise ValueError(f"curriculum must be one of {list(CURRICULA)}, got {self.curriculum!r}")
         if self.select_on not in ("clean", "clean+noisy"):
             raise ValueError(f"select_on must be 'clean' or 'clean+noisy', got {self.select_on!r}")
         if self.weight_decay < 0 or self.warmup_epochs < 0 or self.ema_epochs < 0:
@@ -187,21 +196,48 @@ def load_train_config(path: str | os.PathLike | None = None, **overrides: Any) -
     return TrainConfig(**values)
 
 
+#: values of ``TrainConfig.curriculum``
+CURRICULA = ("auto", "off")
+#: the ``"auto"`` curriculum: clean epochs, ramp epochs (as shares of the run) and the clean share of a batch after
+AUTO_CURRICULUM = (0.25, 0.25, 0.25)
+
+
+def curriculum_settings(cfg: TrainConfig) -> tuple[float, float, float]:
+    """``(clean_epochs, noise_ramp_epochs, clean_fraction)`` the run uses.
+
+    The three fields as given when any of them is set (or ``curriculum="off"``, or no augmentation); else, for
+    ``curriculum="auto"``, a quarter of the epochs clean, a quarter of ramp, and a quarter of every later batch
+    clean: shares of the run, so the schedule scales with any number of epochs.
+
+    Example:
+        >>> curriculum_settings(TrainConfig(data="d", out="o", epochs=40))
+        (10.0, 10.0, 0.25)
+        >>> curriculum_settings(TrainConfig(data="d", out="o", epochs=40, curriculum="off"))
+        (0.0, 0.0, 0.0)
+    """
+    given = (float(cfg.clean_epochs), float(cfg.noise_ramp_epochs), float(cfg.clean_fraction))
+    if any(given) or cfg.curriculum == "off" or cfg.augment == "none":
+        return given
+    clean, ramp, share = AUTO_CURRICULUM
+    return clean * cfg.epochs, ramp * cfg.epochs, share
+
+
 def clean_share(cfg: TrainConfig, epoch: int) -> float:
     """Share of the batches of ``epoch`` (0-based) kept clean by the curriculum of ``cfg``.
 
     1 for the first ``clean_epochs``; then a linear fall over ``noise_ramp_epochs`` (evaluated at the middle of
-    the epoch) to ``clean_fraction``, which holds for the rest of the run.
+    the epoch) to ``clean_fraction``, which holds for the rest of the run (:func:`curriculum_settings`).
 
     Example:
         >>> cfg = TrainConfig(data="d", out="o", clean_epochs=2, noise_ramp_epochs=2, clean_fraction=0.2)
         >>> [round(clean_share(cfg, e), 2) for e in range(6)]
         [1.0, 1.0, 0.8, 0.4, 0.2, 0.2]
     """
-    if epoch < cfg.clean_epochs:
+    clean_epochs, ramp_epochs, fraction = curriculum_settings(cfg)
+    if epoch < clean_epochs:
         return 1.0
-    if cfg.noise_ramp_epochs > 0:
-        t = (epoch + 0.5 - cfg.clean_epochs) / cfg.noise_ramp_epochs
+    if ramp_epochs > 0:
+        t = (epoch + 0.5 - clean_epochs) / ramp_epochs
         if t < 1.0:
-            return 1.0 - (1.0 - cfg.clean_fraction) * t
-    return cfg.clean_fraction
+            return 1.0 - (1.0 - fraction) * t
+    return fraction
