@@ -52,8 +52,9 @@ def main(argv=None) -> int:
             order = ("none", "default") if r % 2 == 0 else ("default", "none")
             for augment in order:
                 out = Path(tmp) / f"{augment}{r}"
+                # curriculum off: every batch of every epoch augmented (the worst case, not the clean epochs)
                 s = train(TrainConfig(data=args.data, out=str(out), epochs=args.epochs, augment=augment, seed=r,
-                                      device="cpu", progress=False, **kw))
+                                      device="cpu", progress=False, curriculum="off", **kw))
                 for h in s["history"][1:]:
                     raw[augment].append({k: h[k] for k in ("train_seconds", "seconds", "aug_fraction",
                                                            "worker_aug_ms_per_batch", "data_wait_fraction",
