@@ -128,7 +128,12 @@ def convolve_spectrum(x: Tensor, h_spectrum: Tensor, n: int, offset: Tensor | No
     t = x.shape[-1]
     real = x.dtype if x.dtype == torch.float64 else torch.float32
     hs = h_spectrum.to(x.device).view(h_spectrum.shape[0], *([1] * (x.dim() - 2)), h_spectrum.shape[-1])
-    full = torch.fft.irfft(torch.fft.rfft(x.to(real), n=n) * hs, n=n)
+    spec = torch.fft.rfft(x.to(real), n=n)
+    if torch.is_grad_enabled() and hs.requires_grad:
+        spec = spec * hs
+    else:
+        spec.mul_(hs)  # in place: one batch-sized complex buffer less (rfft's backward does not need its output)
+    full = torch.fft.irfft(spec, n=n)
     if offset is None:
         return full[..., :t].to(x.dtype)
     index = offset.to(x.device).view(-1, *([1] * (x.dim() - 1))) + torch.arange(t, device=x.device)

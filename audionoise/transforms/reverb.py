@@ -256,9 +256,11 @@ class Reverb(Injector):
                                      rir=synthetic_rir(rt, drr, noise, self.sample_rate))
 
     def _apply_params(self, x, params, lengths, owned):
-        check_finite(x)  # an FFT or a codec would spread one NaN over the whole example
         mask = valid_mask(lengths, x.shape[-1], x.device)
         dry = x if mask is None else x * expand_to(mask, x).to(x.dtype)
+        p_dry = _power(dry, mask) if self.normalize == "energy" else None
+        if p_dry is None or p_dry.device.type != "cpu" or not bool(torch.isfinite(p_dry).all()):
+            check_finite(x)  # an FFT would spread one NaN over the whole example (p_dry is finite when x is)
         if isinstance(params, BankReverbParams):
             taps = min(self.bank.data.shape[-1], self.bank.max_peak + x.shape[-1])
             n = convolution_size(x.shape[-1], taps)
@@ -268,7 +270,7 @@ class Reverb(Injector):
         else:
             wet = fft_convolve(dry, params.rir)
         if self.normalize == "energy":
-            p_dry, p_wet = _power(dry, mask), _power(wet, mask)
+            p_wet = _power(wet, mask)
             ok = p_wet > 0
             g = torch.where(ok, torch.sqrt(p_dry / torch.where(ok, p_wet, torch.ones_like(p_wet))),
                             torch.ones_like(p_wet))
