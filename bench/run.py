@@ -781,7 +781,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=None, help="timed rounds per case (default 25, quick 5)")
     p.add_argument("--warmup", type=int, default=2, help="untimed rounds before timing")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
-    p.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
+    p.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (batches above 1)")
+    p.add_argument("--batch1-threads", type=int, default=1,
+                   help="torch threads of the batch-1 rows: the per-item Dataset pattern runs in DataLoader workers, "
+                        "which torch sets to 1 thread")
     p.add_argument("--batches", default=None, help="comma-separated batch sizes (default 64,1; quick 64)")
     p.add_argument("--max-case-s", type=float, default=2.0,
                    help="time budget per case: slow cases get fewer samples (at least 3)")
@@ -835,15 +838,17 @@ def main(argv: list[str] | None = None) -> int:
             banks = {k: lb.PreloadedBank([aio.load(p, sample_rate=SR, mono=True)[0] for p in
                                           map(Path, peers.noise_files(f))], SR, device) for k, f in folders.items()}
             builder = Builder(inp, device, libs, folders, banks)
+            torch.set_num_threads(args.batch1_threads if batch == 1 else args.threads)
             first = batch == args.batch_sizes[0] and not args.quick
             results[batch] = run_batch(builder, args, device, with_first_call=first)
             print(f"batch {batch}: done at {time.perf_counter() - start:.0f} s", file=sys.stderr)
+        torch.set_num_threads(args.threads)
         kws_batch = 64 if 64 in args.batch_sizes else args.batch_sizes[0]
         kws = run_kws(make_inputs(kws_batch, device), device, folders["wav16k"], args)
     elapsed = time.perf_counter() - start
     info = machine_description(device)
     info["run"] = (f"{'quick' if args.quick else 'full'}: {args.repeats} interleaved repeats, {args.warmup} warm-up, "
-                   f"{elapsed:.0f} s wall")
+                   f"{elapsed:.0f} s wall; batch-1 rows at {args.batch1_threads} torch thread(s)")
     info["load average (1 min) at start / end"] = f"{load_start:.2f} / {load_average():.2f}"
     spare = (os.cpu_count() or 1) - args.threads  # cores left for other processes
     if load_start > max(0.5, spare + 0.5):
