@@ -37,7 +37,7 @@ def progress(iterable: Iterable | None = None, *, total: int | None = None, desc
         iterable: What to iterate over; its ``len()`` is the total when it has one.
         total: Number of steps (default: ``len(iterable)`` if defined).
         desc: Label in front of the counts.
-        unit: Name of one step (plural with an "s" in plain lines).
+        unit: Name of one step (plural with an "s" in plain lines, except "it" and byte units like "MB").
         enabled: False shows nothing at all (``-q/--quiet``).
         initial: Steps already done (a resumed job).
         leave: Keep the finished bar on a terminal / print the final plain line.
@@ -126,7 +126,7 @@ class PlainProgress:
         return f"{self.desc}: " if self.desc else ""
 
     def _count(self) -> str:
-        units = self.unit if self.n == 1 or self.unit == "it" else \
+        units = self.unit if self.n == 1 or self.unit == "it" or self.unit.endswith("B") else \
             self.unit + ("es" if self.unit.endswith(("s", "x", "ch", "sh")) else "s")
         if not self.total:
             return f"{self.n} {units}"

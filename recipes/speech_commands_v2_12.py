@@ -1,9 +1,11 @@
 """The standard 12-class Speech Commands v2 task (10 words + silence + unknown) with noise augmentation.
 
-For users who have the data set (Warden 2018; download and extract ``speech_commands_v0.02.tar.gz``, about
-2.3 GB, 105,829 clips). Trains with the default on-the-fly augmentation, using the data set's own
-``_background_noise_`` recordings, then reports test accuracy, clean and (with ``--noise-eval``, a folder of
-noise recordings you did *not* train with, e.g. ESC-50 or DEMAND) at 20..-5 dB.
+For users who have the data set (Warden 2018; ``speech_commands_v0.02.tar.gz``, about 2.4 GB, 105,829 clips;
+``audionoise make-data --speech-commands DIR --download`` (or ``--archive PATH``) prepares it as
+``DIR/speech_commands_v0.02``, see docs/kws.md "Real Speech Commands v2"). Trains with the default on-the-fly
+augmentation, using the data set's own ``_background_noise_`` recordings, then reports test accuracy, clean and
+(with ``--noise-eval``, a folder of noise recordings you did *not* train with, e.g. ESC-50 or DEMAND) at 20..-5
+dB.
 
 Expected accuracy (v2-12 test split; published numbers for these architectures, not measured in this
 repository, which has no copy of the data): MatchboxNet 3x2x64 about 97-98% after 200 epochs of training

@@ -32,6 +32,16 @@ def test_plain_lines_at_most_one_per_interval():
     assert lines[-1] == "augment: 1000/1000 files (100%) done in 100.0 s"
 
 
+def test_byte_units_are_not_pluralised():
+    clock, out = FakeClock(), io.StringIO()
+    bar = PlainProgress(total=10, desc="download", unit="MB", file=out, interval_s=1.0, clock=clock)
+    clock.t = 2.0
+    bar.update(5)
+    bar.close()
+    assert out.getvalue().splitlines() == ["download: 5/10 MB (50%), 2 s, 2.5 MB/s, eta 2 s",
+                                           "download: 5/10 MB (50%) done in 2.0 s"]
+
+
 def test_a_short_loop_prints_nothing():
     clock, out = FakeClock(), io.StringIO()
     with PlainProgress(total=5, desc="x", file=out, clock=clock) as bar:

@@ -1,4 +1,5 @@
-"""``audionoise make-data``: build the synthetic keyword-spotting set and the evaluation noises."""
+"""``audionoise make-data``: build the synthetic keyword-spotting set and the evaluation noises, or prepare the
+real Speech Commands v2 from its official tarball (``--speech-commands DIR``, :mod:`audionoise.speech_commands`)."""
 
 from __future__ import annotations
 
@@ -6,26 +7,45 @@ import json
 import time
 from pathlib import Path
 
-from audionoise.cli._common import HelpFormatter, UsageError, add_quiet
+from audionoise.cli._common import HelpFormatter, UsageError, add_quiet, existing_file
+from audionoise.speech_commands import FOLDER, OFFICIAL_NAME, OFFICIAL_URL, V2_WORDS
 
 
 def register(subparsers) -> None:
     """Add the ``make-data`` parser to ``subparsers``."""
     p = subparsers.add_parser(
         "make-data",
-        help="generate the synthetic keyword-spotting data set (needs audionoise[kws])",
+        help="generate the synthetic keyword-spotting data set ([kws] extra), or prepare the real Speech Commands v2",
         description=(
             "Speak 20 Speech Commands words with 40 synthetic espeak-ng speakers (split by speaker "
             "into training/validation/testing) and synthesise training and held-out evaluation "
             "noises. Writes OUT/kws (Speech Commands layout) and OUT/noise_eval. Deterministic "
-            "from --seed; skipped when OUT already holds the same version and seed."
+            "from --seed; skipped when OUT already holds the same version and seed.\n\n"
+            "With --speech-commands DIR it instead prepares the real Google Speech Commands v2 (35 words, "
+            f"105,829 clips) as DIR/{FOLDER} from the official {OFFICIAL_NAME} (2.4 GB): --archive PATH "
+            "(a local copy) or --download; SHA-256 checked, extracted safely, layout checked, skipped when "
+            "DIR already holds it."
         ),
         formatter_class=HelpFormatter,
     )
-    p.add_argument("--out", default="data/generated", help="output root folder")
-    p.add_argument("--seed", type=int, default=0, help="seed of speakers, utterances and noises")
-    p.add_argument("--force", action="store_true", help="rebuild even if OUT is up to date")
+    p.add_argument("--out", default="data/generated", help="output root folder (synthetic set)")
+    p.add_argument("--seed", type=int, default=0, help="seed of speakers, utterances and noises (synthetic set)")
+    p.add_argument("--force", action="store_true",
+                   help="rebuild even if OUT (or the --speech-commands folder) is up to date")
     add_quiet(p)
+    sc = p.add_argument_group("real Speech Commands v2 (instead of the synthetic set)")
+    sc.add_argument("--speech-commands", metavar="DIR",
+                    help=f"prepare DIR/{FOLDER} (then: audionoise train --data DIR/{FOLDER} --labels v2-12)")
+    source = sc.add_mutually_exclusive_group()
+    source.add_argument("--archive", metavar="PATH", help=f"a local {OFFICIAL_NAME}")
+    source.add_argument("--download", action="store_true",
+                        help="fetch the tarball from --url into DIR first (2.4 GB; removed after extraction "
+                             "unless --keep-archive)")
+    sc.add_argument("--url", default=OFFICIAL_URL, help="where --download fetches from")
+    sc.add_argument("--sha256", default="auto", metavar="HEX|auto|skip",
+                    help=f"expected SHA-256 of the tarball; 'auto' checks the published digest of the official "
+                         f"tarball when the file is named {OFFICIAL_NAME}, 'skip' checks nothing")
+    sc.add_argument("--keep-archive", action="store_true", help="with --download: keep the tarball in DIR")
     p.set_defaults(run=run)
 
 
@@ -45,8 +65,46 @@ def _summary(root: Path) -> str:
     )
 
 
+def _speech_commands(args) -> int:
+    from audionoise.speech_commands import prepare_speech_commands
+
+    for flag, given in (("--url", args.url != OFFICIAL_URL), ("--keep-archive", args.keep_archive)):
+        if given and not args.download:
+            raise UsageError(f"{flag} is only used with --download")
+    archive = str(existing_file(args.archive, "--archive")) if args.archive is not None else None
+    r = prepare_speech_commands(args.speech_commands, archive=archive,
+                                download_from=args.url if args.download else None, sha256=args.sha256,
+                                force=args.force, keep_archive=args.keep_archive, progress=not args.quiet)
+    root = r["root"]
+    if r["status"] == "ready":
+        print(f"{root} is already prepared (from {r['source']}); nothing to do (--force extracts it again)")
+    elif r["status"] == "found":
+        print(f"{root} is already there (not made by make-data; its layout checked); nothing to do")
+    else:
+        check = "SHA-256 verified" if r["verified"] else "SHA-256 not checked"
+        print(f"prepared {root} from {r['source']} ({check}) in {r['seconds']:.1f} s")
+        if r.get("archive"):
+            print(f"kept the archive: {r['archive']}")
+    words, clips = r["words"], r["clips"]
+    full = set(words) >= set(V2_WORDS)
+    print(f"words:      {len(words)}" + (" (the v0.02 vocabulary)" if full else
+                                         f" (not the full v0.02 vocabulary of 35): {', '.join(words)}"))
+    print(f"clips:      training {clips['training']}, validation {clips['validation']}, testing "
+          f"{clips['testing']} (total {sum(clips.values())})")
+    print(f"background: {len(r['background'])} recordings in _background_noise_")
+    print(f"next:       audionoise train --data {root} --out runs/sc_v2_12 --labels {'v2-12' if full else 'all'}")
+    return 0
+
+
 def run(args) -> int:
     """Build (or find up to date) the data under ``args.out``; returns 0 on success."""
+    if args.speech_commands is not None:
+        return _speech_commands(args)
+    for flag, given in (("--archive", args.archive is not None), ("--download", args.download),
+                        ("--url", args.url != OFFICIAL_URL), ("--sha256", args.sha256 != "auto"),
+                        ("--keep-archive", args.keep_archive)):
+        if given:
+            raise UsageError(f"{flag} needs --speech-commands DIR (the folder to prepare the real set in)")
     from audionoise.synth import bundled_data_current, ensure_bundled_data
 
     root = Path(args.out)
