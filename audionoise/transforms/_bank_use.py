@@ -4,6 +4,7 @@ argument turned into a bank, and the random choice of a clip and an offset in it
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any
 
 import numpy as np
@@ -39,9 +40,13 @@ def resolve_bank(noise: Any, sample_rate: int | None, who: str, *, cache_dir: An
         if sample_rate is None:
             raise ValueError(f"sample_rate is required to build the noise bank (the rate of the audio this "
                              f"{who} is applied to)")
-        bank = NoiseBank.from_source(noise, check_sample_rate(sample_rate), cache_dir=cache_dir,
-                                     crossfade_s=DEFAULT_CROSSFADE_S if crossfade_s is None else crossfade_s,
-                                     max_clips=max_clips, max_clips_seed=max_clips_seed)
+        with warnings.catch_warnings(record=True) as caught:  # re-raised below at the injector's caller
+            warnings.simplefilter("always")
+            bank = NoiseBank.from_source(noise, check_sample_rate(sample_rate), cache_dir=cache_dir,
+                                         crossfade_s=DEFAULT_CROSSFADE_S if crossfade_s is None else crossfade_s,
+                                         max_clips=max_clips, max_clips_seed=max_clips_seed)
+        for w in caught:  # skipped clips, cache trouble: pointing at the line that built the injector
+            warnings.warn(w.message, w.category, stacklevel=3)
         return bank, int(sample_rate)
     raise ValueError(f"noise must be a folder, list file, manifest, audio file or glob pattern (or a list of "
                      f"these) or a NoiseBank, got {type(noise).__name__}")
