@@ -89,6 +89,31 @@ def test_snr_over_each_span_is_exact(bank, shape, fade_s):
     assert checked > 8 and overlapped > 0
 
 
+@pytest.mark.parametrize("shape", [(16, 6000), (16, 2, 6000)])
+def test_without_overlap_every_burst_keeps_its_snr_in_the_output(bank, shape):
+    t = an.ShortNoises(bank, -10, 30, sample_rate=SR, min_duration_s=0.05, max_duration_s=0.3, num_events=(1, 5),
+                       overlap=False)
+    x = torch.randn(shape, generator=seeded(40))
+    lengths = torch.tensor(LENGTHS * 2).clamp(max=6000)
+    params = t.sample(x, lengths, seeded(41))
+    y = t.apply_params(x, params, lengths)
+    n = 0
+    for b in range(16):
+        events = spans(params, b)
+        assert sum(d for _, _, d in events) <= int(lengths[b])
+        for k, s, d in events:
+            assert not overlaps(events, k) and 0 <= s and s + d <= int(lengths[b])
+            assert abs(span_snr(x, y, b, s, d) - float(params.snr_db[b, k])) < 0.01
+            n += 1
+    assert n > 30
+    full = params.event.sum(1) == 5
+    assert bool(full.any())  # 5 bursts of >= 800 samples in 6000: shortened in proportion where they do not fit
+    one = dict(min_duration_s=0.05, max_duration_s=0.3, num_events=1)  # one burst: the same draws either way
+    a, b = (an.ShortNoises(bank, 0, 9, sample_rate=SR, overlap=o, **one).sample(x, lengths, seeded(42))
+            for o in (True, False))
+    assert all(torch.equal(getattr(a, f.name), getattr(b, f.name)) for f in dataclasses.fields(a))
+
+
 def test_closed_form_with_a_constant_signal_and_a_constant_noise():
     """x = 1 and w = 1: the burst is g * e with e the raised-cosine envelope and g = 10**(-snr/20) / rms(e)."""
     ones = an.NoiseBank.from_tensors([torch.ones(5000)], SR, crossfade_s=0)
@@ -181,8 +206,9 @@ def test_clip_choice_by_duration_prefers_long_clips(bank):
 # -- the contract ---------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("batch", [1, 3, 8])
 @pytest.mark.parametrize("with_lengths", [False, True])
-def test_forward_replays_sample_then_apply_params_and_is_deterministic(bank, batch, with_lengths):
-    t = an.ShortNoises(bank, -5, 20, sample_rate=SR, p=0.7)
+@pytest.mark.parametrize("overlap", [True, False])
+def test_forward_replays_sample_then_apply_params_and_is_deterministic(bank, batch, with_lengths, overlap):
+    t = an.ShortNoises(bank, -5, 20, sample_rate=SR, p=0.7, overlap=overlap)
     x = torch.randn(batch, 5000, generator=seeded(12))
     lengths = torch.tensor(LENGTHS[:batch]).clamp(max=5000) if with_lengths else None
     y = t(x, lengths, seeded(13))
@@ -225,10 +251,11 @@ def test_tensor_uniforms_sample_like_numpy_uniforms(bank, monkeypatch):
     """A generator on a GPU gives tensor uniforms: the tensor formulas must give the same parameters."""
     from audionoise.transforms import short_noises
 
-    for weight in ("clip", "duration"):
-        t = an.ShortNoises(bank, -5, 20, sample_rate=SR, num_events=(0, 3), p=0.6, weight=weight)
+    for weight, overlap in (("clip", True), ("duration", True), ("clip", False)):
+        t = an.ShortNoises(bank, -5, 20, sample_rate=SR, num_events=(0, 3), p=0.6, weight=weight, overlap=overlap)
         x = torch.zeros(50, 6000)
         lengths = torch.randint(0, 6001, (50,), generator=seeded(31))
+        lengths[:10] = torch.arange(10) * 300  # bursts that do not fit
         u = torch.rand(50, 2 + 5 * 3, generator=seeded(32), dtype=torch.float64)
         monkeypatch.setattr(short_noises, "draw", lambda b, c, g: u.numpy())
         from_numpy = t.sample(x, lengths)
@@ -324,10 +351,11 @@ def test_config_round_trip_toml(tmp_path):
     cfg.write_text('sample_rate = 16000\n\n[[transforms]]\nname = "ShortNoises"\n'
                    'noise = ["events.txt", "events/1.wav"]\nmin_snr_db = 0.0\nmax_snr_db = 15.0\n'
                    'min_duration_s = 0.05\nmax_duration_s = 0.3\nnum_events = [0, 3]\nfade_s = 0.002\np = 0.5\n'
-                   'weight = "duration"\n')
+                   'weight = "duration"\noverlap = false\n')
     pipe = an.load_pipeline(cfg)
     t = pipe.transforms[0]
     assert isinstance(t, an.ShortNoises) and t.num_events == [0, 3] and t.bank.names[0] == "events/0.wav"
+    assert t.overlap is False and t.weight == "duration"
     out = tmp_path / "saved" / "again.toml"
     out.parent.mkdir()
     an.save_pipeline(pipe, out)
@@ -360,6 +388,7 @@ def test_config_round_trip_toml(tmp_path):
     (dict(min_snr_db=10, max_snr_db=0), r"min_snr_db \(10\) must be <= max_snr_db \(0\)"),
     (dict(p=1.5), "p must be a probability"),
     (dict(weight="loud"), "weight must be one of"),
+    (dict(overlap="no"), "overlap must be true .* or false"),
     (dict(sample_rate=8000), r"NoiseBank sample_rate \(16000\) differs from sample_rate \(8000\)"),
 ])
 def test_bad_arguments_are_named(bank, kwargs, message):

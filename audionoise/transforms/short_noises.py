@@ -50,8 +50,9 @@ class ShortNoises(Injector):
     Each burst's gain makes ``10*log10(P_s / P_burst) == snr`` where both powers are measured over the burst's span
     only (all channels together; the faded edges are part of the span and count in the burst's power). Where the
     signal is silent over the span the whole example's power (valid samples) is used instead, and the record says
-    ``"snr_reference": "example"``; a silent example gets no burst. Overlapping bursts are each scaled against
-    the clean signal and summed (each alone is exact; their sum is louder over the overlap). Samples outside the
+    ``"snr_reference": "example"``; a silent example gets no burst. Overlapping bursts (``overlap=True``) are each
+    scaled against the clean signal and summed (each alone is exact; their sum is louder over the overlap);
+    ``overlap=False`` never lets them overlap, so every burst's SNR holds in the output. Samples outside the
     bursts are returned unchanged, bit for bit; the same mono burst goes to every channel of an example.
     See :func:`audionoise.functional.bursts.add_bursts` for the maths.
 
@@ -65,6 +66,9 @@ class ShortNoises(Injector):
         num_events: events per example: an int, or ``(lo, hi)`` for ``k ~ U{lo..hi}`` (``lo`` may be 0).
         fade_s: length of the raised-cosine fade in and out of each burst, seconds (0: hard edges).
         p: probability per example.
+        overlap: ``True`` places every burst independently (bursts may overlap: each is scaled against the clean
+            signal and they add up); ``False`` lays the bursts of an example out one after the other in a random
+            order with random gaps, never overlapping (shortened in proportion where they do not fit).
         weight, cache_dir, crossfade_s, max_clips, max_clips_seed: as for :class:`BackgroundNoise`.
 
     Example:
@@ -76,8 +80,9 @@ class ShortNoises(Injector):
 
     def __init__(self, noise: Any, min_snr_db: float, max_snr_db: float, *, sample_rate: int | None = None,
                  min_duration_s: float = 0.1, max_duration_s: float = 0.5, num_events: Any = (1, 3),
-                 fade_s: float = 0.005, p: float = 1.0, weight: str = "clip", cache_dir: Any = None,
-                 crossfade_s: float | None = None, max_clips: int | None = None, max_clips_seed: int = 0) -> None:
+                 fade_s: float = 0.005, p: float = 1.0, overlap: bool = True, weight: str = "clip",
+                 cache_dir: Any = None, crossfade_s: float | None = None, max_clips: int | None = None,
+                 max_clips_seed: int = 0) -> None:
         super().__init__(p)
         check_range("min_snr_db", min_snr_db, "max_snr_db", max_snr_db)
         check_range("min_duration_s", min_duration_s, "max_duration_s", max_duration_s, lo_bound=0.0)
@@ -85,6 +90,10 @@ class ShortNoises(Injector):
         self.min_duration_s, self.max_duration_s = float(min_duration_s), float(max_duration_s)
         self.fade_s = check_number("fade_s", fade_s, lo_bound=0.0)
         self.num_events, self._k = _events(num_events)
+        if not isinstance(overlap, bool):
+            raise ValueError(f"overlap must be true (bursts placed independently) or false (never overlapping), "
+                             f"got {overlap!r}")
+        self.overlap = overlap
         self.weight = check_weight(weight)
         self.cache_dir = os.fspath(cache_dir) if isinstance(cache_dir, os.PathLike) else cache_dir  # configs: a str
         self.crossfade_s, self.max_clips, self.max_clips_seed = crossfade_s, max_clips, max_clips_seed
@@ -117,10 +126,14 @@ class ShortNoises(Injector):
         clip, offset = pick(cols[..., 0], cols[..., 1], self._sizes, self._ends, self.weight)
         valid = x.shape[-1] if lengths is None else like(u, lengths).reshape(b, 1)
         duration = (scale_int(cols[..., 2], self._max_d - self._min_d) + self._min_d).clip(max=valid)
-        start = scale_int(cols[..., 3], valid - duration)
-        snr = scale_uniform(cols[..., 4], self.min_snr_db, self.max_snr_db)
         slots = np.arange(k_hi) if host else torch.arange(k_hi, device=u.device)
-        event = (slots[None] < count[:, None]) & (duration > 0)
+        drawn = slots[None] < count[:, None]
+        if self.overlap:
+            start = scale_int(cols[..., 3], valid - duration)
+        else:
+            start, duration = _pack(cols[..., 3], duration, drawn, valid)
+        snr = scale_uniform(cols[..., 4], self.min_snr_db, self.max_snr_db)
+        event = drawn & (duration > 0)
         return ShortNoisesParams(applied=tensor(u[:, 0] < self.p), event=tensor(event), clip=tensor(clip),
                                  offset=tensor(offset), start=tensor(start), duration=tensor(duration),
                                  snr_db=tensor(snr))
@@ -181,6 +194,36 @@ class ShortNoises(Injector):
                 events.append(e)
             rows.append({"transform": type(self).__name__, "applied": bool(applied), "events": events})
         return rows
+
+
+def _pack(u: Any, duration: Any, drawn: Any, valid: Any) -> tuple[Any, Any]:
+    """Starts (and durations) of the drawn bursts of each example laid out without overlap, from uniforms ``u``.
+
+    The drawn bursts are shortened in proportion (``floor(d * n / sum d)``) where they do not fit in the ``n``
+    valid samples; the free samples ``n - sum d`` are split by one uniform point per burst (``U{0..free}``) and
+    the bursts follow each other in the order of their points: every non-overlapping layout of the same
+    durations is as likely. Slots not drawn keep their duration and get a start that fits it. NumPy arrays or
+    tensors (``(batch, K)``; ``valid`` an int or ``(batch, 1)``)."""
+    host = isinstance(u, np.ndarray)
+    used = duration * drawn
+    total = used.sum(1, keepdims=True) if host else used.sum(1, keepdim=True)
+    if host:
+        fit = np.minimum(1.0, valid / np.maximum(total, 1))
+        used = np.floor(used * fit).astype(np.int64)
+    else:
+        fit = torch.clamp(valid / total.clamp_min(1), max=1.0)
+        used = (used.double() * fit).floor().long()
+    point = scale_int(u, valid - (used.sum(1, keepdims=True) if host else used.sum(1, keepdim=True)))
+    if host:
+        order = np.argsort(point, axis=1, kind="stable")
+        d_sorted = np.take_along_axis(used, order, 1)
+        start = np.empty_like(point)
+        np.put_along_axis(start, order, np.take_along_axis(point, order, 1) + np.cumsum(d_sorted, 1) - d_sorted, 1)
+        return np.where(drawn, start, np.minimum(start, valid - duration)), np.where(drawn, used, duration)
+    order = torch.argsort(point, dim=1, stable=True)
+    d_sorted = used.gather(1, order)
+    start = torch.empty_like(point).scatter_(1, order, point.gather(1, order) + d_sorted.cumsum(1) - d_sorted)
+    return torch.where(drawn, start, torch.minimum(start, valid - duration)), torch.where(drawn, used, duration)
 
 
 def _events(num_events: Any) -> tuple[Any, tuple[int, int]]:
