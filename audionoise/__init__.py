@@ -26,7 +26,7 @@ _EXPORTS = {
                      "SpecFreqMask",
                      "SpecTimeMask", "SpecWarp", "TimeMask", "TimeShift", "WhiteNoise",
                      "BandPass", "Codec", "HighPass", "LowPass", "Normalize", "PitchShift", "RIRBank", "Reverb",
-                     "SpeedPerturb", "Telephone", "TimeStretch"], "audionoise.transforms"),
+                     "ShortNoises", "SpeedPerturb", "Telephone", "TimeStretch"], "audionoise.transforms"),
 }
 _SUBMODULES = {"assets", "data", "functional", "io", "offline", "pipeline", "transforms"}
 
@@ -39,7 +39,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from audionoise.transforms import (BackgroundNoise, ColoredNoise, Gain, Injector, NoiseBank, NoiseBankWarning,
                                        Params, SpecFreqMask, SpecTimeMask, SpecWarp, TimeMask, TimeShift, WhiteNoise)
     from audionoise.transforms import (BandPass, Codec, HighPass, LowPass, Normalize, PitchShift, Reverb, RIRBank,
-                                       SpeedPerturb, Telephone, TimeStretch)
+                                       ShortNoises, SpeedPerturb, Telephone, TimeStretch)
 
 
 def __getattr__(name: str) -> Any:

@@ -237,7 +237,7 @@ def _config(t: nn.Module) -> dict[str, Any]:
 
 
 #: transform name -> its field that names files or folders (resolved against the config file's folder)
-PATH_FIELDS = {"BackgroundNoise": "noise", "Reverb": "rir"}
+PATH_FIELDS = {"BackgroundNoise": "noise", "Reverb": "rir", "ShortNoises": "noise"}
 
 
 def _resolve(path: str, base_dir: Path | None, where: str, field: str = "noise") -> str:

@@ -28,7 +28,8 @@ def wave_injectors(bank):
             an.BackgroundNoise(bank, -5, 20, sample_rate=SR, p=0.7),
             an.TimeMask(0.05, num_masks=2, sample_rate=SR, p=0.7), an.TimeMask(0.05, sample_rate=SR, fade_s=0.002),
             an.Gain(-12, 6, p=0.7), an.TimeShift(0.05, sample_rate=SR, p=0.7),
-            an.TimeShift(0.05, sample_rate=SR, mode="pad", p=0.7)]
+            an.TimeShift(0.05, sample_rate=SR, mode="pad", p=0.7),
+            an.ShortNoises(bank, -5, 20, sample_rate=SR, min_duration_s=0.01, max_duration_s=0.05, p=0.7)]
 
 
 def spec_injectors():

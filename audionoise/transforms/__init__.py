@@ -9,10 +9,11 @@ from audionoise.transforms.level import Normalize
 from audionoise.transforms.masks import SpecFreqMask, SpecTimeMask, TimeMask
 from audionoise.transforms.noise import ColoredNoise, WhiteNoise
 from audionoise.transforms.reverb import Reverb, RIRBank
+from audionoise.transforms.short_noises import ShortNoises, ShortNoisesParams
 from audionoise.transforms.speed import PitchShift, SpeedPerturb, TimeStretch
 from audionoise.transforms.warp import SpecWarp
 
 __all__ = ["REGISTRY", "BackgroundNoise", "BackgroundParams", "ColoredNoise", "Gain", "Injector", "NoiseBank",
            "NoiseBankWarning", "Params", "SpecFreqMask", "SpecTimeMask", "SpecWarp", "TimeMask", "TimeShift", "WhiteNoise",
-           "BandPass", "Codec", "HighPass", "LowPass", "Normalize", "PitchShift", "RIRBank", "Reverb", "SpeedPerturb",
-           "Telephone", "TimeStretch"]
+           "BandPass", "Codec", "HighPass", "LowPass", "Normalize", "PitchShift", "RIRBank", "Reverb", "ShortNoises",
+           "ShortNoisesParams", "SpeedPerturb", "Telephone", "TimeStretch"]

@@ -15,14 +15,13 @@ from torch import Tensor
 
 from audionoise.functional._checks import check_finite, per_example, valid_mask
 from audionoise.functional.snr import LN10_OVER_20, TINY_POWER, _power, active_mask, gain_for_snr, gain_numpy
+from audionoise.transforms._bank_use import check_weight, pick, resolve_bank
 from audionoise.transforms._mixing import LOW_PRECISION, check_snr_reference
-from audionoise.transforms.base import (Injector, Params, check_number, check_range, check_sample_rate, draw,
-                                        needs_grad, scale_int, scale_uniform, tensor)
-from audionoise.transforms.noisebank import DEFAULT_CROSSFADE_S, NoiseBank, NoiseBankWarning
+from audionoise.transforms.base import (Injector, Params, check_number, check_range, draw, needs_grad, scale_int,
+                                        scale_uniform, tensor)
+from audionoise.transforms.noisebank import NoiseBank, NoiseBankWarning
 
 __all__ = ["BackgroundNoise", "BackgroundParams", "NoiseBank", "NoiseBankWarning"]
-
-WEIGHTS = ("clip", "duration")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,31 +97,13 @@ class BackgroundNoise(Injector):
         self.max_gain_db = None if max_gain_db is None else check_number("max_gain_db", max_gain_db)
         self.num_sources, self._k = _sources(num_sources)
         self.source_db = _pair("source_db", source_db)
-        if weight not in WEIGHTS:
-            raise ValueError(f"weight must be one of {list(WEIGHTS)}, got {weight!r}")
-        self.weight = weight
+        self.weight = check_weight(weight)
         self.cache_dir = os.fspath(cache_dir) if isinstance(cache_dir, os.PathLike) else cache_dir  # configs: a str
         self.crossfade_s, self.max_clips = crossfade_s, max_clips
         self.max_clips_seed = max_clips_seed
-        if isinstance(noise, NoiseBank):
-            sample_rate = noise.sample_rate if sample_rate is None else sample_rate
-            if noise.sample_rate != check_sample_rate(sample_rate):
-                raise ValueError(f"NoiseBank sample_rate ({noise.sample_rate}) differs from sample_rate "
-                                 f"({sample_rate}); build the bank with NoiseBank.from_source(path, {sample_rate})")
-            if crossfade_s is not None and round(crossfade_s * sample_rate) != noise.crossfade:
-                raise ValueError(f"crossfade_s ({crossfade_s}) is set when the bank is built; this NoiseBank has a "
-                                 f"cross-fade of {noise.crossfade} samples: rebuild it with crossfade_s={crossfade_s}")
-            bank = noise
-        elif isinstance(noise, (str, os.PathLike, list, tuple)):
-            if sample_rate is None:
-                raise ValueError("sample_rate is required to build the noise bank (the rate of the audio this "
-                                 "BackgroundNoise is applied to)")
-            bank = NoiseBank.from_source(noise, check_sample_rate(sample_rate), cache_dir=cache_dir,
-                                         crossfade_s=DEFAULT_CROSSFADE_S if crossfade_s is None else crossfade_s,
-                                         max_clips=max_clips, max_clips_seed=self.max_clips_seed)
-        else:
-            raise ValueError(f"noise must be a folder, list file, manifest, audio file or glob pattern (or a list of "
-                             f"these) or a NoiseBank, got {type(noise).__name__}")
+        bank, sample_rate = resolve_bank(noise, sample_rate, "BackgroundNoise", cache_dir=cache_dir,
+                                         crossfade_s=crossfade_s, max_clips=max_clips,
+                                         max_clips_seed=self.max_clips_seed)
         self.bank = bank
         self.sample_rate = int(sample_rate)
         self._range = (self.min_snr_db, self.max_snr_db) if self.noise_level_dbfs is None else self.noise_level_dbfs
@@ -181,19 +162,8 @@ class BackgroundNoise(Injector):
                                 offset=torch.full((1,), offset), source_db=torch.zeros(1))
 
     def _pick(self, u_clip: Any, u_offset: Any) -> tuple[Any, Any]:
-        """Clip indices (uniform by clip, or by duration) and uniform offsets in them, from two uniform arrays."""
-        cpu = isinstance(u_clip, np.ndarray)
-        if self.weight == "clip":
-            clip = scale_int(u_clip, self._sizes.shape[0] - 1)
-        elif cpu:
-            pos = np.minimum(np.floor(u_clip * self._ends[-1]), self._ends[-1] - 1)
-            clip = np.searchsorted(self._ends, pos, side="right")
-        else:
-            ends = torch.from_numpy(self._ends).to(u_clip.device)
-            pos = torch.clamp((u_clip * float(self._ends[-1])).floor(), max=float(self._ends[-1] - 1)).long()
-            clip = torch.searchsorted(ends, pos.contiguous(), right=True)
-        sizes = self._sizes if cpu else torch.from_numpy(self._sizes).to(u_clip.device)
-        return clip, scale_int(u_offset, sizes[clip] - 1)
+        """Clip indices and uniform offsets in them, from two uniform arrays (:func:`_bank_use.pick`)."""
+        return pick(u_clip, u_offset, self._sizes, self._ends, self.weight)
 
     # -- applying -----------------------------------------------------------------------------------------------
     def _apply_params(self, x: Tensor, params: Params, lengths: Tensor | None,
