@@ -2,8 +2,8 @@
 
 A manifest holds one JSON object per line, such as ``{"audio_filepath": "spk1/a.wav", "duration": 2.31,
 "text": "hello"}``. :func:`read` parses every non-blank line into a :class:`Row` or, when the line cannot be
-used, a :class:`BadLine` that says why, naming the manifest and the line number. It only parses: what to do with
-a bad line, and any further check, is the caller's policy:
+used, a :class:`BadLine` that says why, naming the manifest and the line number (:func:`iter_lines`: the same,
+one line at a time). It only parses: what to do with a bad line, and any further check, is the caller's policy:
 
 * :class:`audionoise.data.AudioManifest` (and ``audionoise grid``, which reads its inputs the same way) raises
   ``ValueError`` at the first bad line, and refuses the fields it sets itself (``path``, ``sample_rate``);
@@ -40,9 +40,9 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
-__all__ = ["BadLine", "Row", "parse_line", "read", "resolve"]
+__all__ = ["BadLine", "Row", "iter_lines", "read", "resolve"]
 
 #: What a :class:`BadLine` can be about (its ``problem``).
 PROBLEMS = ("encoding", "json", "object", "audio_filepath", "offset", "duration")
@@ -101,29 +101,43 @@ def read(path: str | os.PathLike) -> list[Row | BadLine]:
     Raises:
         OSError: the manifest cannot be opened (missing, a folder, no permission).
     """
+    return list(iter_lines(path))
+
+
+def iter_lines(path: str | os.PathLike) -> Iterator[Row | BadLine]:
+    """:func:`read` one line at a time (the manifest is opened at the first ``next``, and stays open until the
+    end), for callers that need not hold every line of a long manifest at once."""
     path = Path(path)
-    out: list[Row | BadLine] = []
+    folder = path.parent
     with open(path, "rb") as f:
         for number, raw in enumerate(f, start=1):
             if number == 1 and raw.startswith(codecs.BOM_UTF8):
                 raw = raw[len(codecs.BOM_UTF8):]
             if raw.strip():
-                out.append(parse_line(path, number, raw))
-    return out
+                yield _parse_line(path, folder, number, raw.rstrip(b"\r\n"))
 
 
-def parse_line(manifest: Path, number: int, raw: bytes | str) -> Row | BadLine:
-    """Line ``number`` of ``manifest`` (its bytes or text, not blank) as a :class:`Row` or a :class:`BadLine`."""
-    raw = raw.rstrip(b"\r\n" if isinstance(raw, bytes) else "\r\n")  # so an error at the end gets its column
-    if isinstance(raw, bytes):
-        try:
-            raw = raw.decode("utf-8")
-        except UnicodeDecodeError as err:
-            cause = f"{err.reason} at byte {err.start + 1}"
-            return BadLine(manifest, number, "encoding", f"not UTF-8 text ({cause}); save the manifest as UTF-8",
-                           cause)
+def resolve(audio: str, listing: str | os.PathLike) -> Path:
+    """``audio`` as a path: ``~`` expanded, and relative to the folder of ``listing`` (a manifest or list file)
+    unless absolute. Not normalised: ``..`` parts stay, so the file system decides where they lead."""
+    return _resolve(audio, Path(listing).parent)
+
+
+def _resolve(audio: str, folder: Path) -> Path:
+    if audio.startswith("~"):
+        audio = os.path.expanduser(audio)
+    return Path(audio) if os.path.isabs(audio) else folder / audio  # one path parse per line: manifests are long
+
+
+def _parse_line(manifest: Path, folder: Path, number: int, raw: bytes) -> Row | BadLine:
+    """Line ``number`` of ``manifest`` (its bytes, not blank, without the line break) as a Row or a BadLine."""
     try:
-        fields = json.loads(raw)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        cause = f"{err.reason} at byte {err.start + 1}"
+        return BadLine(manifest, number, "encoding", f"not UTF-8 text ({cause}); save the manifest as UTF-8", cause)
+    try:
+        fields = json.loads(text)
     except json.JSONDecodeError as err:
         cause = f"{err.msg} at column {err.pos + 1}"
         return BadLine(manifest, number, "json", f"not valid JSON ({cause}); each line must be one JSON object "
@@ -147,15 +161,8 @@ def parse_line(manifest: Path, number: int, raw: bytes | str) -> Row | BadLine:
                            fields=fields, audio=audio)
         seconds[name] = None if value is None else float(value)
     segment = seconds["offset"] is not None  # the segment rule (module docstring)
-    return Row(number, fields, audio, resolve(audio, manifest), seconds["offset"] if segment else 0.0,
+    return Row(number, fields, audio, _resolve(audio, folder), seconds["offset"] if segment else 0.0,
                seconds["duration"] if segment else None, segment)
-
-
-def resolve(audio: str, listing: str | os.PathLike) -> Path:
-    """``audio`` as a path: ``~`` expanded, and relative to the folder of ``listing`` (a manifest or list file)
-    unless absolute. Not normalised: ``..`` parts stay, so the file system decides where they lead."""
-    p = Path(os.path.expanduser(audio))
-    return p if p.is_absolute() else Path(listing).parent / p
 
 
 def _is_seconds(value: Any, positive: bool) -> bool:

@@ -188,10 +188,10 @@ class AudioFolder(Dataset):
 
 # ---------------------------------------------------------------------------------------------- manifests
 def _read_manifest(path: Path) -> list[_manifest.Row]:
-    """The rows of the manifest ``path`` (:func:`audionoise._manifest.read`); ``ValueError`` at the first bad line
-    or the first line that sets a field of :data:`RESERVED_KEYS`, naming the manifest and the line."""
+    """The rows of the manifest ``path`` (:func:`audionoise._manifest.iter_lines`); ``ValueError`` at the first bad
+    line or the first line that sets a field of :data:`RESERVED_KEYS`, naming the manifest and the line."""
     rows = []
-    for row in _manifest.read(path):
+    for row in _manifest.iter_lines(path):
         if isinstance(row, _manifest.BadLine):
             raise ValueError(row.reason)
         reserved = [k for k in RESERVED_KEYS if k in row.fields]

@@ -104,6 +104,25 @@ def test_bom_crlf_blank_lines_relative_absolute_and_home_paths(tmp_path, monkeyp
     assert [r.path for r in rows] == [man.parent / "sub" / "a.wav", tmp_path / "abs.wav",
                                       tmp_path / "home" / "c.wav", man.parent / ".." / "up" / "d.wav"]
     assert rows[0].fields["text"] == "caf\u00e9 \u2028 line separator"  # U+2028 does not end a line
+    inputs = offline_inputs(man, io.READABLE_EXTENSIONS)  # the BOM was a JSON error for `augment` before
+    assert not inputs.bad and sorted(it.line for it in inputs.items) == [1, 4, 5, 6]
+    with pytest.warns(an.NoiseBankWarning, match="no such file"):  # the files do not exist; every line parses
+        entries, skipped = noise_entries(man)
+    assert not entries and ["no such file" in s["reason"] for s in skipped] == [True] * 4
+
+
+def _key(r):
+    return type(r), r.line, getattr(r, "path", None), getattr(r, "reason", None)
+
+
+def test_iter_lines_is_read_one_at_a_time(corpus, tmp_path):
+    man, _ = corpus
+    bad = _write(tmp_path / "bad.jsonl", ["{", {"audio_filepath": "a.wav", "offset": 1}])
+    for path in (man, bad):
+        assert [_key(r) for r in _manifest.iter_lines(path)] == [_key(r) for r in _manifest.read(path)]
+    lazy = _manifest.iter_lines(tmp_path / "none.jsonl")  # opened at the first next()
+    with pytest.raises(FileNotFoundError):
+        next(lazy)
 
 
 BAD_VALUES = [("offset", -1), ("offset", -1e-9), ("offset", True), ("offset", "0.5"), ("offset", [1]),
@@ -219,7 +238,8 @@ def test_augment_keeps_the_whole_file_of_a_rounded_duration(corpus, tmp_path):
     man, _ = corpus
     s = augment(man, tmp_path / "out", make_setup(tmp_path / "setup"), copies=1, progress=False)
     assert (s.written, s.failed) == (len(SEGMENTS), 0)
-    frames = {r["augmentation"]["line"]: r["augmentation"]["frames"] for r in jsonl(tmp_path / "out" / "manifest.jsonl")}
+    rows = jsonl(tmp_path / "out" / "manifest.jsonl")
+    frames = {r["augmentation"]["line"]: r["augmentation"]["frames"] for r in rows}
     assert frames == {n: sl.stop - sl.start for n, (_, _, _, sl) in SEGMENTS.items()}
     assert frames[1] == A_FRAMES  # "duration": 1.0 did not cut the last 37 samples
 

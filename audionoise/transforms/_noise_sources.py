@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from audionoise import io as aio
-from audionoise._manifest import BadLine, resolve
-from audionoise._manifest import read as read_manifest
+from audionoise._manifest import BadLine, iter_lines, resolve
 
 #: file suffixes read as NeMo-style JSONL manifests (one JSON object per line)
 MANIFEST_SUFFIXES = frozenset({".jsonl", ".json"})
@@ -117,7 +116,7 @@ def _manifest(path: Path, skipped: list[dict[str, str]]) -> list[Entry]:
     """A NeMo-style JSONL manifest, parsed by :mod:`audionoise._manifest` with its one segment rule (a line with
     ``offset`` is a segment; a ``duration`` alone is informative: the whole file); bad lines are skipped."""
     out = []
-    for row in read_manifest(path):
+    for row in iter_lines(path):
         where = f"line {row.line} of {path}"
         if isinstance(row, BadLine):
             if row.audio is None:
