@@ -23,8 +23,6 @@ Example:
 from __future__ import annotations
 
 import inspect
-import json
-import math
 import operator
 import os
 from pathlib import Path
@@ -34,7 +32,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
-from audionoise import _seed, io
+from audionoise import _manifest, _seed, io
 
 __all__ = ["AudioFolder", "AudioManifest", "AugmentedDataset", "batch_generator", "derive_seed", "pad_collate"]
 
@@ -189,57 +187,31 @@ class AudioFolder(Dataset):
 
 
 # ---------------------------------------------------------------------------------------------- manifests
-def _seconds(where: str, name: str, value: Any, positive: bool) -> float:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or (value <= 0 if positive else value < 0):
-        raise ValueError(f"{where}: \"{name}\" must be a number of seconds {'> 0' if positive else '>= 0'}, "
-                         f"got {value!r}")
-    return float(value)
-
-
-def _read_manifest(path: Path) -> list[tuple[int, Path, float, float | None, dict[str, Any]]]:
-    """``(line_number, audio_path, offset, duration, fields)`` per non-blank line; ``ValueError`` on a bad line."""
-    entries = []
-    with open(path, encoding="utf-8-sig") as f:
-        for number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}:{number}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{where}: not valid JSON ({err.msg} at column {err.colno}); each line must be one "
-                                 'JSON object such as {"audio_filepath": "a.wav", "duration": 1.5}') from None
-            if not isinstance(row, dict):
-                raise ValueError(f"{where}: expected a JSON object, got a JSON {type(row).__name__}")
-            audio = row.get("audio_filepath")
-            if not isinstance(audio, str) or not audio:
-                raise ValueError(f"{where}: missing \"audio_filepath\" (a non-empty string: the audio file, absolute "
-                                 "or relative to the manifest's folder)")
-            reserved = [k for k in RESERVED_KEYS if k in row]
-            if reserved:
-                raise ValueError(f"{where}: field {reserved[0]!r} is set by AudioManifest itself (the file read, the "
-                                 "rate of the returned waveform); rename it in the manifest")
-            offset = _seconds(where, "offset", row["offset"], positive=False) if row.get("offset") is not None else 0.0
-            duration = row.get("duration")
-            if duration is not None:
-                duration = _seconds(where, "duration", duration, positive=True)
-            audio_path = Path(audio)
-            if not audio_path.is_absolute():
-                audio_path = path.parent / audio_path
-            entries.append((number, audio_path, offset, duration, row))
-    return entries
+def _read_manifest(path: Path) -> list[_manifest.Row]:
+    """The rows of the manifest ``path`` (:func:`audionoise._manifest.iter_lines`); ``ValueError`` at the first bad
+    line or the first line that sets a field of :data:`RESERVED_KEYS`, naming the manifest and the line."""
+    rows = []
+    for row in _manifest.iter_lines(path):
+        if isinstance(row, _manifest.BadLine):
+            raise ValueError(row.reason)
+        reserved = [k for k in RESERVED_KEYS if k in row.fields]
+        if reserved:
+            raise ValueError(f"{path}:{row.line}: field {reserved[0]!r} is set by AudioManifest itself (the file read, "
+                             "the rate of the returned waveform); rename it in the manifest")
+        rows.append(row)
+    return rows
 
 
 class AudioManifest(Dataset):
     """The audio of a NeMo-style JSONL manifest as ``(waveform, metadata)``, one item per non-blank line.
 
     Each line is a JSON object with ``"audio_filepath"`` (absolute, or relative to the manifest's folder),
-    usually ``"duration"`` and optionally ``"offset"`` (seconds): the item is the segment of ``duration`` seconds
-    starting at ``offset`` (default 0; without ``duration``, to the end of the file), read by seeking
-    (:func:`audionoise.io.load` ``offset``/``duration``; a duration running past the end of the file stops
-    there). ``metadata`` is every field of the line (``"text"``, ``"label"``, ... as written) plus ``"path"``
-    (the resolved audio file) and ``"sample_rate"`` (of the returned waveform).
+    usually ``"duration"`` and optionally ``"offset"`` (seconds), parsed by :mod:`audionoise._manifest` with the
+    package's one segment rule (its docstring): a line with ``offset`` is the segment of ``duration`` seconds
+    from there (without ``duration``, to the end of the file), read by seeking (:func:`audionoise.io.load`
+    ``offset``/``duration``); a line without ``offset`` is the whole file, its ``duration`` informative (NeMo
+    whole-file manifests round it). ``metadata`` is every field of the line (``"text"``, ``"label"``, ... as
+    written) plus ``"path"`` (the resolved audio file) and ``"sample_rate"`` (of the returned waveform).
 
     The manifest is parsed when the dataset is built; audio files are opened only when their item is read.
 
@@ -249,9 +221,9 @@ class AudioManifest(Dataset):
         mono: Average the channels into one.
 
     Raises:
-        ValueError: naming the manifest and line number: invalid JSON, not an object, missing
-            ``audio_filepath``, bad ``offset``/``duration``, a reserved field (``path``, ``sample_rate``); or a
-            missing or empty manifest.
+        ValueError: naming the manifest and line number: not UTF-8, invalid JSON, not an object, missing
+            ``audio_filepath``, bad ``offset``/``duration`` (on any line, an informative ``duration`` too), a
+            reserved field (``path``, ``sample_rate``); or a missing or empty manifest.
         audionoise.io.AudioFileError: (when an item is read) the audio file cannot be decoded; the message names
             the file and the manifest line.
 
@@ -269,6 +241,7 @@ class AudioManifest(Dataset):
                              '{"audio_filepath": ..., "duration": ...} object per line')
         self.sample_rate = _check_rate(sample_rate)
         self.mono = bool(mono)
+        #: the parsed lines (:class:`audionoise._manifest.Row`: line number, fields, resolved path, segment), in order
         self.entries = _read_manifest(self.path)
         if not self.entries:
             raise ValueError(f"{self.path}: the manifest has no entries (only blank lines)")
@@ -277,12 +250,13 @@ class AudioManifest(Dataset):
         return len(self.entries)
 
     def __getitem__(self, index: int) -> tuple[Tensor, dict[str, Any]]:
-        number, audio, offset, duration, fields = self.entries[_item_index(index, len(self))]
+        row = self.entries[_item_index(index, len(self))]
         try:
-            x, sr = io.load(audio, sample_rate=self.sample_rate, mono=self.mono, offset=offset, duration=duration)
+            x, sr = io.load(row.path, sample_rate=self.sample_rate, mono=self.mono, offset=row.offset,
+                            duration=row.duration)
         except io.AudioFileError as err:
-            raise io.AudioFileError(err.path, f"{err.reason} (line {number} of {self.path})") from None
-        return x, {**fields, "path": str(audio), "sample_rate": sr}
+            raise io.AudioFileError(err.path, f"{err.reason} (line {row.line} of {self.path})") from None
+        return x, {**row.fields, "path": str(row.path), "sample_rate": sr}
 
 
 # ---------------------------------------------------------------------------------------------- collate

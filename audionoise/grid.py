@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -59,7 +60,10 @@ def grid_inputs(inp: str | os.PathLike) -> list[dict[str, Any]]:
     """The clips of ``inp``: ``[{"key", "path", "offset", "duration", "fields", "rel"}]`` in a fixed order.
 
     A folder gives its audio files (sorted relative paths, hidden files skipped), a file with an audio
-    extension gives itself, a ``.jsonl``/``.json`` file gives its lines (see :class:`audionoise.data.AudioManifest`).
+    extension gives itself, a ``.jsonl``/``.json`` file gives its lines, read as
+    :class:`audionoise.data.AudioManifest` reads them (the segment rule of :mod:`audionoise._manifest`: a line
+    with ``offset`` is a segment, a ``duration`` alone is informative); segments and lines that share a path get
+    ``_<line>`` in their output name.
     """
     from audionoise.data import _read_manifest, _scan_folder
 
@@ -71,14 +75,16 @@ def grid_inputs(inp: str | os.PathLike) -> list[dict[str, Any]]:
     if not inp.is_file():
         raise GridUsageError(f"input {str(inp)!r} does not exist; pass a folder, an audio file or a JSONL manifest")
     if inp.suffix.lower() in _MANIFEST_SUFFIXES:
+        lines = _read_manifest(inp)
+        rels = [Path(line.audio).as_posix().lstrip("/") for line in lines]
+        shared = Counter(rels)
         rows = []
-        for number, path, offset, duration, fields in _read_manifest(inp):
-            key = fields["audio_filepath"] + (f"@{offset:g}" if offset else "")
-            rel = Path(fields["audio_filepath"]).as_posix().lstrip("/")
-            if offset or duration is not None:
-                rel = f"{Path(rel).with_suffix('')}_{number}{Path(rel).suffix}"  # segments of one file differ
-            rows.append({"key": key, "rel": rel, "path": path, "offset": offset, "duration": duration,
-                         "fields": fields})
+        for line, rel in zip(lines, rels):
+            key = line.audio + (f"@{line.offset:g}" if line.offset else "")
+            if line.offset or line.duration is not None or shared[rel] > 1:  # segments, duplicates of one file
+                rel = f"{Path(rel).with_suffix('')}_{line.line}{Path(rel).suffix}"
+            rows.append({"key": key, "rel": rel, "path": line.path, "offset": line.offset,
+                         "duration": line.duration, "fields": line.fields})
         return rows
     if inp.suffix.lower() in io.AUDIO_EXTENSIONS:
         return [{"key": inp.name, "rel": inp.name, "path": inp, "offset": 0.0, "duration": None, "fields": {}}]

@@ -10,13 +10,14 @@ can name a file outside OUT.
 
 from __future__ import annotations
 
-import json
-import math
 import os
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from audionoise._manifest import BadLine
+from audionoise._manifest import read as read_manifest
 from audionoise.offline.naming import safe_key
 
 __all__ = ["Item", "Inputs", "collect", "is_within"]
@@ -111,60 +112,33 @@ def _error(key: str, reason: str, **extra: Any) -> dict[str, Any]:
     return {"input": key, **extra, "reason": reason}
 
 
-def _number(row: dict, name: str, default: float | None) -> float | None:
-    v = row.get(name, default)
-    if v is None:
-        return None
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        raise ValueError(f'"{name}" must be a number of seconds, got {v!r}')
-    return float(v)
-
-
 def _read_manifest(path: Path) -> Inputs:
-    """Items of a NeMo-style JSONL manifest: ``audio_filepath`` (relative paths: to the manifest's folder),
-    optional ``offset``/``duration`` (seconds), any other fields (kept in the output manifest)."""
-    base = path.parent
-    inputs = Inputs("manifest", base)
-    parsed: list[tuple[int, dict, str]] = []
-    with open(path, encoding="utf-8") as fh:
-        for n, text in enumerate(fh, start=1):
-            if not text.strip():
-                continue
-            where = f"<line {n}>"
-            try:
-                row = json.loads(text)
-            except ValueError as exc:
-                inputs.bad[where] = _error(None, f"{path.name} line {n} is not JSON ({exc}); fix the line",
-                                           line=n)
-                continue
-            audio = row.get("audio_filepath") if isinstance(row, dict) else None
-            if not isinstance(audio, str) or not audio:
-                inputs.bad[where] = _error(None, f'{path.name} line {n} has no "audio_filepath" string; every '
-                                                 'line needs one (NeMo manifest)', line=n)
-                continue
-            parsed.append((n, row, audio))
-    counts: dict[str, int] = {}
-    for _, _, audio in parsed:
-        counts[safe_key(audio)] = counts.get(safe_key(audio), 0) + 1
-    for n, row, audio in parsed:
-        key = safe_key(audio)
+    """Items of a NeMo-style JSONL manifest, parsed by :mod:`audionoise._manifest` (its one segment rule: a line is
+    a segment only when it has ``offset``; a ``duration`` alone is informative, the whole file is read). Other
+    fields are kept in the output manifest. A bad line is an error row with its line number; the others go on."""
+    inputs = Inputs("manifest", path.parent)
+    lines = read_manifest(path)
+    counts = Counter(safe_key(line.audio) for line in lines if line.audio is not None)
+    for line in lines:
+        if line.audio is None:  # no usable audio_filepath: no key to name the error after
+            inputs.bad[f"<line {line.line}>"] = _error(None, _bad_line(path, line), line=line.line)
+            continue
+        key = safe_key(line.audio)
         if counts[key] > 1:  # segments or duplicates of one path: the line number tells them apart
             head, _, name = key.rpartition("/")
             stem, dot, ext = name.rpartition(".")
-            name = f"{stem}.L{n}.{ext}" if dot else f"{name}.L{n}"
+            name = f"{stem}.L{line.line}.{ext}" if dot else f"{name}.L{line.line}"
             key = f"{head}/{name}" if head else name
-        source = Path(audio).expanduser()
-        source = source if source.is_absolute() else base / source
-        try:  # a segment only when the line has an offset; NeMo's duration of a whole file is informative
-            offset = _number(row, "offset", 0.0) if "offset" in row else 0.0
-            duration = _number(row, "duration", None) if "offset" in row else None
-        except ValueError as exc:
-            inputs.bad[key] = _error(audio, f"{path.name} line {n}: {exc}", line=n)
+        if isinstance(line, BadLine):  # a bad offset/duration
+            inputs.bad[key] = _error(line.audio, _bad_line(path, line), line=line.line)
             continue
-        if offset < 0 or (duration is not None and duration <= 0):
-            inputs.bad[key] = _error(audio, f"{path.name} line {n}: offset must be >= 0 and duration > 0 "
-                                            f"(got {offset}, {duration})", line=n)
-            continue
-        inputs.items.append(Item(key, source, offset, duration, row, n))
+        inputs.items.append(Item(key, line.path, line.offset, line.duration, line.fields, line.line))
     inputs.items.sort(key=lambda it: it.key)
     return inputs
+
+
+def _bad_line(path: Path, bad: BadLine) -> str:
+    """The errors.jsonl reason of a bad line: the manifest's name and the line number, then why."""
+    if bad.problem == "json":
+        return f"{path.name} line {bad.line} is not JSON ({bad.cause}); fix the line"
+    return f"{path.name} line {bad.line}: {bad.detail}"

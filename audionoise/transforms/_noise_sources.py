@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import glob
-import json
-import math
 import os
 import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
 from audionoise import io as aio
+from audionoise._manifest import BadLine, iter_lines, resolve
 
 #: file suffixes read as NeMo-style JSONL manifests (one JSON object per line)
 MANIFEST_SUFFIXES = frozenset({".jsonl", ".json"})
@@ -104,7 +103,7 @@ def _list_file(path: Path, skipped: list[dict[str, str]]) -> list[Entry]:
         text = line.strip()
         if not text or text.startswith("#"):
             continue
-        audio = _resolve(text, path)
+        audio = resolve(text, path)
         if not audio.is_file():
             skip(skipped, text, f"{'is a folder' if audio.is_dir() else 'no such file'} ({audio}, line {number} of "
                                 f"{path}); a list file names one audio file per line")
@@ -114,35 +113,25 @@ def _list_file(path: Path, skipped: list[dict[str, str]]) -> list[Entry]:
 
 
 def _manifest(path: Path, skipped: list[dict[str, str]]) -> list[Entry]:
-    """NeMo-style JSONL: ``audio_filepath`` (relative to the manifest's folder), optional ``offset``/``duration``."""
+    """A NeMo-style JSONL manifest, parsed by :mod:`audionoise._manifest` with its one segment rule (a line with
+    ``offset`` is a segment; a ``duration`` alone is informative: the whole file); bad lines are skipped."""
     out = []
-    for number, line in enumerate(_read_lines(path), start=1):
-        if not line.strip():
+    for row in iter_lines(path):
+        where = f"line {row.line} of {path}"
+        if isinstance(row, BadLine):
+            if row.audio is None:
+                skip(skipped, where, row.detail)
+            else:  # a bad offset/duration: named by its audio, like a missing file
+                skip(skipped, row.audio, f'bad "{row.problem}" {row.fields[row.problem]!r} ({where}); use seconds, '
+                                         "offset >= 0 and duration > 0")
             continue
-        where = f"line {number} of {path}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            skip(skipped, where, f"not valid JSON ({err.msg} at column {err.colno})")
+        if not row.path.is_file():
+            skip(skipped, row.audio, f"no such file ({row.path}, {where})")
             continue
-        audio = row.get("audio_filepath") if isinstance(row, dict) else None
-        if not isinstance(audio, str) or not audio:
-            skip(skipped, where, 'no "audio_filepath" (a non-empty string) in this JSON object')
-            continue
-        offset, duration = row.get("offset", 0.0), row.get("duration")
-        offset = 0.0 if offset is None else offset
-        if not _seconds(offset) or (duration is not None and not (_seconds(duration) and duration > 0)):
-            skip(skipped, audio, f'bad "offset" {offset!r} / "duration" {duration!r} ({where}); use seconds, '
-                                 f"offset >= 0 and duration > 0")
-            continue
-        resolved = _resolve(audio, path)
-        if not resolved.is_file():
-            skip(skipped, audio, f"no such file ({resolved}, {where})")
-            continue
-        name = audio
-        if offset or duration is not None:  # a segment: "a.wav@12.5s+3s" (or "+end")
-            name += f"@{offset:g}s+" + ("end" if duration is None else f"{duration:g}s")
-        out.append(Entry(name, os.path.abspath(resolved), float(offset), None if duration is None else float(duration)))
+        name = row.audio
+        if row.offset or row.duration is not None:  # a segment: "a.wav@12.5s+3s" (or "+end")
+            name += f"@{row.offset:g}s+" + ("end" if row.duration is None else f"{row.duration:g}s")
+        out.append(Entry(name, os.path.abspath(row.path), row.offset, row.duration))
     return out
 
 
@@ -152,12 +141,3 @@ def _read_lines(path: Path) -> Sequence[str]:
     except UnicodeDecodeError as err:
         raise ValueError(f"noise source {str(path)!r} is not a UTF-8 text file ({err.reason}); pass a list of audio "
                          f"paths (one per line) or a JSONL manifest") from None
-
-
-def _resolve(text: str, listing: Path) -> Path:
-    p = Path(text).expanduser()
-    return p if p.is_absolute() else listing.parent / p
-
-
-def _seconds(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0

@@ -102,8 +102,9 @@ class NoiseBank(nn.Module):
             source: a folder (every audio file under it, recursively, sorted; hidden ones skipped), a text file
                 listing audio paths (one per line, relative to the list's folder; blank lines and ``#`` comments
                 skipped), a NeMo-style JSONL manifest (``audio_filepath`` relative to the manifest's folder;
-                optional ``offset``/``duration`` in seconds select a segment), an audio file, a glob pattern
-                (``"noise/**/*.wav"``), or a list of any of these.
+                the segment rule of :mod:`audionoise._manifest`: a line with ``offset`` is the segment from there,
+                ``duration`` seconds long or to the end; without ``offset`` the whole file, its ``duration``
+                informative), an audio file, a glob pattern (``"noise/**/*.wav"``), or a list of any of these.
             sample_rate: rate to resample every clip to.
             cache_dir: folder of the on-disk cache (``None``: the default, ``$AUDIONOISE_CACHE_DIR`` or
                 ``$XDG_CACHE_HOME/audionoise/noisebanks`` or ``~/.cache/audionoise/noisebanks``; ``False``: no
