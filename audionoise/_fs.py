@@ -86,7 +86,7 @@ def atomic_open(path: str | os.PathLike, *, fsync: bool = False) -> Iterator[Bin
         >>> p.read_bytes()
         b'part 1, part 2'
     """
-    path = Path(path)
+    path = path if isinstance(path, Path) else Path(path)
     tmp, fd = _open_exclusive(path)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -120,7 +120,7 @@ def atomic_write(path: str | os.PathLike, content: str | bytes | Callable[[Binar
         OSError: the folder is missing or not writable, or the disk is full (nothing is left behind); any error
             raised by ``content`` propagates after the temporary file is removed.
     """
-    path = Path(path)
+    path = path if isinstance(path, Path) else Path(path)
     with atomic_open(path, fsync=fsync) as fh:
         if callable(content):
             content(fh)

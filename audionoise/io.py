@@ -26,11 +26,13 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import io as io_module
 import math
 import os
 import re
+import stat as stat_module
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +40,6 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import torch
-import torchaudio.functional as AF
 
 from audionoise import _ffmpeg
 from audionoise.functional._checks import CHANNELS_FIRST_TAG
@@ -92,6 +93,9 @@ FFMPEG_EXTENSIONS: frozenset[str] = frozenset(_ffmpeg.FFMPEG_EXTENSIONS)
 READABLE_EXTENSIONS: frozenset[str] = AUDIO_EXTENSIONS | FFMPEG_EXTENSIONS
 #: Frames handed to the encoder per call when writing.
 WRITE_BLOCK_FRAMES = 1 << 18
+#: :func:`save` encodes signals up to this size (float32 bytes) in memory and writes the file in one system call;
+#: longer ones are streamed to the file block by block (the bytes are the same).
+SAVE_IN_MEMORY_BYTES = 1 << 25
 
 # Opus only encodes at these rates.
 _OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
@@ -146,6 +150,22 @@ class AudioInfo:
         return self.frames / self.sample_rate
 
 
+def _suffix(path: str | os.PathLike) -> str:
+    """``Path(path).suffix.lower()``; a plain POSIX path string is cut without building a ``Path`` (the offline
+    engine asks for every output)."""
+    if os.name == "posix" and isinstance(path, str):
+        name = path[path.rfind("/") + 1:]
+        if name not in ("", ".", ".."):
+            i = name.rfind(".")
+            return name[i:].lower() if 0 < i < len(name) - 1 else ""
+    return _path(path).suffix.lower()
+
+
+def _path(path: str | os.PathLike) -> Path:
+    """``Path(path)``, without re-parsing one that already is (``Path(p)`` parses ``p`` again on Python 3.11)."""
+    return path if isinstance(path, Path) else Path(path)
+
+
 def format_for_path(path: str | os.PathLike) -> tuple[str, str]:
     """Return ``(container, default_subtype)`` that :func:`save` uses for ``path``.
 
@@ -159,7 +179,7 @@ def format_for_path(path: str | os.PathLike) -> tuple[str, str]:
         >>> format_for_path("out/a.FLAC")
         ('FLAC', 'PCM_16')
     """
-    ext = Path(path).suffix.lower()
+    ext = _suffix(path)
     if ext not in _FORMATS:
         raise AudioFileError(
             path,
@@ -196,16 +216,24 @@ def default_subtype(container: str) -> str:
 
 
 def _check_readable(path: Path) -> None:
-    if not path.exists():
+    try:
+        st = os.stat(path)  # one system call for what exists(), is_file() and stat() would ask
+    except ValueError:  # e.g. an embedded NUL: no such file (as Path.exists says)
+        st = None
+    except OSError as err:
+        if err.errno not in (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP):
+            raise
+        st = None
+    if st is None:
         raise AudioFileError(path, "no such file; check the path")
-    if not path.is_file():
+    if not stat_module.S_ISREG(st.st_mode):
         raise AudioFileError(path, "not a regular file (a folder or device?); pass an audio file")
     if path.suffix.lower() in FFMPEG_EXTENSIONS:
         if not _ffmpeg.available():
             raise AudioFileError(path, _ffmpeg.missing_reason(path))
     else:
         format_for_path(path)
-    if path.stat().st_size == 0:
+    if st.st_size == 0:
         raise AudioFileError(path, "empty file (0 bytes); re-export or remove it")
 
 
@@ -262,7 +290,7 @@ def info(path: str | os.PathLike) -> AudioInfo:
         >>> info("speech.wav")  # doctest: +SKIP
         AudioInfo(sample_rate=16000, frames=16000, channels=1, format='WAV', subtype='PCM_16')
     """
-    path = Path(path)
+    path = _path(path)
     _check_readable(path)
     if path.suffix.lower() in FFMPEG_EXTENSIONS:
         try:
@@ -290,7 +318,7 @@ def check_header(path: str | os.PathLike) -> AudioInfo:
         Traceback (most recent call last):
         audionoise.io.AudioFileError: half_copied.wav: truncated file: the header declares 32000 bytes ...
     """
-    path = Path(path)
+    path = _path(path)
     _check_readable(path)
     with _open(path) as f:
         meta = AudioInfo(int(f.samplerate), int(f.frames), int(f.channels), f.format, f.subtype)
@@ -444,7 +472,7 @@ def load_with_info(
     if sample_rate is not None and (int(sample_rate) != sample_rate or sample_rate <= 0):
         raise ValueError(f"sample_rate ({sample_rate!r}) must be a positive integer number of Hz or None")
     _check_segment(offset, duration)
-    path = Path(path)
+    path = _path(path)
     _check_readable(path)
     if path.suffix.lower() in FFMPEG_EXTENSIONS:
         data, meta = _read_ffmpeg(path, offset, duration)
@@ -462,6 +490,8 @@ def load_with_info(
     if mono and x.shape[0] > 1:
         x = x.mean(dim=0, keepdim=True)
     if sample_rate is not None and int(sample_rate) != file_rate:
+        import torchaudio.functional as AF  # here: importing torchaudio costs ~0.2 s, needed only to resample
+
         x = AF.resample(x, file_rate, int(sample_rate))
         file_rate = int(sample_rate)
     return x, file_rate, meta
@@ -474,7 +504,7 @@ def read_blocks(path: str | os.PathLike, block_frames: int, start: int = 0, stop
     Raises:
         AudioFileError: unreadable or truncated file, NaN/Inf samples (naming the first bad block's frame).
     """
-    path = Path(path)
+    path = _path(path)
     _check_readable(path)
     if path.suffix.lower() in FFMPEG_EXTENSIONS:
         raise AudioFileError(path, "block reading is for files libsndfile reads; load it whole")
@@ -625,7 +655,9 @@ class AudioWriter:
     Use it to write a signal that is produced in pieces (a long file processed in blocks) without holding it
     all; :func:`save` is the one-call form. Every :meth:`write` hands the encoder at most
     :data:`WRITE_BLOCK_FRAMES` frames at a time. Ogg (Vorbis/Opus) bytes are gathered in memory (compressed) so
-    the stream serial can be made reproducible, then written at :meth:`close`.
+    the stream serial can be made reproducible, then written at :meth:`close`; ``in_memory=True`` does the same
+    for any container (one ``write`` system call instead of dozens of small writes and seeks: what :func:`save`
+    uses for short signals; the bytes are the same either way).
 
     Example:
         >>> import torch
@@ -640,8 +672,9 @@ class AudioWriter:
         ValueError: a block with another channel count, NaN/Inf values or a bad shape.
     """
 
-    def __init__(self, path: str | os.PathLike, sample_rate: int, channels: int, subtype: str | None = None):
-        self.path = Path(path)
+    def __init__(self, path: str | os.PathLike, sample_rate: int, channels: int, subtype: str | None = None,
+                 in_memory: bool = False):
+        self.path = _path(path)
         self.container, self.subtype, self.sample_rate = _check_write_args(self.path, sample_rate, subtype)
         if not isinstance(channels, int) or channels < 1:
             raise ValueError(f"channels ({channels!r}) for {self.path} must be an integer >= 1")
@@ -653,8 +686,8 @@ class AudioWriter:
         self._sf: sf.SoundFile | None = None
         try:
             self._fh = self._stack.enter_context(atomic_open(self.path))
-            self._ogg = io_module.BytesIO() if self.container == "OGG" else None
-            self._target = _KeepOSError(self._fh) if self._ogg is None else self._ogg
+            self._memory = io_module.BytesIO() if in_memory or self.container == "OGG" else None
+            self._target = _KeepOSError(self._fh) if self._memory is None else self._memory
             self._sf = sf.SoundFile(self._target, "w", self.sample_rate, channels, self.subtype,
                                     format=self.container)
             sf._snd.sf_command(self._sf._file, _SFC_SET_ADD_PEAK_CHUNK, sf._ffi.NULL, 0)
@@ -668,8 +701,9 @@ class AudioWriter:
             raise ValueError(f"block for {self.path} has {data.shape[1]} channel(s); the file has {self.channels}")
         self._write_frames(data)
 
-    def _write_frames(self, data: np.ndarray) -> None:
-        """Append checked ``(time, channels)`` float32 frames.
+    def _write_frames(self, data: np.ndarray, copy: bool = True) -> None:
+        """Append checked ``(time, channels)`` float32 frames (``copy=False``: the caller keeps ``data`` unchanged
+        until :meth:`close`, as :func:`save` does).
 
         The encoder always gets whole blocks of :data:`WRITE_BLOCK_FRAMES` (the rest waits for the next call or
         :meth:`close`), so the bytes never depend on how the caller cut the signal (Vorbis packets do).
@@ -680,7 +714,7 @@ class AudioWriter:
         self.frames += data.shape[0]
         if self._pending_frames >= WRITE_BLOCK_FRAMES:
             self._flush(final=False)
-        elif self._pending and self._pending[-1] is data:
+        elif copy and self._pending and self._pending[-1] is data:
             self._pending[-1] = data.copy()  # kept past this call: never a view of the caller's buffer
 
     def _flush(self, final: bool) -> None:
@@ -707,8 +741,11 @@ class AudioWriter:
             sf_file, self._sf = self._sf, None
             sf_file.close()
             self._raise_kept()
-            if self._ogg is not None:
-                self._fh.write(_set_ogg_serial(self._ogg.getvalue(), zlib.crc32(self.path.name.encode("utf-8"))))
+            if self.container == "OGG":
+                self._fh.write(_set_ogg_serial(self._memory.getvalue(), zlib.crc32(self.path.name.encode("utf-8"))))
+            elif self._memory is not None:
+                with self._memory.getbuffer() as encoded:
+                    self._fh.write(encoded)
             self._stack.close()  # flush + rename
         except BaseException as err:
             self._fail(err)
@@ -786,11 +823,11 @@ def save(
     Example:
         >>> save("/tmp/noise.flac", 0.1 * torch.randn(2, 16000), 16000, subtype="PCM_24")
     """
-    path = Path(path)
+    path = _path(path)
     format_for_path(path)  # the extension first: its error is the most useful
     data = _as_frames_by_channels(waveform, path)
-    with AudioWriter(path, sample_rate, data.shape[1], subtype) as w:
-        w._write_frames(data)
+    with AudioWriter(path, sample_rate, data.shape[1], subtype, in_memory=data.nbytes <= SAVE_IN_MEMORY_BYTES) as w:
+        w._write_frames(data, copy=False)
 
 
 # -- in-memory codec round trips (the Codec injector) --------------------------------------------------------------

@@ -155,6 +155,15 @@ def test_import_audionoise_is_lazy_and_never_imports_the_extras():
     assert _python(code).strip() == "[]"
 
 
+def test_offline_start_up_does_not_import_torchaudio():
+    """torchaudio (~0.2 s) is imported only to resample: not by an augment job of noise injectors."""
+    code = ("import sys, audionoise.offline, audionoise.cli.augment\n"
+            "from audionoise import Compose, WhiteNoise, TimeMask\n"
+            "Compose([WhiteNoise(10, 20), TimeMask(0.1, sample_rate=16000)])\n"
+            "print('torchaudio' in sys.modules)")
+    assert _python(code).strip() == "False"
+
+
 def _subparsers() -> dict[str, argparse.ArgumentParser]:
     parser = build_parser()
     action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))

@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import math
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -253,6 +254,25 @@ def test_messy_folder_lists_non_audio_by_extension(messy):
         assert Path(name).suffix.lower() in io.AUDIO_EXTENSIONS
     with pytest.raises(io.AudioFileError, match="not a readable audio file"):
         io.load(messy / "._good_16k_mono.wav")  # macOS metadata: not audio despite its name
+
+
+@pytest.mark.parametrize("name", ["a.wav", "A.WAV", "dir.d/file", ".wav", "a.", ".a.wav", "a..wav", "...", "a.b.FLAC",
+                                  "x/", "x/.", "x/..", "", "a.wav/.", "d/.hidden", "a//b.ogg", "a.wav/", "m.M4A"])
+def test_extension_rules_follow_pathlib(name):
+    """format_for_path and converted_from cut plain strings themselves: the same suffix as pathlib."""
+    from pathlib import PurePosixPath
+
+    from audionoise.offline.naming import converted_from
+
+    for path in (name, Path(name)):
+        ext = Path(name).suffix.lower()
+        if ext in io.AUDIO_EXTENSIONS:
+            assert io.format_for_path(path) == io.format_for_path(f"x{ext}")
+        else:
+            with pytest.raises(io.AudioFileError, match=re.escape(f"unsupported audio extension {ext or '(none)'!r};")):
+                io.format_for_path(path)
+    ext = PurePosixPath(name).suffix.lower()
+    assert converted_from(name, "same") == (ext[1:] if ext in io.FFMPEG_EXTENSIONS else None)
 
 
 def test_missing_file_and_folder_and_unsupported_extension(tmp_path):

@@ -49,6 +49,15 @@ def inputs(tmp_path):
     return tmp_path
 
 
+def test_rows_within_full_scale_one_pass_per_batch():
+    from audionoise.offline.clipping import rows_within_full_scale
+
+    y = torch.tensor([[0.5, -1.0, 1.0], [0.0, 1.0001, 0.0], [-1.5, 0.0, 0.0], [0.0, math.nan, 0.0]])
+    assert rows_within_full_scale(y) == [True, False, False, False]
+    assert rows_within_full_scale(y[:, None]) == [True, False, False, False]  # (batch, channels, time)
+    assert rows_within_full_scale(torch.zeros(2, 0)) == [False, False]  # nothing measured: limit() decides
+
+
 def _rows(out) -> dict[str, dict]:
     return {row["input"]: row for row in jsonl(out / "manifest.jsonl")}
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import torch
 from torch import Tensor, nn
@@ -33,7 +33,7 @@ from audionoise.pipeline import _Container
 from audionoise.transforms import BackgroundNoise, ColoredNoise, Gain, TimeMask, TimeShift, WhiteNoise
 from audionoise.transforms.base import Injector, Params
 
-__all__ = ["BATCHABLE", "apply_batch", "batchable", "sample_params"]
+__all__ = ["BATCHABLE", "apply_batch", "batchable", "sample_many", "sample_params"]
 
 #: Leaves whose parameters depend on the input's shape only and whose apply step is per example (exact in a batch).
 BATCHABLE = (WhiteNoise, ColoredNoise, BackgroundNoise, TimeMask, Gain, TimeShift)
@@ -94,6 +94,20 @@ def sample_params(pipe: nn.Module, x: Tensor, generator: torch.Generator,
     with _recording(leaves, calls):
         pipe._run(x, None, generator, None, False)
     return calls
+
+
+def sample_many(pipe: nn.Module, examples: Iterable[tuple[Tensor, torch.Generator]],
+                leaves: list[Injector] | None = None) -> list[list[tuple[Injector, Params]]]:
+    """:func:`sample_params` of each ``(x, generator)``, with the leaves' apply steps replaced once for all."""
+    leaves = leaves_of(pipe) if leaves is None else leaves
+    calls: list[tuple[Injector, Params]] = []
+    out = []
+    with _recording(leaves, calls):
+        for x, generator in examples:
+            pipe._run(x, None, generator, None, False)
+            out.append(calls[:])
+            calls.clear()
+    return out
 
 
 def _concat(params: list[Params]) -> Params:

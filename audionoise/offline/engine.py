@@ -21,7 +21,7 @@ import torch
 
 from audionoise import io
 from audionoise.offline import clipping, longfile
-from audionoise.offline.batched import apply_batch, batchable, leaves_of, sample_params
+from audionoise.offline.batched import apply_batch, batchable, leaves_of, sample_many
 from audionoise.offline.inputs import Item, is_within
 from audionoise.offline.naming import converted_from, output_name, output_seed, output_subtype
 from audionoise.offline.pipelines import Pipelines
@@ -101,16 +101,18 @@ def _error_reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _check_out_folder(folder: Path, real_out: Path) -> None:
-    """Create ``folder`` and check that it really lies in the output folder (not behind a symlink)."""
-    verified: set[Path] = _STATE.setdefault("verified", set())
-    if folder in verified:
+def _check_out_folder(out_dir: Path, rel: str, real_out: Path) -> None:
+    """Create folder ``rel`` (posix, relative to ``out_dir``; ``""`` is ``out_dir``) and check that it really lies
+    in the output folder (not behind a symlink). Done once per folder."""
+    verified: set[str] = _STATE.setdefault("verified", set())
+    if rel in verified:
         return
+    folder = out_dir / rel
     folder.mkdir(parents=True, exist_ok=True)
     if not is_within(folder.resolve(), real_out):
         raise ValueError(f"output folder {folder} resolves outside the output folder (a symlink in OUT?); "
                          "not written")
-    verified.add(folder)
+    verified.add(rel)
 
 
 def error_row(item: Item, reason: str) -> dict[str, Any]:
@@ -146,9 +148,8 @@ def _target(item: Item, k: int, meta: io.AudioInfo) -> tuple[str, Path, str]:
     """Relative output name, destination path (its folder checked) and subtype of output ``k`` of ``item``."""
     job: Job = _STATE["job"]
     out_rel = output_name(item.key, k, job.fmt)
-    dst = job.out_dir / out_rel
-    _check_out_folder(dst.parent, job.real_out)
-    return out_rel, dst, output_subtype(io.format_for_path(out_rel)[0], meta.subtype)
+    _check_out_folder(job.out_dir, out_rel.rpartition("/")[0], job.real_out)
+    return out_rel, job.out_dir / out_rel, output_subtype(io.format_for_path(out_rel)[0], meta.subtype)
 
 
 def _manifest_row(item: Item, k: int, out_rel: str, rate: int, frames: int, channels: int, subtype: str,
@@ -164,12 +165,16 @@ def _manifest_row(item: Item, k: int, out_rel: str, rate: int, frames: int, chan
     return _row(item, job, record)
 
 
-def _save(item: Item, k: int, y: torch.Tensor, rate: int, meta: io.AudioInfo, records: list[dict]) -> dict:
+def _save(item: Item, k: int, y: torch.Tensor, rate: int, meta: io.AudioInfo, records: list[dict],
+          within: bool = False) -> dict:
     """Write output ``k`` of ``item`` (``y`` is ``(channels, time)``) under the job's clipping policy; its
-    manifest row."""
+    manifest row. ``within``: ``y`` is known to lie in [-1, 1] (nothing for the policy to do)."""
     job: Job = _STATE["job"]
     out_rel, dst, subtype = _target(item, k, meta)
-    y, level = clipping.limit(y, subtype, job.on_clip, out_rel)
+    if within:
+        level = {"clipped": 0}
+    else:
+        y, level = clipping.limit(y, subtype, job.on_clip, out_rel)
     io.save(dst, y, rate, subtype=subtype)
     return _manifest_row(item, k, out_rel, rate, int(y.shape[-1]), int(y.shape[0]), subtype, level, records)
 
@@ -296,8 +301,8 @@ def _run_batch(examples, tasks, loaded, results, pipe, rate, job) -> bool:
     leaves = leaves_of(pipe)
     try:
         with torch.no_grad():
-            per_example = [sample_params(pipe, loaded[t][0][None], torch.Generator().manual_seed(
-                output_seed(job.seed, tasks[t][0].key, k)), leaves) for t, k in examples]
+            per_example = sample_many(pipe, ((loaded[t][0][None], torch.Generator().manual_seed(
+                output_seed(job.seed, tasks[t][0].key, k))) for t, k in examples), leaves)
             x = loaded[examples[0][0]][0][None] if len(examples) == 1 else torch.stack(
                 [loaded[t][0] for t, _ in examples])
             y, records = apply_batch(x, per_example)
@@ -310,12 +315,13 @@ def _run_batch(examples, tasks, loaded, results, pipe, rate, job) -> bool:
                 if one.fatal:
                     return True
         return False
+    within = clipping.rows_within_full_scale(y)  # one pass for the batch, not one per output
     for i, (t, k) in enumerate(examples):
         if results[t].error is not None:
             continue
         item, meta = tasks[t][0], loaded[t][2]
         try:
-            results[t].rows.append(_save(item, k, y[i], rate, meta, records[i]))
+            results[t].rows.append(_save(item, k, y[i], rate, meta, records[i], within[i]))
         except Exception as exc:
             _failure(results[t], item, exc)
             if results[t].fatal:

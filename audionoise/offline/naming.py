@@ -31,8 +31,15 @@ def output_seed(seed: int, rel: str, copy: int) -> int:
 
 def converted_from(rel: str, fmt: str) -> str | None:
     """The input extension (``"m4a"``) when output ``fmt="same"`` cannot keep it (read-only containers)."""
-    ext = PurePosixPath(rel).suffix.lower()
-    return ext[1:] if fmt == "same" and ext in io.FFMPEG_EXTENSIONS else None
+    if fmt != "same":
+        return None
+    name = rel[rel.rfind("/") + 1:]
+    if name in ("", ".", ".."):
+        ext = PurePosixPath(rel).suffix.lower()
+    else:  # PurePosixPath(rel).suffix, without building the path (asked for every output)
+        i = name.rfind(".")
+        ext = name[i:].lower() if 0 < i < len(name) - 1 else ""
+    return ext[1:] if ext in io.FFMPEG_EXTENSIONS else None
 
 
 def output_name(rel: str, copy: int, fmt: str = "same") -> str:

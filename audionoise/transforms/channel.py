@@ -7,7 +7,6 @@ import math
 
 import numpy as np
 import torch
-import torchaudio.functional as AF
 from torch import Tensor
 
 from audionoise import io as aio
@@ -261,6 +260,8 @@ def _round_trip(row: np.ndarray, sample_rate: int, codec: str, quality: float,
     n = row.shape[-1]
     x = torch.from_numpy(row.reshape(-1, n))
     rate = aio.codec_rate(codec, sample_rate)
+    import torchaudio.functional as AF  # here: importing torchaudio costs ~0.2 s (audionoise.offline start-up)
+
     xc = x if rate == sample_rate else AF.resample(x, sample_rate, rate)
     decoded, nbytes = aio.codec_round_trip(xc.numpy(), rate, codec, quality)
     y = torch.from_numpy(decoded)
