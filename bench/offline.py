@@ -133,46 +133,54 @@ def make_data(root: Path, files: int, noise_kind: str) -> tuple[Path, Path]:
     return clean, noise
 
 
-def _children_cpu() -> float:
+def _children_cpu() -> tuple[float, float]:
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return r.ru_utime + r.ru_stime
+    return r.ru_utime, r.ru_stime
 
 
-def timed(cmd: list[str]) -> tuple[float, float, str]:
-    """Wall seconds, CPU seconds (user + system, all its processes) and stdout of one run of ``cmd``."""
-    cpu = _children_cpu()
+def timed(cmd: list[str]) -> tuple[float, float, str, float]:
+    """Wall seconds, CPU seconds (user + system, all its processes), stdout and user CPU seconds of one run."""
+    user, system = _children_cpu()
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
-    return seconds, _children_cpu() - cpu, proc.stdout
+    user2, system2 = _children_cpu()
+    return seconds, user2 - user + system2 - system, proc.stdout, user2 - user
 
 
-def _run_methods(methods: dict, repeats: int, root: Path, n: int) -> tuple[dict, dict]:
+def _run_methods(methods: dict, repeats: int, root: Path, n: int) -> tuple[dict, dict, dict]:
+    """Best wall, CPU and user CPU seconds per method. The order rotates from one repeat to the next: the
+    kernel's cost of creating files grows while a run goes on (measured here: the same loop's system time
+    1.1 s, then 3.7 s, then 5.6 s), which would favour whichever method always ran first."""
     best: dict[str, float] = {}
     cpu_best: dict[str, float] = {}
+    user_best: dict[str, float] = {}
+    names = list(methods)
     for rep in range(repeats):
-        for name, cmd in methods.items():
+        for name in names[rep % len(names):] + names[:rep % len(names)]:
             out = root / "out"
             shutil.rmtree(out, ignore_errors=True)
-            seconds, cpu, _ = timed(cmd(out))
+            seconds, cpu, _, user = timed(methods[name](out))
             best[name] = min(best.get(name, float("inf")), seconds)
             cpu_best[name] = min(cpu_best.get(name, float("inf")), cpu)
-            print(f"  run {rep + 1}: {name:26s} {seconds:6.2f} s wall {cpu:6.2f} s CPU", file=sys.stderr)
+            user_best[name] = min(user_best.get(name, float("inf")), user)
+            print(f"  run {rep + 1}: {name:26s} {seconds:6.2f} s wall {cpu:6.2f} s CPU ({user:.2f} user)",
+                  file=sys.stderr)
     shutil.rmtree(root / "out", ignore_errors=True)
-    return best, cpu_best
+    return {k: best[k] for k in names}, cpu_best, user_best
 
 
-def _table(title: str, best: dict, cpu_best: dict, n_outputs: int, reference: str) -> None:
+def _table(title: str, best: dict, cpu_best: dict, user_best: dict, n_outputs: int, reference: str) -> None:
     print(f"\n{title}")
-    print(f"| method | wall s | outputs/s | vs {reference} | CPU s | outputs per CPU s |")
-    print("|---|---|---|---|---|---|")
+    print(f"| method | wall s | outputs/s | vs {reference} | CPU s | CPU vs {reference} | user CPU s |")
+    print("|---|---|---|---|---|---|---|")
     ref = n_outputs / best[reference]
     for name, sec in best.items():
         rate = n_outputs / sec
         print(f"| {name} | {sec:.2f} | {rate:.0f} | {rate / ref:.2f}x | {cpu_best[name]:.2f} | "
-              f"{n_outputs / cpu_best[name]:.0f} |")
+              f"{cpu_best[reference] / cpu_best[name]:.2f}x | {user_best[name]:.2f} |")
 
 
 def _memory(root: Path, config: Path) -> None:
@@ -184,7 +192,7 @@ def _memory(root: Path, config: Path) -> None:
         rng = np.random.default_rng(0)
         for start in range(0, frames, 1 << 20):
             f.write((0.1 * rng.standard_normal((min(1 << 20, frames - start), 2))).astype(np.float32))
-    _, _, out = timed([sys.executable, "-c", MEMORY, str(src.parent), str(root / "long_out"), str(config)])
+    _, _, out, _ = timed([sys.executable, "-c", MEMORY, str(src.parent), str(root / "long_out"), str(config)])
     before, peak, seconds, written = out.split()
     print(f"\n20-minute stereo 48 kHz WAV ({frames * 2 * 4 / 1e6:.0f} MB as float32): peak RSS {peak} MB, "
           f"{before} MB after imports: +{int(peak) - int(before)} MB (target <= +300 MB); {seconds} s")
@@ -218,7 +226,7 @@ def main() -> None:
         "audionoise 1 worker": augment_cmd(clean, 1, 1),
         "audionoise 2 workers": augment_cmd(clean, 2, 1),
     }
-    best_a, cpu_a = _run_methods(methods_a, args.repeats, root, args.files)
+    best_a, cpu_a, user_a = _run_methods(methods_a, args.repeats, root, args.files)
     results = {}
     if args.files_b:
         clean_b, _ = make_data(root / "b", args.files_b, args.noise)
@@ -230,26 +238,26 @@ def main() -> None:
             "audionoise 2 workers": augment_cmd(clean_b, 2, 2),
         }
         results = _run_methods(methods_b, args.repeats, root, 2 * args.files_b)
-    imports = {what: min(timed([py, "-c", f"import {what}"])[0] for _ in range(2))
+    imports = {what: [min(v) for v in zip(*(timed([py, "-c", f"import {what}"])[:2] for _ in range(3)))]
                for what in ("torch", "audiomentations")}
 
     _table(f"A: {args.files} x 1 s 16 kHz PCM_16 clips, 1 output each, white + background noise ({args.noise} "
-           f"noise folder), process start to exit, best of {args.repeats}", best_a, cpu_a, args.files,
+           f"noise folder), process start to exit, best of {args.repeats}", best_a, cpu_a, user_a, args.files,
            "audiomentations loop")
     am, one, two = (best_a[k] for k in ("audiomentations loop", "audionoise 1 worker", "audionoise 2 workers"))
     print(f"\nA: 1 worker vs audiomentations: {am / one:.2f}x (target >= 2x); 2 workers vs 1: {one / two:.2f}x "
           "(target >= 1.7x)")
     if results:
-        best_b, cpu_b = results
+        best_b, cpu_b, user_b = results
         _table(f"B: {args.files_b} x 1 s clips x 2 copies = {2 * args.files_b} outputs, best of {args.repeats}",
-               best_b, cpu_b, 2 * args.files_b, "I/O floor (read + atomic writes)")
+               best_b, cpu_b, user_b, 2 * args.files_b, "I/O floor (read + atomic writes)")
         floor, one_b, two_b = (best_b[k] for k in ("I/O floor (read + atomic writes)", "audionoise 1 worker",
                                                    "audionoise 2 workers"))
         print(f"\nB: 1 worker = {floor / one_b:.0%} of the I/O floor (target >= 80 %), "
               f"{best_b['audiomentations loop'] / one_b:.2f}x audiomentations; 2 workers vs 1: {one_b / two_b:.2f}x")
     if args.memory:
         _memory(root, config)
-    print(", ".join(f"python -c 'import {k}': {v:.2f} s" for k, v in imports.items()))
+    print(", ".join(f"python -c 'import {k}': {wall:.2f} s wall, {cpu:.2f} s CPU" for k, (wall, cpu) in imports.items()))
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end")
     if args.root is None:
         shutil.rmtree(root, ignore_errors=True)

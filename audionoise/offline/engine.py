@@ -281,7 +281,7 @@ def process_items(tasks: list[tuple[Item, list[int]]]) -> list[Result]:
         except Exception as exc:
             _failure(results[t], item, exc)
             continue
-        if not batchable(pipe):
+        if not _batchable(pipe):
             results[t] = process_item(item, copies, loaded.pop(t))
             if results[t].fatal:
                 return results
@@ -293,6 +293,14 @@ def process_items(tasks: list[tuple[Item, list[int]]]) -> list[Result]:
             if _run_batch(examples[i:i + size], tasks, loaded, results, pipelines.get(rate), rate, job):
                 return results  # a fatal write error: stop here
     return results
+
+
+def _batchable(pipe) -> bool:
+    """:func:`batchable`, asked once per pipeline of the job (it walks the module tree)."""
+    known: dict[int, tuple] = _STATE.setdefault("batchable", {})
+    if id(pipe) not in known:
+        known[id(pipe)] = (pipe, batchable(pipe))  # holds pipe: its id is not reused while the job runs
+    return known[id(pipe)][1]
 
 
 def _run_batch(examples, tasks, loaded, results, pipe, rate, job) -> bool:
