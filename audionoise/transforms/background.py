@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from audionoise.functional._checks import check_finite, per_example, valid_mask
+from audionoise.functional._checks import check_finite, valid_mask
 from audionoise.functional.snr import LN10_OVER_20, TINY_POWER, _power, active_mask, gain_for_snr, gain_numpy
 from audionoise.transforms._bank_use import check_weight, pick, resolve_bank
 from audionoise.transforms._mixing import LOW_PRECISION, check_snr_reference

@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 
 from audionoise.functional.masks import freq_mask, masked_copy, spec_time_mask
-from audionoise.transforms.base import (Injector, Params, check_number, check_sample_rate, draw, enter, like,
+from audionoise.transforms.base import (Injector, Params, check_number, check_sample_rate, draw, like,
                                         scale_int, tensor, uniform_rows)
 
 
