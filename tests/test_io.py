@@ -354,6 +354,13 @@ def test_failed_write_leaves_no_temp_and_keeps_old_file(tmp_path, monkeypatch, e
         raise exc
 
     monkeypatch.setattr(io.sf.SoundFile, "write", broken_write)
+    real_pcm16 = io._wav.Pcm16Writer.write  # plain 16-bit WAV is encoded by NumPy (audionoise._wav)
+
+    def broken_pcm16(self, data):
+        real_pcm16(self, data[:10])
+        raise exc
+
+    monkeypatch.setattr(io._wav.Pcm16Writer, "write", broken_pcm16)
     with pytest.raises((io.AudioFileError, KeyboardInterrupt)) as err:
         io.save(tmp_path / "a.wav", torch.zeros(1, 100), 16000)
     if isinstance(exc, RuntimeError):
