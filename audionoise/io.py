@@ -36,12 +36,16 @@ import stat as stat_module
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import soundfile as sf
 
 from audionoise import _ffmpeg, _wav
 from audionoise._tags import CHANNELS_FIRST_TAG
+
+if TYPE_CHECKING:
+    import torch
 from audionoise._fs import atomic_open, temp_target
 
 __all__ = [
@@ -335,7 +339,7 @@ def load(
     mono: bool = False,
     offset: float = 0.0,
     duration: float | None = None,
-) -> tuple["torch.Tensor", int]:
+) -> tuple[torch.Tensor, int]:
     """Decode an audio file (or a segment of it) into a float32 tensor ``(channels, time)``.
 
     Integer PCM is scaled to [-1, 1) (``int16 / 32768``); float files keep their values.
@@ -466,7 +470,7 @@ def load_with_info(
     mono: bool = False,
     offset: float = 0.0,
     duration: float | None = None,
-) -> tuple["torch.Tensor", int, AudioInfo]:
+) -> tuple[torch.Tensor, int, AudioInfo]:
     """:func:`load` plus the file's :class:`AudioInfo` (as stored, before resampling), with one open.
 
     Example:
