@@ -127,3 +127,19 @@ def atomic_write(path: str | os.PathLike, content: str | bytes | Callable[[Binar
         else:
             fh.write(content.encode("utf-8") if isinstance(content, str) else content)
     return path
+
+
+def _scan_folder(root: Path, extensions: frozenset[str]) -> list[str]:
+    """Relative posix paths of the non-hidden files under ``root`` with one of ``extensions``, sorted.
+
+    Hidden files and folders (name starting with ".") are skipped; symlinked folders are not followed (so a
+    link loop cannot hang the scan), symlinked files are listed.
+    """
+    found = []
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        base = Path(folder)
+        for name in files:
+            if not name.startswith(".") and Path(name).suffix.lower() in extensions:
+                found.append((base / name).relative_to(root).as_posix())
+    return sorted(found)

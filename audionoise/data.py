@@ -33,6 +33,7 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from audionoise import _manifest, _seed, io
+from audionoise._fs import _scan_folder
 
 __all__ = ["AudioFolder", "AudioManifest", "AugmentedDataset", "batch_generator", "derive_seed", "pad_collate"]
 
@@ -117,22 +118,6 @@ def _check_extensions(extensions: Iterable[str] | str) -> frozenset[str]:
     if not out:
         raise ValueError("extensions is empty; pass at least one, e.g. ('.wav', '.flac')")
     return frozenset(out)
-
-
-def _scan_folder(root: Path, extensions: frozenset[str]) -> list[str]:
-    """Relative posix paths of the non-hidden files under ``root`` with one of ``extensions``, sorted.
-
-    Hidden files and folders (name starting with ".") are skipped; symlinked folders are not followed (so a
-    link loop cannot hang the scan), symlinked files are listed.
-    """
-    found = []
-    for folder, dirs, files in os.walk(root, followlinks=False):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        base = Path(folder)
-        for name in files:
-            if not name.startswith(".") and Path(name).suffix.lower() in extensions:
-                found.append((base / name).relative_to(root).as_posix())
-    return sorted(found)
 
 
 class AudioFolder(Dataset):

@@ -65,7 +65,8 @@ def grid_inputs(inp: str | os.PathLike) -> list[dict[str, Any]]:
     with ``offset`` is a segment, a ``duration`` alone is informative); segments and lines that share a path get
     ``_<line>`` in their output name.
     """
-    from audionoise.data import _read_manifest, _scan_folder
+    from audionoise._fs import _scan_folder
+    from audionoise.data import _read_manifest
 
     inp = Path(inp)
     if inp.is_dir():

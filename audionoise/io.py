@@ -750,7 +750,9 @@ class AudioWriter:
         try:
             for i in range(0, whole, WRITE_BLOCK_FRAMES):
                 chunk = data[i:i + WRITE_BLOCK_FRAMES]
-                self._sf.write(np.clip(chunk, -1.0, 1.0) if self._clip else chunk)
+                # (the NumPy PCM_16 encoder saturates as clipping first would: no copy needed)
+                clip = self._clip and not isinstance(self._sf, _wav.Pcm16Writer)
+                self._sf.write(np.clip(chunk, -1.0, 1.0) if clip else chunk)
         except BaseException as err:
             self._fail(err)
         rest = data[whole:].copy()

@@ -14,11 +14,9 @@ new lengths to the transforms after it and returns ``(y, lengths)`` (``(y, lengt
 from __future__ import annotations
 
 import functools
-import glob
 import inspect
 import json
 import os
-import tomllib
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -27,6 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from audionoise._fs import atomic_write
+from audionoise.config_files import CONFIG_FORMATS, _config_format, _resolve, _yaml, read_config  # noqa: F401
 from audionoise.transforms.base import REGISTRY, Injector, check_probability, draw, enter, tensor
 
 Records = list[list[dict[str, Any]]]
@@ -240,23 +239,6 @@ def _config(t: nn.Module) -> dict[str, Any]:
 PATH_FIELDS = {"BackgroundNoise": "noise", "Reverb": "rir", "ShortNoises": "noise"}
 
 
-def _resolve(path: str, base_dir: Path | None, where: str, field: str = "noise") -> str:
-    p = Path(path).expanduser()
-    if p.is_absolute():
-        return str(p)
-    tried = []
-    for base in ([base_dir] if base_dir is not None else []) + [Path.cwd()]:
-        cand = base / p
-        tried.append(str(cand))
-        if cand.exists():
-            return str(cand.resolve())
-        if glob.has_magic(path) and glob.glob(str(cand), recursive=True):  # a pattern of noise files
-            return str(cand.absolute())
-    kind = "file or folder"
-    raise ValueError(f"{where}.{field}: {kind} {path!r} not found (tried {', '.join(tried)}); paths are relative to "
-                     f"the config file's folder, then to the current directory")
-
-
 def _build(entry: Any, sample_rate: int | None, base_dir: Path | None, where: str,
            force_rate: bool = False) -> nn.Module:
     if not isinstance(entry, dict):
@@ -306,54 +288,6 @@ def _check_fields(entry: dict, allowed: set[str], where: str, name: str) -> None
     if unknown:
         raise ValueError(f"{where}: unknown field(s) {unknown} for {name}; allowed fields: "
                          f"{', '.join(['name'] + sorted(allowed))}")
-
-
-CONFIG_FORMATS = {".toml": "TOML", ".yaml": "YAML", ".yml": "YAML", ".json": "JSON"}
-
-
-def _config_format(path: Path) -> str:
-    fmt = CONFIG_FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise ValueError(f"pipeline config {str(path)!r}: unknown extension {path.suffix!r}; use .toml, .yaml/.yml "
-                         f"or .json")
-    return fmt
-
-
-def _yaml():
-    from audionoise.extras import require
-
-    return require("yaml", extra="yaml", purpose="a YAML pipeline config", package="pyyaml")
-
-
-def read_config(path: str | os.PathLike) -> dict[str, Any]:
-    """Parse a pipeline config file into a dict, by extension: ``.toml``, ``.yaml``/``.yml`` or ``.json``.
-
-    YAML needs the ``audionoise[yaml]`` extra (pyyaml). Errors name the file.
-    """
-    path = Path(path)
-    fmt = _config_format(path)
-    if not path.is_file():
-        raise ValueError(f"pipeline config {str(path)!r} not found; pass a .toml, .yaml or .json file (see README "
-                         f"'API tour')")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"pipeline config {str(path)!r} is not UTF-8 text: {exc}") from exc
-    if fmt == "YAML":
-        yaml = _yaml()
-        try:
-            cfg = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ValueError(f"pipeline config {str(path)!r} is not valid YAML: {exc}") from exc
-    else:
-        try:
-            cfg = tomllib.loads(text) if fmt == "TOML" else json.loads(text)
-        except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-            raise ValueError(f"pipeline config {str(path)!r} is not valid {fmt}: {exc}") from exc
-    if not isinstance(cfg, dict):
-        raise ValueError(f"pipeline config {str(path)!r} must hold a table (mapping) with a 'transforms' list at the "
-                         f"top level, got {type(cfg).__name__}")
-    return cfg
 
 
 def load_pipeline(config: str | os.PathLike | dict, *, sample_rate: int | None = None,

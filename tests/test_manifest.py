@@ -23,7 +23,7 @@ from audionoise.data import AudioManifest
 from audionoise.grid import grid_inputs
 from audionoise.offline import augment
 from audionoise.offline.inputs import collect as offline_inputs
-from audionoise.transforms._noise_sources import collect as noise_entries
+from audionoise._noise_sources import collect as noise_entries
 
 from offline_helpers import jsonl, make_setup
 

@@ -16,7 +16,7 @@ import torch
 import audionoise
 from audionoise import io
 from audionoise.functional import handle_clipping
-from audionoise.offline import augment, longfile, output_seed
+from audionoise.offline import augment, inputs, longfile, output_seed
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -51,7 +51,7 @@ def _config(noise: Path) -> dict:
 
 @pytest.mark.parametrize("channels", [1, 2])
 def test_blocks_equal_whole_file(tmp_path, monkeypatch, channels):
-    monkeypatch.setattr(longfile, "LONG_SAMPLES", 10000)
+    monkeypatch.setattr(inputs, "LONG_SAMPLES", 10000)
     monkeypatch.setattr(longfile, "BLOCK_FRAMES", 4096)  # many blocks, masks and noise windows across edges
     calls = []
     real = longfile.augment_long
@@ -81,7 +81,7 @@ def test_blocks_equal_whole_file(tmp_path, monkeypatch, channels):
 @pytest.mark.parametrize("on_clip", ["normalize", "clip", "error"])
 def test_loud_blocks_equal_whole_file_under_each_clipping_policy(tmp_path, monkeypatch, on_clip):
     """A loud PCM_16 input: the block path measures the output's peak first and matches the whole-file path."""
-    monkeypatch.setattr(longfile, "LONG_SAMPLES", 10000)
+    monkeypatch.setattr(inputs, "LONG_SAMPLES", 10000)
     monkeypatch.setattr(longfile, "BLOCK_FRAMES", 4096)
     calls = []
     real = longfile.augment_long
@@ -126,7 +126,7 @@ def test_loud_blocks_equal_whole_file_under_each_clipping_policy(tmp_path, monke
 
 
 def test_long_segment_of_a_manifest_line(tmp_path, monkeypatch):
-    monkeypatch.setattr(longfile, "LONG_SAMPLES", 5000)
+    monkeypatch.setattr(inputs, "LONG_SAMPLES", 5000)
     monkeypatch.setattr(longfile, "BLOCK_FRAMES", 1024)
     rng = np.random.default_rng(5)
     (tmp_path / "noise").mkdir()

@@ -16,16 +16,18 @@ Outputs within full scale are written as they are under every policy. The scalin
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import Tensor
+import numpy as np
 
-from audionoise.functional.level import CLIP_POLICIES, handle_clipping
+if TYPE_CHECKING:
+    from torch import Tensor
 
 __all__ = ["DEFAULT_POLICY", "POLICIES", "ClippingError", "fixed_scale", "limit", "rows_within_full_scale",
            "scale_for_peak"]
 
-POLICIES = CLIP_POLICIES
+#: the policies (:data:`audionoise.functional.CLIP_POLICIES`, which this module must not import: it is torch-free)
+POLICIES = ("clip", "normalize", "error")
 DEFAULT_POLICY = "normalize"
 
 
@@ -49,8 +51,8 @@ def _normalized(peak: float) -> dict:
     return {"clipped": 0, "normalized_db": round(-20.0 * math.log10(peak), 4)}
 
 
-def limit(y: Tensor, subtype: str, policy: str, name: str) -> tuple[Tensor, dict]:
-    """Apply ``policy`` to the whole output ``y`` ``(channels, time)`` of ``subtype``.
+def limit(y: Any, subtype: str, policy: str, name: str) -> tuple[Any, dict]:
+    """Apply ``policy`` to the whole output ``y`` ``(channels, time)`` (tensor or float32 NumPy) of ``subtype``.
 
     Returns the waveform to write and its manifest fields (``{"clipped": n}``, plus ``"normalized_db"`` when
     it was scaled). One min/max pass when nothing exceeds full scale (the usual case).
@@ -60,12 +62,23 @@ def limit(y: Tensor, subtype: str, policy: str, name: str) -> tuple[Tensor, dict
     """
     if not fixed_scale(subtype):
         return y, {"clipped": 0}
-    lo, hi = torch.aminmax(y)
+    if isinstance(y, np.ndarray):
+        lo, hi = (float(y.min()), float(y.max())) if y.size else (0.0, 0.0)
+    else:
+        import torch
+
+        lo, hi = torch.aminmax(y)
     if lo >= -1.0 and hi <= 1.0:
         return y, {"clipped": 0}
     peak = max(-float(lo), float(hi))
     if policy == "error":
         raise ClippingError(name, peak, subtype)
+    if isinstance(y, np.ndarray):  # the float32 operations of handle_clipping
+        if policy == "clip":
+            return np.clip(y, -1.0, 1.0), {"clipped": int(np.count_nonzero(np.abs(y) > 1.0))}
+        return y * (np.float32(1.0) / np.float32(peak)), _normalized(peak)
+    from audionoise.functional.level import handle_clipping
+
     clipped = int((y.abs() > 1.0).sum()) if policy == "clip" else 0
     out, _ = handle_clipping(y[None], policy)
     return out[0], ({"clipped": clipped} if policy == "clip" else _normalized(peak))
@@ -93,4 +106,6 @@ def scale_for_peak(peak: float, subtype: str, policy: str, name: str) -> tuple[T
         raise ClippingError(name, peak, subtype)
     if policy != "normalize":
         raise ValueError(f"scale_for_peak serves the 'normalize' and 'error' policies, not {policy!r}")
+    import torch
+
     return 1.0 / torch.tensor([peak], dtype=torch.float32), _normalized(peak)

@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-import torch
+import numpy as np
 
 from audionoise import io
-from audionoise.offline import clipping, longfile
-from audionoise.offline.batched import apply_batch, batchable, leaves_of, sample_many
+from audionoise.offline import clipping, inputs
 from audionoise.offline.inputs import Item, is_within
 from audionoise.offline.naming import converted_from, output_name, output_seed, output_subtype
+from audionoise.offline.numpy_engine import ENGINE as NUMPY_ENGINE
 from audionoise.offline.pipelines import Pipelines
 
 __all__ = ["Control", "Job", "Result", "run"]
@@ -84,9 +84,38 @@ class Control:
 _STATE: dict[str, Any] = {}
 
 
+def torch_single_threaded():
+    """``torch``, imported on first use (the NumPy engine never needs it) and set to one thread: bit-identical
+    results in every process, and no OpenMP hand-offs, which cost milliseconds per small op on a busy machine
+    (parallelism comes from worker processes). :func:`restore_threads` undoes it."""
+    import torch
+
+    if "threads" not in _THREADS:
+        _THREADS["threads"] = torch.get_num_threads()
+        torch.set_num_threads(1)
+    return torch
+
+
+_THREADS: dict[str, int] = {}
+
+
+def restore_threads() -> None:
+    """Give torch back the thread count it had before :func:`torch_single_threaded` (if it ran)."""
+    if "threads" in _THREADS:
+        import torch
+
+        torch.set_num_threads(_THREADS.pop("threads"))
+
+
+def batchable(pipe) -> bool:
+    from audionoise.offline.batched import batchable as walk
+
+    return walk(pipe)
+
+
 def _init_worker(job: Job, pipelines: Pipelines, threads: int | None, worker: bool) -> None:
-    if threads is not None:
-        torch.set_num_threads(threads)
+    if "torch" in sys.modules:
+        torch_single_threaded()
     if worker:  # the parent decides when to stop; a worker finishes what it was sent
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -153,11 +182,14 @@ def _target(item: Item, k: int, meta: io.AudioInfo) -> tuple[str, Path, str]:
 
 
 def _manifest_row(item: Item, k: int, out_rel: str, rate: int, frames: int, channels: int, subtype: str,
-                  level: dict, records: list[dict]) -> dict:
-    """``level``: the clipping policy's fields (``clipped``, and ``normalized_db`` for a scaled output)."""
+                  level: dict, records: list[dict], engine: str | None = None) -> dict:
+    """``level``: the clipping policy's fields (``clipped``, and ``normalized_db`` for a scaled output);
+    ``engine``: ``"numpy"`` for outputs of :mod:`audionoise.offline.numpy_engine` (torch: no field)."""
     job: Job = _STATE["job"]
     record = {"output": out_rel, "input": item.key, "copy": k, "seed": output_seed(job.seed, item.key, k),
               "sample_rate": rate, "frames": frames, "channels": channels, "subtype": subtype, **level}
+    if engine is not None:
+        record["engine"] = engine
     converted = converted_from(item.key, job.fmt)
     if converted:
         record["converted_from"] = converted  # e.g. "m4a": audionoise does not write that container
@@ -165,10 +197,10 @@ def _manifest_row(item: Item, k: int, out_rel: str, rate: int, frames: int, chan
     return _row(item, job, record)
 
 
-def _save(item: Item, k: int, y: torch.Tensor, rate: int, meta: io.AudioInfo, records: list[dict],
-          within: bool = False) -> dict:
-    """Write output ``k`` of ``item`` (``y`` is ``(channels, time)``) under the job's clipping policy; its
-    manifest row. ``within``: ``y`` is known to lie in [-1, 1] (nothing for the policy to do)."""
+def _save(item: Item, k: int, y, rate: int, meta: io.AudioInfo, records: list[dict],
+          within: bool = False, engine: str | None = None) -> dict:
+    """Write output ``k`` of ``item`` (``y`` is ``(channels, time)``, tensor or NumPy) under the job's clipping
+    policy; its manifest row. ``within``: ``y`` is known to lie in [-1, 1] (nothing for the policy to do)."""
     job: Job = _STATE["job"]
     out_rel, dst, subtype = _target(item, k, meta)
     if within:
@@ -176,7 +208,8 @@ def _save(item: Item, k: int, y: torch.Tensor, rate: int, meta: io.AudioInfo, re
     else:
         y, level = clipping.limit(y, subtype, job.on_clip, out_rel)
     io.save(dst, y, rate, subtype=subtype)
-    return _manifest_row(item, k, out_rel, rate, int(y.shape[-1]), int(y.shape[0]), subtype, level, records)
+    return _manifest_row(item, k, out_rel, rate, int(y.shape[-1]), int(y.shape[0]), subtype, level, records,
+                         engine)
 
 
 def _long_input(item: Item):
@@ -185,19 +218,22 @@ def _long_input(item: Item):
     if item.source.suffix.lower() in io.FFMPEG_EXTENSIONS:
         return None
     try:
-        if item.source.stat().st_size < longfile.LONG_SAMPLES // 16:  # cheap: no header read for short files
+        if item.source.stat().st_size < inputs.LONG_SAMPLES // 16:  # cheap: no header read for short files
             return None
         meta = io.info(item.source)
     except (OSError, ValueError):
         return None  # the normal path reports the problem
-    start, stop = longfile.segment_frames(meta, item.offset, item.duration)
-    if start >= stop or not longfile.is_long(meta, start, stop) or job.sample_rate not in (None, meta.sample_rate):
+    start, stop = inputs.segment_frames(meta, item.offset, item.duration)
+    if start >= stop or not inputs.is_long(meta, start, stop) or job.sample_rate not in (None, meta.sample_rate):
         return None
     return meta, start, stop
 
 
 def process_long(item: Item, copies: list[int], meta: io.AudioInfo, start: int, stop: int, pipe) -> Result:
     """Augment a long input block by block (:mod:`audionoise.offline.longfile`), in bounded memory."""
+    from audionoise.offline import longfile
+
+    torch = torch_single_threaded()
     job: Job = _STATE["job"]
     result = Result(item.key, [])
     try:
@@ -224,6 +260,7 @@ def _failure(result: Result, item: Item, exc: Exception) -> None:
 
 def process_item(item: Item, copies: list[int], loaded=None) -> Result:
     """Augment one input into the given copies, one pipeline call per copy."""
+    torch = torch_single_threaded()
     pipelines: Pipelines = _STATE["pipelines"]
     job: Job = _STATE["job"]
     result = Result(item.key, [])
@@ -270,13 +307,22 @@ def process_items(tasks: list[tuple[Item, list[int]]]) -> list[Result]:
             except Exception as exc:
                 _failure(results[t], item, exc)
                 continue
+            from audionoise.offline import longfile
+
             if longfile.streamable(pipe):
                 results[t] = process_long(item, copies, *long, pipe)
                 if results[t].fatal:
                     return results
                 continue
         try:
-            x, rate, meta = loaded[t] = _load(item)
+            data, meta = io.load_array(item.source, offset=item.offset, duration=item.duration)
+            fast = pipelines.numpy(meta.sample_rate) if job.sample_rate in (None, meta.sample_rate) else None
+            if fast is not None:
+                results[t] = process_numpy(item, copies, data, meta, fast)
+                if results[t].fatal:
+                    return results
+                continue
+            x, rate, meta = loaded[t] = _as_tensor(item, data, meta)
             pipe = pipelines.get(rate)
         except Exception as exc:
             _failure(results[t], item, exc)
@@ -295,6 +341,33 @@ def process_items(tasks: list[tuple[Item, list[int]]]) -> list[Result]:
     return results
 
 
+def _as_tensor(item: Item, data: np.ndarray, meta: io.AudioInfo):
+    """``(x, rate, meta)`` as :func:`_load` gives them, from samples already read."""
+    job: Job = _STATE["job"]
+    torch = torch_single_threaded()
+    x, rate = torch.from_numpy(data), meta.sample_rate
+    if job.sample_rate is not None and job.sample_rate != rate:
+        import torchaudio.functional as AF
+
+        x, rate = AF.resample(x, rate, int(job.sample_rate)), int(job.sample_rate)
+    return x, rate, meta
+
+
+def process_numpy(item: Item, copies: list[int], data: np.ndarray, meta: io.AudioInfo, pipe) -> Result:
+    """Augment one input with the NumPy engine (:mod:`audionoise.offline.numpy_engine`): output ``k`` from
+    ``Generator(PCG64(output_seed(seed, key, k)))``."""
+    job: Job = _STATE["job"]
+    result = Result(item.key, [])
+    try:
+        for k in copies:
+            rng = np.random.Generator(np.random.PCG64(output_seed(job.seed, item.key, k)))
+            y, records = pipe(data, rng, str(item.source))
+            result.rows.append(_save(item, k, y, meta.sample_rate, meta, records, engine=NUMPY_ENGINE))
+    except Exception as exc:  # one bad file never stops the job
+        _failure(result, item, exc)
+    return result
+
+
 def _batchable(pipe) -> bool:
     """:func:`batchable`, asked once per pipeline of the job (it walks the module tree)."""
     known: dict[int, tuple] = _STATE.setdefault("batchable", {})
@@ -305,6 +378,9 @@ def _batchable(pipe) -> bool:
 
 def _run_batch(examples, tasks, loaded, results, pipe, rate, job) -> bool:
     """Augment and write one batch; True if a fatal write error stopped it."""
+    from audionoise.offline.batched import apply_batch, leaves_of, sample_many
+
+    torch = torch_single_threaded()
     examples = [(t, k) for t, k in examples if results[t].error is None]
     leaves = leaves_of(pipe)
     try:
@@ -370,7 +446,7 @@ def run(tasks: list[tuple[Item, list[int]]], job: Job, pipelines: Pipelines, wor
 
 
 def _pool_context() -> multiprocessing.context.BaseContext:
-    # fork shares the already-imported torch and the parent's pipeline (no 1.7 s re-import per worker); safe
+    # fork shares the already-imported torch (if any) and the parent's pipeline (no 1.7 s re-import per worker); safe
     # because workers run torch single-threaded (as DataLoader workers do). Elsewhere: forkserver or spawn.
     methods = multiprocessing.get_all_start_methods()
     return multiprocessing.get_context("fork" if "fork" in methods else methods[0])

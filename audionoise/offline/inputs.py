@@ -14,13 +14,16 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from audionoise._manifest import BadLine
 from audionoise._manifest import read as read_manifest
 from audionoise.offline.naming import safe_key
 
-__all__ = ["Item", "Inputs", "collect", "is_within"]
+if TYPE_CHECKING:
+    from audionoise import io
+
+__all__ = ["LONG_SAMPLES", "Item", "Inputs", "collect", "is_long", "is_within", "segment_frames"]
 
 
 @dataclass(frozen=True)
@@ -142,3 +145,20 @@ def _bad_line(path: Path, bad: BadLine) -> str:
     if bad.problem == "json":
         return f"{path.name} line {bad.line} is not JSON ({bad.cause}); fix the line"
     return f"{path.name} line {bad.line}: {bad.detail}"
+
+
+#: inputs with more samples than this (frames x channels) are processed in blocks (:mod:`audionoise.offline.longfile`)
+LONG_SAMPLES = 1 << 23
+
+
+def segment_frames(meta: io.AudioInfo, offset: float, duration: float | None) -> tuple[int, int]:
+    """Frames ``[start, stop)`` of a segment, as :func:`audionoise.io.load` reads it."""
+    start = round(offset * meta.sample_rate)
+    stop = meta.frames if duration is None else min(meta.frames, start + max(1, round(duration * meta.sample_rate)))
+    return start, stop
+
+
+def is_long(meta: io.AudioInfo, start: int, stop: int) -> bool:
+    """Whether the segment is processed in blocks."""
+    return (stop - start) * meta.channels > LONG_SAMPLES
+

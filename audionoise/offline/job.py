@@ -9,11 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-import torch
-
 from audionoise import _ffmpeg, io
 from audionoise._fs import temp_target
-from audionoise.offline import clipping, engine
+from audionoise.offline import clipping
+from audionoise.offline import engine as runner
 from audionoise.offline.inputs import Inputs, Item, collect, is_within
 from audionoise.offline.jsonl import Appender, line, output_of, read_lines, read_manifest, write_lines_atomic
 from audionoise.offline.naming import manifest_name, output_name, output_subtype, shard_of
@@ -138,7 +137,8 @@ def _size(n: int) -> str:
 
 # ---------------------------------------------------------------------------------------------- checks
 def _settings(pipelines: Pipelines, seed: int, fmt: str, sample_rate: int | None, on_clip: str) -> str:
-    """The settings that decide the bytes of every output, as the text of ``OUT/run.json``."""
+    """The settings that decide the bytes of every output, as the text of ``OUT/run.json`` (``engine``: which
+    engine may run the config, :data:`audionoise.offline.pipelines.ENGINES`)."""
     if pipelines.config is not None:
         pipe: Any = pipelines.config
     else:
@@ -148,7 +148,9 @@ def _settings(pipelines: Pipelines, seed: int, fmt: str, sample_rate: int | None
             pipe = pipeline_config(pipelines.module)
         except ValueError:  # e.g. an in-memory noise bank: no config form
             pipe = repr(pipelines.module)
-    return json.dumps({"seed": seed, "format": fmt, "sample_rate": sample_rate, "on_clip": on_clip, "pipeline": pipe},
+    engine = pipelines.engine if pipelines.config is not None else "torch"
+    return json.dumps({"seed": seed, "format": fmt, "sample_rate": sample_rate, "on_clip": on_clip, "pipeline": pipe,
+                       "engine": engine},
                       sort_keys=True, indent=1, ensure_ascii=False, default=str) + "\n"
 
 
@@ -230,10 +232,10 @@ def _plan(inputs: Inputs, shard, copies, fmt, real_out: Path) -> _Plan:
     no_ffmpeg = not _ffmpeg.available()
     for key, it in list(items.items()):
         if it.source.suffix.lower() in io.FFMPEG_EXTENSIONS and no_ffmpeg:
-            bad[key] = engine.error_row(it, _ffmpeg.missing_reason(it.source))
+            bad[key] = runner.error_row(it, _ffmpeg.missing_reason(it.source))
             unsupported += 1
         elif inputs.kind == "manifest" and is_within(it.source.resolve(), real_out):
-            bad[key] = engine.error_row(it, "input lies inside the output folder; not read (outputs could "
+            bad[key] = runner.error_row(it, "input lies inside the output folder; not read (outputs could "
                                             "overwrite it)")
     # Output names may collide (a.wav + a.flac with fmt="wav"); check over all inputs, not just this shard.
     owner: dict[str, list[str]] = {}
@@ -244,7 +246,7 @@ def _plan(inputs: Inputs, shard, copies, fmt, real_out: Path) -> _Plan:
         if len(keys) > 1:
             for key in keys:
                 if key in items and key not in bad:
-                    bad[key] = engine.error_row(items[key], f"output name {out!r} would be shared by "
+                    bad[key] = runner.error_row(items[key], f"output name {out!r} would be shared by "
                                                             f"{', '.join(sorted(keys))}; rename one of them or "
                                                             "use --format same")
     for key in bad:
@@ -268,14 +270,14 @@ def _remove_stale_temps(out_dir: Path, planned: set[str]) -> None:
 
 
 def _prepare(in_path, out_dir, pipeline_or_config, copies, workers, seed, shard, fmt, sample_rate, extensions,
-             on_clip):
+             on_clip, engine="auto"):
     in_path, out_dir = Path(in_path), Path(out_dir)
     exts = _check_options(copies, workers, shard, fmt, sample_rate, extensions, on_clip)
     _check_paths(in_path, out_dir)
     if in_path.is_file() and in_path.suffix.lower() != ".jsonl" and in_path.suffix.lower() not in exts:
         raise OfflineUsageError(f"input {str(in_path)!r} is neither a folder, an audio file "
                                 f"({', '.join(sorted(e[1:] for e in exts))}) nor a .jsonl manifest")
-    pipelines = Pipelines(pipeline_or_config)
+    pipelines = Pipelines(pipeline_or_config, engine)
     settings = _settings(pipelines, int(seed), fmt, sample_rate, on_clip)
     pipelines.validate()
     try:
@@ -291,12 +293,14 @@ def augment(in_path: str | os.PathLike, out_dir: str | os.PathLike, pipeline_or_
             copies: int = 1, workers: int = 1, seed: int = 0, resume: bool = False,
             shard: tuple[int, int] = (0, 1), fmt: str = "same", sample_rate: int | None = None,
             extensions: Iterable[str] | None = None, progress: bool = True,
-            on_clip: str = clipping.DEFAULT_POLICY) -> Summary:
+            on_clip: str = clipping.DEFAULT_POLICY, engine: str = "auto") -> Summary:
     """Write ``copies`` augmented versions of every input of ``in_path`` under ``out_dir``.
 
     ``in_path`` is a folder (its tree is mirrored), a single audio file, or a NeMo-style ``.jsonl`` manifest
     (see :mod:`audionoise.offline`). Output ``k`` of input ``key`` is
-    ``pipeline(x[None], generator=Generator().manual_seed(s))[0]`` with ``s = output_seed(seed, key, k)``, saved at
+    ``pipeline(x[None], generator=Generator().manual_seed(s))[0]`` with ``s = output_seed(seed, key, k)`` (with
+    ``engine="torch"``; by default the configs :mod:`audionoise.offline.numpy_engine` implements run there, without
+    torch, on ``numpy.random.Generator(PCG64(s))``: the same maths, other random numbers), saved at
     the file's sample rate (or ``sample_rate``) with the file's channel count and, where the format allows, its
     subtype. An output that exceeds full scale in an integer subtype is handled by ``on_clip``
     (:mod:`audionoise.offline.clipping`): by default scaled down to full scale as a whole.
@@ -320,6 +324,8 @@ def augment(in_path: str | os.PathLike, out_dir: str | os.PathLike, pipeline_or_
             ``"normalize"`` scales the output by ``1 / peak`` (speech and noise together: SNRs kept; the manifest
             row gets ``"normalized_db"``), ``"clip"`` clamps to [-1, 1] (the manifest's ``"clipped"`` counts the
             samples), ``"error"`` fails the input (one line in ``errors.jsonl`` with the peak in dBFS).
+        engine: ``"auto"`` (default: the NumPy engine where it implements the config, torch elsewhere) or
+            ``"torch"`` (every output from the torch pipeline; a pipeline module always runs on torch).
 
     Returns:
         A :class:`Summary`; ``summary.exit_status`` is 0 if every input succeeded, 1 if some failed, 3 if a write
@@ -329,26 +335,23 @@ def augment(in_path: str | os.PathLike, out_dir: str | os.PathLike, pipeline_or_
         OfflineUsageError: bad input, folders, options or config, or ``out_dir`` holds a manifest and ``resume``
             is false.
     """
-    threads = torch.get_num_threads()
-    # One thread everywhere: bit-identical results in every process, and no OpenMP hand-offs, which cost
-    # milliseconds per small op on a busy machine. Parallelism comes from worker processes.
-    torch.set_num_threads(1)
-    control = engine.Control()
+    control = runner.Control()
     control.install()
     try:
         return _augment(in_path, out_dir, pipeline_or_config, copies, workers, seed, resume, shard, fmt,
-                        sample_rate, extensions, progress, on_clip, control)
+                        sample_rate, extensions, progress, on_clip, control, engine)
     finally:
         control.restore()
-        torch.set_num_threads(threads)
+        runner.restore_threads()  # torch ran single-threaded, if it ran (engine.torch_single_threaded)
 
 
 def _augment(in_path, out_dir, pipeline_or_config, copies, workers, seed, resume, shard, fmt, sample_rate,
-             extensions, progress, on_clip, control: engine.Control) -> Summary:
+             extensions, progress, on_clip, control: runner.Control, engine_name: str = "auto") -> Summary:
     start = time.perf_counter()
     keep_freed_memory()  # workers fork from here and inherit it (audionoise.runtime)
     in_path, out_dir, pipelines, settings, inputs, plan = _prepare(
-        in_path, out_dir, pipeline_or_config, copies, workers, seed, shard, fmt, sample_rate, extensions, on_clip)
+        in_path, out_dir, pipeline_or_config, copies, workers, seed, shard, fmt, sample_rate, extensions, on_clip,
+        engine_name)
     manifest = out_dir / manifest_name("manifest", shard)
     errors = out_dir / manifest_name("errors", shard)
     if manifest.exists() and not resume:
@@ -380,10 +383,10 @@ def _augment(in_path, out_dir, pipeline_or_config, copies, workers, seed, resume
     tasks = [(plan.items[key], [k for k, o in enumerate(outs) if o not in kept])
              for key, outs in plan.outputs.items()]
     tasks = [t for t in tasks if t[1]]
-    job = engine.Job(out_dir, out_dir.resolve(), int(seed), fmt, sample_rate, inputs.kind == "manifest", on_clip)
+    job = runner.Job(out_dir, out_dir.resolve(), int(seed), fmt, sample_rate, inputs.kind == "manifest", on_clip)
     written = failed = 0
     with Appender(manifest) as mf, Appender(errors) as ef:
-        for result in engine.run(tasks, job, pipelines, workers, progress, len(plan.mine) - len(tasks), control):
+        for result in runner.run(tasks, job, pipelines, workers, progress, len(plan.mine) - len(tasks), control):
             if result.rows:
                 try:
                     mf.append(line(row) for row in result.rows)
@@ -413,12 +416,12 @@ def _augment(in_path, out_dir, pipeline_or_config, copies, workers, seed, resume
 def dry_run(in_path: str | os.PathLike, out_dir: str | os.PathLike, pipeline_or_config: Any, copies: int = 1,
             seed: int = 0, resume: bool = False, shard: tuple[int, int] = (0, 1), fmt: str = "same",
             sample_rate: int | None = None, extensions: Iterable[str] | None = None,
-            on_clip: str = clipping.DEFAULT_POLICY) -> DryRun:
+            on_clip: str = clipping.DEFAULT_POLICY, engine: str = "auto") -> DryRun:
     """Check a job without writing anything: the config builds, the inputs' headers read, and what would be
     written (counts and bytes). Same arguments as :func:`augment`; raises :class:`OfflineUsageError` where
     :func:`augment` would."""
     in_path, out_dir, pipelines, settings, inputs, plan = _prepare(
-        in_path, out_dir, pipeline_or_config, copies, 1, seed, shard, fmt, sample_rate, extensions, on_clip)
+        in_path, out_dir, pipeline_or_config, copies, 1, seed, shard, fmt, sample_rate, extensions, on_clip, engine)
     manifest = out_dir / manifest_name("manifest", shard)
     if manifest.exists() and not resume:
         raise OfflineUsageError(f"{manifest} exists: {out_dir} holds an earlier run; pass --resume to finish it, "

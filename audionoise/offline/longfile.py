@@ -1,7 +1,7 @@
 """Inputs too long to hold in memory, augmented in blocks with the result of a whole-file call.
 
-An input of more than :data:`LONG_SAMPLES` samples (all channels) is never loaded whole. Its outputs are made in
-blocks of :data:`BLOCK_FRAMES` frames read from the file, in ``1 + (number of SNR leaves)`` passes:
+An input of more than :data:`audionoise.offline.inputs.LONG_SAMPLES` samples (all channels) is never loaded
+whole. Its outputs are made in blocks of :data:`BLOCK_FRAMES` frames read from the file, in ``1 + (number of SNR leaves)`` passes:
 
 * the parameters are drawn exactly as the whole-file call ``pipe(x[None], generator=g)`` draws them (the
   pipeline's own ``_run`` on a shape-only ``meta`` tensor, apply steps recorded: see
@@ -37,10 +37,8 @@ from audionoise.offline.batched import _recording, batchable
 from audionoise.transforms import BackgroundNoise, Gain, TimeMask, WhiteNoise
 from audionoise.transforms.base import Injector, Params
 
-__all__ = ["BLOCK_FRAMES", "LONG_SAMPLES", "augment_long", "streamable"]
+__all__ = ["BLOCK_FRAMES", "augment_long", "streamable"]
 
-#: inputs with more samples than this (frames x channels) are processed in blocks
-LONG_SAMPLES = 1 << 23
 #: frames per block (a multiple of 16: see :class:`_NoiseStream`)
 BLOCK_FRAMES = 1 << 18
 
@@ -281,14 +279,3 @@ def augment_long(pipe: nn.Module, source, start: int, stop: int, channels: int, 
     for step in steps:
         records.extend(step.leaf.records(step.params, step.info))
     return records, frames, level
-
-
-def segment_frames(meta: io.AudioInfo, offset: float, duration: float | None) -> tuple[int, int]:
-    """Frames ``[start, stop)`` of a segment, as :func:`audionoise.io.load` reads it."""
-    start = round(offset * meta.sample_rate)
-    stop = meta.frames if duration is None else min(meta.frames, start + max(1, round(duration * meta.sample_rate)))
-    return start, stop
-
-
-def is_long(meta: io.AudioInfo, start: int, stop: int) -> bool:
-    return (stop - start) * meta.channels > LONG_SAMPLES

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import copy as copy_module
+import os
 from pathlib import Path
 from typing import Any
 
-from torch import nn
+from audionoise.config_files import read_config
+from audionoise.offline import numpy_engine
 
-from audionoise.pipeline import load_pipeline, read_config
+__all__ = ["ENGINES", "OfflineUsageError", "Pipelines", "quick_config"]
 
-__all__ = ["OfflineUsageError", "Pipelines", "quick_config"]
+#: ``"auto"``: the NumPy engine where it implements the config (:mod:`audionoise.offline.numpy_engine`), torch
+#: elsewhere; ``"torch"``: always torch (outputs equal ``pipeline(x[None], generator=torch.Generator(...))``)
+ENGINES = ("auto", "torch")
 
 
 class OfflineUsageError(ValueError):
@@ -55,12 +59,19 @@ class Pipelines:
     used as is for files of its own rate (or of any rate if no part of it has a ``sample_rate``).
     """
 
-    def __init__(self, pipeline_or_config: Any) -> None:
-        self.module: nn.Module | None = None
+    def __init__(self, pipeline_or_config: Any, engine: str = "auto") -> None:
+        if engine not in ENGINES:
+            raise OfflineUsageError(f"engine must be one of {list(ENGINES)}, got {engine!r}")
+        self.engine = engine
+        self.module: Any = None  # an nn.Module
         self.config: dict | None = None
         self.base_dir: Path | None = None
-        self.cache: dict[int, nn.Module] = {}
-        if isinstance(pipeline_or_config, nn.Module):
+        self.cache: dict[int, Any] = {}
+        self.numpy_cache: dict[int, Any] = {}
+        if not isinstance(pipeline_or_config, (dict, str, os.PathLike)):  # a module: torch is imported already
+            if not hasattr(pipeline_or_config, "modules"):
+                raise OfflineUsageError(f"the pipeline must be a config file, a config dict or a pipeline module, "
+                                        f"got {type(pipeline_or_config).__name__}")
             self.module = pipeline_or_config
             rates = {int(m.sample_rate) for m in self.module.modules() if hasattr(m, "sample_rate")}
             if len(rates) > 1:
@@ -77,7 +88,17 @@ class Pipelines:
                 self.base_dir = Path(pipeline_or_config).resolve().parent
             self.default_rate = self.config.get("sample_rate")
 
-    def get(self, rate: int) -> nn.Module:
+    def numpy(self, rate: int) -> "numpy_engine.NumpyPipeline | None":
+        """The NumPy engine's pipeline for files of ``rate`` Hz, or ``None`` (the torch engine runs them)."""
+        if rate not in self.numpy_cache:
+            ok = self.engine == "auto" and self.config is not None
+            self.numpy_cache[rate] = numpy_engine.plan(self.config, int(rate), self.base_dir) if ok else None
+        return self.numpy_cache[rate]
+
+    def get(self, rate: int) -> Any:
+        """The torch pipeline (an ``nn.Module``) for files of ``rate`` Hz."""
+        from audionoise.pipeline import load_pipeline
+
         if rate in self.cache:
             return self.cache[rate]
         if self.module is not None:
@@ -95,6 +116,7 @@ class Pipelines:
         return pipe
 
     def validate(self) -> None:
-        """Build the pipeline at the config's own rate (or 16 kHz) now, so a bad config fails before any work."""
-        if self.module is None:
+        """Build the pipeline at the config's own rate (or 16 kHz) now, so a bad config fails before any work
+        (torch's build words the errors; a config the NumPy engine takes is valid: nothing more to check)."""
+        if self.module is None and self.numpy(int(self.default_rate or 16000)) is None:
             self.get(int(self.default_rate or 16000))

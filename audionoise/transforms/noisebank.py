@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from audionoise.functional.loop import loop_crossfade, loop_windows, make_loopable
 from audionoise.transforms import _bank_cache as cache
-from audionoise.transforms._noise_sources import Entry, NoiseBankWarning, collect, flatten_sources, skip
+from audionoise._noise_sources import Entry, NoiseBankWarning, collect, flatten_sources, skip
 
 #: default length of the cross-fade that makes each clip loop without a seam, seconds
 DEFAULT_CROSSFADE_S = 0.01

@@ -86,7 +86,7 @@ def collect(source: Any, extensions: frozenset[str] | None = None) -> tuple[list
 
 def _folder(root: Path, exts: frozenset[str]) -> list[Entry]:
     """Audio files under ``root`` (recursive, sorted, hidden files and folders skipped), named relative to it."""
-    from audionoise.data import _scan_folder  # the one folder scan of the package
+    from audionoise._fs import _scan_folder  # the one folder scan of the package
 
     rel = _scan_folder(root, exts)
     if not rel:
