@@ -459,7 +459,11 @@ WINDOW = 32
 def _run_pool(tasks, job, pipelines, workers, progress, done, total, control: Control):
     chunk = max(1, min(WINDOW, len(tasks) // (workers * 4)))
     chunks = [tasks[i:i + chunk] for i in range(0, len(tasks), chunk)]
-    pending = list(reversed(chunks))
+    # Workers start in ``workers`` far-apart stretches of the sorted inputs: at any time they write into different
+    # folders, and creating files in one folder serialises on its lock in the kernel.
+    stride = -(-len(chunks) // workers)
+    order = [chunks[s * stride + i] for i in range(stride) for s in range(workers) if s * stride + i < len(chunks)]
+    pending = list(reversed(order))
     window = 2 * workers
     bar = None
     while pending and not control.stopping:
