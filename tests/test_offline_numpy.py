@@ -231,3 +231,15 @@ def test_messy_folder_same_outcome_as_the_torch_engine(folders):
     assert rows_np == [{k: r[k] for k in fields} for r in jsonl(folders / "pt" / "manifest.jsonl")]
     engines = {r.get("engine") for r in jsonl(folders / "np" / "manifest.jsonl")}
     assert "numpy" in engines  # files at other rates than the bank's go to torch (the bank needs resampling)
+
+
+def test_a_folder_from_before_the_numpy_engine_resumes_with_the_torch_engine(folders):
+    cfg = _config(folders / "noise")
+    augment(folders / "in", folders / "old", cfg, progress=False, engine="torch")
+    run = folders / "old" / "run.json"
+    settings = json.loads(run.read_text())
+    del settings["engine"]  # what earlier versions wrote
+    run.write_text(json.dumps(settings, sort_keys=True, indent=1) + "\n")
+    assert augment(folders / "in", folders / "old", cfg, resume=True, progress=False, engine="torch").written == 0
+    with pytest.raises(OfflineUsageError, match="engine differ.*--engine torch"):
+        augment(folders / "in", folders / "old", cfg, resume=True, progress=False)

@@ -160,9 +160,14 @@ def _check_same_settings(path: Path, settings: str, resume: bool) -> None:
     before = path.read_text(encoding="utf-8")
     if before != settings:
         old, new = json.loads(before), json.loads(settings)
+        old.setdefault("engine", "torch")  # folders made before the NumPy engine: every output came from torch
         differ = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        if not differ:
+            return
+        hint = f" (this one ran with --engine {old['engine']})" if "engine" in differ else ""
         raise OfflineUsageError(f"cannot resume: {path.parent} was made with other settings ({', '.join(differ)} "
-                                f"differ, see {path}); resume with the same ones or choose a new output folder")
+                                f"differ{hint}, see {path}); resume with the same ones or choose a new output "
+                                "folder")
 
 
 def _check_paths(in_path: Path, out_dir: Path) -> None:

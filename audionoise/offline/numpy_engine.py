@@ -312,8 +312,10 @@ class NumpyPipeline:
             ps = _power(x)
             _check_finite(ps, key)
             g = _gain(ps, _power(noise), snr)
-        y = x + np.float32(g) * noise if g > 0 else x
-        return y, {"transform": "WhiteNoise", "applied": applied, "snr_db": snr, "exponent": 0.0,
+        if g > 0:  # x + g n, formed in the noise's buffer (ours)
+            noise *= np.float32(g)
+            noise += x
+        return (noise if g > 0 else x), {"transform": "WhiteNoise", "applied": applied, "snr_db": snr, "exponent": 0.0,
                    "noise_added": g > 0}
 
     @staticmethod
@@ -340,9 +342,16 @@ class NumpyPipeline:
             g = _gain(ps, pn, snr)
             if step.cap is not None and g > step.cap:
                 g, capped = step.cap, True
-        y = x + np.float32(g) * w if g > 0 else x
-        with np.errstate(divide="ignore", invalid="ignore"):
-            actual = _f32(10.0 * np.log10(ps / (g * g * pn))) if g > 0 else (math.nan if ps == 0 else math.inf)
+        y = x
+        if g > 0:  # x + g w, in the window's buffer (ours) for mono; the same window on every channel
+            w *= np.float32(g)
+            if x.shape[0] == 1:
+                w += x[0]
+                y = w[None]
+            else:
+                y = x + w
+        ratio = ps / (g * g * pn) if g > 0 else (math.nan if ps == 0 else math.inf)
+        actual = _f32(10.0 * math.log10(ratio)) if 0 < ratio < math.inf else ratio
         return y, {"transform": "BackgroundNoise", "applied": applied, "snr_db": snr, "clip": clip,
                    "offset": offset, "noise_added": g > 0, "gain_capped": capped,
                    "snr_db_actual": actual if math.isfinite(actual) else str(actual), "clip_name": bank.names[clip]}
