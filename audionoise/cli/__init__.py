@@ -37,7 +37,8 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The command line; ``only``: register just that subcommand (its module's imports only: start-up)."""
     parser = _Parser(
         prog="audionoise",
         description="Exact, batched, reproducible noise augmentation for speech audio.",
@@ -47,7 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show the Python traceback of any error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for module in SUBCOMMANDS.values():
+    for name, module in SUBCOMMANDS.items():
+        if only is not None and name != only:
+            continue
         importlib.import_module(f"audionoise.cli.{module}").register(sub)
     for p in sub.choices.values():  # `audionoise train ... --debug` works too
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
@@ -56,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    words = [a for a in (sys.argv[1:] if argv is None else argv) if not a.startswith("-")]
+    parser = build_parser(words[0] if words and words[0] in SUBCOMMANDS else None)
     args, extra = parser.parse_known_args(argv)
     if extra:  # name the subcommand whose options these are not
         sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
