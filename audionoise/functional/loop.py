@@ -11,11 +11,12 @@ window of clip ``k`` from ``offset`` on, ``length`` samples long, is (circular i
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import torch
 from torch import Tensor
+
+from audionoise import _loopable
 
 
 def equal_power_fades(n: int, dtype: torch.dtype = torch.float32) -> tuple[Tensor, Tensor]:
@@ -29,12 +30,8 @@ def equal_power_fades(n: int, dtype: torch.dtype = torch.float32) -> tuple[Tenso
         >>> [round(v, 4) for v in fi.tolist()], [round(v, 4) for v in fo.tolist()]
         ([0.0, 0.3827, 0.7071, 0.9239], [1.0, 0.9239, 0.7071, 0.3827])
     """
-    theta = np.arange(n, dtype=np.float64) * (math.pi / (2 * n)) if n else np.zeros(0)
-    fade_in = torch.from_numpy(np.sin(theta)).to(dtype)
-    fade_out = torch.from_numpy(np.cos(theta)).to(dtype)
-    fade_in[:1] = 0.0  # exact ends whatever the libm
-    fade_out[:1] = 1.0
-    return fade_in, fade_out
+    fade_in, fade_out = _loopable.equal_power_fades(n)  # exact ends whatever the libm
+    return torch.from_numpy(fade_in).to(dtype), torch.from_numpy(fade_out).to(dtype)
 
 
 def loop_crossfade(n: int, crossfade: int) -> int:

@@ -27,9 +27,8 @@ VAD_FRAME = 400
 #: ...are "active" when their mean square is within this many dB of the loudest frame of the example.
 VAD_THRESHOLD_DB = 35.0
 
-# Noise power below this (about -300 dB re full scale) counts as "no noise": scaling it would overflow.
-TINY_POWER = 1e-30
-LN10_OVER_20 = math.log(10.0) / 20.0
+# TINY_POWER: noise power below it (about -300 dB re full scale) counts as "no noise" (scaling it would overflow)
+from audionoise._gains import LN10_OVER_20, TINY_POWER, gain_scalar  # noqa: E402,F401 - torch-free home
 
 
 def _power(x: Tensor, mask: Tensor | None) -> Tensor:
@@ -158,18 +157,6 @@ def gain_for_snr(ps: Tensor, pn: Tensor, snr_db: Tensor | float) -> Tensor:
     g = torch.sqrt(ps.double() / pn.double().clamp_min(TINY_POWER)) * torch.exp(snr.double() * -LN10_OVER_20)
     g = g.nan_to_num_(0.0, 0.0, 0.0).masked_fill_(pn <= TINY_POWER, 0.0)
     return g.to(ps.dtype)
-
-
-def gain_scalar(ps: float, pn: float, snr_db: float) -> float:
-    """:func:`gain_for_snr` for one example in Python floats (float64): ``sqrt(ps / pn) * 10**(-snr_db / 20)``,
-    0 where ``pn`` is ~0 or the gain is not finite. Every CPU path computes its gains with this one function."""
-    if not pn > TINY_POWER:
-        return 0.0
-    try:
-        g = math.sqrt(ps / pn) * math.exp(snr_db * -LN10_OVER_20)
-    except (OverflowError, ValueError):  # exp of a huge negative SNR; NaN powers
-        return 0.0
-    return g if math.isfinite(g) else 0.0
 
 
 def gain_numpy(ps: np.ndarray, pn: np.ndarray, snr_db: np.ndarray) -> np.ndarray:

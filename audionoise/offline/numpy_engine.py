@@ -45,6 +45,8 @@ import numpy as np
 import soundfile as sf
 
 from audionoise import io
+from audionoise._gains import gain_scalar
+from audionoise._loopable import make_loopable
 from audionoise.config_files import _resolve
 
 __all__ = ["ENGINE", "MAX_BANK_SAMPLES", "NumpyPipeline", "gaussian", "plan"]
@@ -55,9 +57,6 @@ ENGINE = "numpy"
 MAX_BANK_SAMPLES = 30 * 60 * 16000
 #: default seam cross-fade of looped noise clips (seconds): :data:`audionoise.transforms.noisebank.DEFAULT_CROSSFADE_S`
 CROSSFADE_S = 0.01
-#: ``pn`` at or below this is silence (no noise added): :data:`audionoise.functional.snr.TINY_POWER`
-TINY_POWER = 1e-30
-LN10_OVER_20 = math.log(10.0) / 20.0
 
 
 # ---------------------------------------------------------------------------------------------- the config
@@ -198,19 +197,6 @@ def _bank(noise: Any, rate: int, crossfade_s: float, base_dir, where: str) -> _B
     return _Bank(np.concatenate(clips), np.cumsum(sizes) - sizes, sizes, names)
 
 
-def make_loopable(clip: np.ndarray, crossfade: int) -> np.ndarray:
-    """:func:`audionoise.functional.loop.make_loopable` in NumPy (the same float32 operations)."""
-    if crossfade == 0:
-        return clip.copy()
-    m = clip.shape[0] - crossfade
-    theta = np.arange(crossfade, dtype=np.float64) * (math.pi / (2 * crossfade))
-    fade_in, fade_out = np.sin(theta).astype(np.float32), np.cos(theta).astype(np.float32)
-    fade_in[0], fade_out[0] = 0.0, 1.0
-    y = clip[:m].copy()
-    y[:crossfade] = clip[:crossfade] * fade_in + clip[m:] * fade_out
-    return y
-
-
 def window(bank: _Bank, clip: int, offset: int, length: int) -> np.ndarray:
     """Clip ``clip`` from ``offset`` on, ``length`` samples, looping (a fresh array)."""
     n, s = int(bank.sizes[clip]), int(bank.starts[clip])
@@ -266,17 +252,6 @@ def _f32(v: float) -> float:
     return float(np.float32(v))
 
 
-def _gain(ps: float, pn: float, snr: float) -> float:
-    """:func:`audionoise.functional.snr.gain_scalar`: ``sqrt(ps / pn) 10^(-snr/20)``, 0 when undefined."""
-    if not pn > TINY_POWER:
-        return 0.0
-    try:
-        g = math.sqrt(ps / pn) * math.exp(snr * -LN10_OVER_20)
-    except (OverflowError, ValueError):
-        return 0.0
-    return g if math.isfinite(g) else 0.0
-
-
 def _power(y: np.ndarray) -> float:
     """Mean square over every sample (float64 sums, one BLAS dot per channel)."""
     flat = y.reshape(-1)
@@ -311,7 +286,7 @@ class NumpyPipeline:
         if applied:
             ps = _power(x)
             _check_finite(ps, key)
-            g = _gain(ps, _power(noise), snr)
+            g = gain_scalar(ps, _power(noise), snr)
         if g > 0:  # x + g n, formed in the noise's buffer (ours)
             noise *= np.float32(g)
             noise += x
@@ -339,7 +314,7 @@ class NumpyPipeline:
         g, capped = 0.0, False
         if applied:
             _check_finite(ps, key)
-            g = _gain(ps, pn, snr)
+            g = gain_scalar(ps, pn, snr)
             if step.cap is not None and g > step.cap:
                 g, capped = step.cap, True
         y = x
