@@ -7,8 +7,8 @@ canonical RIFF/WAVE with ``WAVE_FORMAT_PCM`` 16-bit samples, this module does th
 
 * reading: ``int16 / 32768`` as float32 (libsndfile's normalised read);
 * writing: libsndfile's normalised, clipping float-to-short conversion, ``floor(rint(x * 2**31) / 2**16)`` with
-  ``x * 2**31`` saturated to the int32 range, behind the 44-byte header libsndfile writes for PCM_16
-  (``RIFF``, ``fmt `` of 16 bytes, ``data``), for any channel count.
+  ``x * 2**31`` saturated to the int32 range (in float32, as libsndfile computes it), behind the 44-byte header
+  libsndfile writes for PCM_16 (``RIFF``, ``fmt `` of 16 bytes, ``data``), for any channel count.
 
 Anything else (other subtypes, ``WAVE_FORMAT_EXTENSIBLE``, truncated or odd chunks, RF64) returns ``None`` from
 :func:`read_pcm16` and goes through libsndfile, which also words the errors.
@@ -88,10 +88,13 @@ def header(sample_rate: int, channels: int, frames: int) -> bytes:
 
 
 def encode_pcm16(frames: np.ndarray) -> bytes:
-    """``(time, channels)`` float samples as little-endian int16 bytes, libsndfile's clipping conversion."""
-    s = np.multiply(frames, 2.0 ** 31, dtype=np.float64)
-    np.clip(s, -2.0 ** 31, 2.0 ** 31 - 1, out=s)  # saturate first (libsndfile's clip), then round
-    q = np.rint(s).astype(np.int64)
+    """``(time, channels)`` float samples as little-endian int16 bytes: libsndfile's clipping conversion, in its
+    own float32 arithmetic (``x * 2^31`` is exact; ``rint``; saturated to the int32 range, whose largest float32
+    below ``2^31`` is ``2^31 - 128``; an arithmetic shift by 16)."""
+    s = np.multiply(frames, np.float32(2.0 ** 31), dtype=np.float32)
+    np.rint(s, out=s)
+    np.clip(s, np.float32(-2.0 ** 31), np.float32(2.0 ** 31 - 128), out=s)
+    q = s.astype(np.int32)
     np.right_shift(q, 16, out=q)
     return q.astype("<i2").tobytes()
 

@@ -506,7 +506,8 @@ def load_array(path: str | os.PathLike, offset: float = 0.0,
         data, meta = _read_ffmpeg(path, offset, duration)
     else:
         data, meta = _read_sndfile(path, offset, duration)
-    if not np.isfinite(data).all():
+    # integer samples (PCM, u-law/A-law) decode to finite floats: only float and compressed files are scanned
+    if not meta.subtype.startswith(("PCM_", "ULAW", "ALAW")) and not np.isfinite(data).all():
         bad = int((~np.isfinite(data)).sum())
         raise AudioFileError(
             path,
