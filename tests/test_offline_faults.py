@@ -16,6 +16,7 @@ import pytest
 from audionoise import io
 from audionoise.cli import main as cli_main
 from audionoise.offline import EXIT_WRITE, augment
+from audionoise.offline import job as job_module
 from audionoise.offline import jsonl as jsonl_module
 
 from offline_helpers import content, jsonl, make_setup, tone_files
@@ -86,6 +87,7 @@ def test_manifest_write_failure_drops_the_outputs_without_a_line(setup, tmp_path
         return real(self, lines)
 
     monkeypatch.setattr(jsonl_module.Appender, "append", append)
+    monkeypatch.setattr(job_module, "MANIFEST_GROUP", 2)  # one append per input (2 copies)
     s = augment(tmp_path / "in", tmp_path / "out", setup, copies=2, progress=False)
     # the outputs of the 5th input lost their lines: removed; results already made are still recorded
     assert s.exit_status == 3 and "manifest.jsonl" in s.stopped and s.written == 24 - 2
@@ -93,6 +95,33 @@ def test_manifest_write_failure_drops_the_outputs_without_a_line(setup, tmp_path
     monkeypatch.undo()
     s2 = augment(tmp_path / "in", tmp_path / "out", setup, copies=2, resume=True, progress=False)
     assert (s2.resumed, s2.written, s2.exit_status) == (22, 2, 0)
+    assert content(tmp_path / "out") == content(tmp_path / "ref")
+
+
+def test_a_failed_group_of_lines_drops_all_its_outputs(setup, tmp_path, monkeypatch):
+    """Lines are appended MANIFEST_GROUP outputs at a time: a failed group removes every output of it."""
+    tone_files(tmp_path / "in", 12)
+    augment(tmp_path / "in", tmp_path / "ref", setup, copies=2, progress=False)
+    real = jsonl_module.Appender.append
+    sizes = []
+
+    def append(self, lines):
+        lines = list(lines)
+        if self.path.name == "manifest.jsonl":
+            sizes.append(len(lines))
+            if len(sizes) == 2:
+                raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, lines)
+
+    monkeypatch.setattr(jsonl_module.Appender, "append", append)
+    monkeypatch.setattr(job_module, "MANIFEST_GROUP", 10)
+    s = augment(tmp_path / "in", tmp_path / "out", setup, copies=2, progress=False)
+    # the second group's files are gone with their lines; the outputs already made after it are still recorded
+    assert sizes[:2] == [10, 10] and s.exit_status == 3 and s.written == 24 - 10
+    assert_consistent(tmp_path / "out")
+    monkeypatch.undo()
+    s2 = augment(tmp_path / "in", tmp_path / "out", setup, copies=2, resume=True, progress=False)
+    assert (s2.resumed, s2.written, s2.exit_status) == (14, 10, 0)
     assert content(tmp_path / "out") == content(tmp_path / "ref")
 
 

@@ -350,6 +350,10 @@ def augment(in_path: str | os.PathLike, out_dir: str | os.PathLike, pipeline_or_
         runner.restore_threads()  # torch ran single-threaded, if it ran (engine.torch_single_threaded)
 
 
+#: outputs whose manifest lines are appended in one write
+MANIFEST_GROUP = 64
+
+
 def _augment(in_path, out_dir, pipeline_or_config, copies, workers, seed, resume, shard, fmt, sample_rate,
              extensions, progress, on_clip, control: runner.Control, engine_name: str = "auto") -> Summary:
     start = time.perf_counter()
@@ -390,16 +394,29 @@ def _augment(in_path, out_dir, pipeline_or_config, copies, workers, seed, resume
     tasks = [t for t in tasks if t[1]]
     job = runner.Job(out_dir, out_dir.resolve(), int(seed), fmt, sample_rate, inputs.kind == "manifest", on_clip)
     written = failed = 0
+    pending: list[dict] = []  # rows of written outputs whose lines are not appended yet
+
+    def flush() -> None:
+        nonlocal written
+        if not pending:
+            return
+        try:
+            mf.append(line(row) for row in pending)
+            written += len(pending)
+        except OSError as exc:  # no file without its line: drop the outputs whose lines are lost
+            for row in pending:
+                (out_dir / output_of(row)).unlink(missing_ok=True)
+            control.fatal = control.fatal or f"could not write {manifest} ({exc})"
+        pending.clear()
+
     with Appender(manifest) as mf, Appender(errors) as ef:
         for result in runner.run(tasks, job, pipelines, workers, progress, len(plan.mine) - len(tasks), control):
-            if result.rows:
-                try:
-                    mf.append(line(row) for row in result.rows)
-                    written += len(result.rows)
-                except OSError as exc:  # no file without its line: drop the outputs whose lines are lost
-                    for row in result.rows:
-                        (out_dir / output_of(row)).unlink(missing_ok=True)
-                    control.fatal = control.fatal or f"could not write {manifest} ({exc})"
+            # Lines go out in groups (one write for up to MANIFEST_GROUP outputs: each append is a metadata update
+            # of the file, which costs the kernel as much as creating an output); a job killed with SIGKILL loses
+            # at most the lines of the last group, whose files --resume rewrites with the same bytes.
+            pending.extend(result.rows)
+            if len(pending) >= MANIFEST_GROUP or control.stopping or result.fatal is not None:
+                flush()
             if result.error is not None:
                 try:
                     ef.append([line(result.error)])
@@ -408,6 +425,7 @@ def _augment(in_path, out_dir, pipeline_or_config, copies, workers, seed, resume
                     control.fatal = control.fatal or f"could not write {errors} ({exc})"
             if result.fatal is not None and control.fatal is None:
                 control.fatal = result.fatal
+        flush()
     # Sorted, deduplicated final files: identical to those of an uninterrupted single-process run. On a full
     # disk the rewrite may fail: the appended files are complete and consistent as they are (resume sorts them).
     try:
