@@ -143,3 +143,20 @@ def test_reverb_on_gpu_matches_cpu():
     assert torch.allclose(gpu.cpu(), cpu, atol=1e-5)
     y = t(x.cuda(), generator=torch.Generator("cuda").manual_seed(0))
     assert y.device.type == "cuda" and y.shape == x.shape
+
+
+def test_bank_reverb_in_blocks_equals_one_call_and_keeps_power():
+    # 37 examples (three blocks of 16 rows): the in-place table rows and per-block level match one autograd call
+    g = torch.Generator().manual_seed(3)
+    rirs = [F.synthetic_rir(torch.tensor([rt]), torch.tensor([3.0]), torch.randn(1, 4000, generator=g), SR)[0]
+            for rt in (0.2, 0.4, 0.6)]
+    bank = an.RIRBank.from_tensors([torch.cat([torch.zeros(k * 7), r]) for k, r in enumerate(rirs)], SR)
+    t = an.Reverb(bank, sample_rate=SR)
+    x = torch.randn(37, 6000, generator=g) * 0.1
+    params = t.sample(x, generator=torch.Generator().manual_seed(0))
+    y = t.apply_params(x, params)
+    with torch.enable_grad():
+        one = t.apply_params(x.clone().requires_grad_(), params).detach()
+    assert torch.allclose(y, one, rtol=0, atol=1e-6)
+    assert torch.allclose(y.pow(2).mean(1), x.pow(2).mean(1), rtol=1e-4)
+    assert len(set(params.rir.tolist())) == 3

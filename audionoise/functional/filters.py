@@ -22,7 +22,7 @@ import math
 import torch
 from torch import Tensor
 
-from audionoise.functional.rir import fast_fft_size
+from audionoise.functional.rir import _convolve, preferred_fft_size
 
 FILTER_KINDS = ("lowpass", "highpass", "bandpass")
 
@@ -97,14 +97,13 @@ def fft_filter(x: Tensor, response_fn, settle: int) -> Tensor:
     """Filter ``x`` ``(batch, ..., T)`` with a per-example frequency response, keeping its length.
 
     ``response_fn(n_fft)`` returns the ``(batch, n_fft // 2 + 1)`` complex response for the FFT size chosen here
-    (``n_fft = fast_fft_size(T + settle)``). Differentiable in ``x``.
+    (``n_fft = preferred_fft_size(T + settle)``). Differentiable in ``x``.
     """
     t = x.shape[-1]
-    n = fast_fft_size(t + settle)
+    n = preferred_fft_size(t + settle)
     real = x.dtype if x.dtype == torch.float64 else torch.float32
     h = response_fn(n).to(x.device, torch.complex128 if real == torch.float64 else torch.complex64)
-    h = h.view(h.shape[0], *([1] * (x.dim() - 2)), h.shape[-1])
-    return torch.fft.irfft(torch.fft.rfft(x.to(real), n=n) * h, n=n)[..., :t].to(x.dtype)
+    return _convolve(x, lambda i, j: h[i:j], n, None, h.requires_grad)  # blocks of rows on CPU (see rir)
 
 
 def _quantize(c: Tensor, levels: int) -> Tensor:

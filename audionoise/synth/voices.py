@@ -29,6 +29,7 @@ from torch import Tensor
 
 from audionoise._seed import derive_seed
 from audionoise.functional import colored_noise, fft_convolve, room_impulse
+from audionoise.functional.rir import fast_fft_size
 from audionoise.synth.espeak import ESPEAK_RATE, Espeak
 
 __all__ = [
@@ -198,7 +199,8 @@ def channel_response(speaker: Speaker, sample_rate: int = SAMPLE_RATE, taps: int
     if speaker.rt60_s > 0:
         g = torch.Generator().manual_seed(speaker.room_seed)
         room = room_impulse(sample_rate, speaker.rt60_s, speaker.reverb_wet, g)
-        h = fft_convolve(torch.cat([h, torch.zeros(room.numel() - 1)]), room)
+        h = torch.cat([h, torch.zeros(room.numel() - 1)])
+        h = fft_convolve(h, room, n_fft=fast_fft_size(h.numel() + room.numel() - 1))
     return h
 
 
@@ -207,7 +209,9 @@ def channel_response(speaker: Speaker, sample_rate: int = SAMPLE_RATE, taps: int
 def apply_channel(x: Tensor, speaker: Speaker, sample_rate: int = SAMPLE_RATE) -> Tensor:
     """Colour waveforms ``(..., time)`` with the speaker's microphone and room (same length out):
     ``y = (x * h)[:time]`` with ``h`` from :func:`channel_response`."""
-    return fft_convolve(x, channel_response(speaker, sample_rate))
+    h = channel_response(speaker, sample_rate)
+    # the 5-smooth FFT size the bundled data was generated with (same samples as before preferred_fft_size)
+    return fft_convolve(x, h, n_fft=fast_fft_size(x.shape[-1] + min(h.numel(), x.shape[-1]) - 1))
 
 
 

@@ -12,10 +12,10 @@ from torch import Tensor, nn
 
 from audionoise.functional._checks import check_finite, expand_to, per_example, valid_mask
 from audionoise.functional.rir import (
+    _convolve,
+    _fft_convolve,
     convolution_size,
-    convolve_spectrum,
     direct_path_index,
-    fft_convolve,
     rt60,
     synthetic_rir,
 )
@@ -33,6 +33,17 @@ from audionoise.transforms.base import (
 )
 
 NORMALIZE = ("energy", "direct")
+
+
+def _energy_gain(p_dry: Tensor, mask: Tensor | None):
+    """``gain(i, j, wet)``: ``sqrt(P_dry / P_wet)`` for examples ``i:j`` over their valid samples (1 where the
+    reverberant result is silent), so the result keeps the input's power."""
+    def gain(i: int, j: int, wet: Tensor) -> Tensor:
+        p_wet = _power(wet, None if mask is None else mask[i:j])
+        ok = p_wet > 0
+        return torch.where(ok, torch.sqrt(p_dry[i:j] / torch.where(ok, p_wet, torch.ones_like(p_wet))),
+                           torch.ones_like(p_wet))
+    return gain
 
 
 class RIRBank(nn.Module):
@@ -138,12 +149,18 @@ class RIRBank(nn.Module):
         :attr:`SPECTRUM_CACHE_BYTES`, else computed for the selected responses only.
         """
         index = index.to(self.data.device)
+        table = self.spectrum_table(taps, n)
+        return self._aligned_spectra(index, taps, n) if table is None else table.index_select(0, index)
+
+    def spectrum_table(self, taps: int, n: int) -> Tensor | None:
+        """The cached ``(count, n // 2 + 1)`` spectra of the whole bank (see :meth:`spectra`), or ``None`` when they
+        would exceed :attr:`SPECTRUM_CACHE_BYTES`."""
         if len(self) * (n // 2 + 1) * 8 > self.SPECTRUM_CACHE_BYTES:
-            return self._aligned_spectra(index, taps, n)
+            return None
         key = (taps, n, self.data.device, self.data.dtype)
         if key not in self._spectra:
             self._spectra = {key: self._aligned_spectra(None, taps, n)}
-        return self._spectra[key].index_select(0, index)
+        return self._spectra[key]
 
     def _aligned_spectra(self, index: Tensor | None, taps: int, n: int) -> Tensor:
         data = self.data if index is None else self.data.index_select(0, index)
@@ -261,20 +278,21 @@ class Reverb(Injector):
         p_dry = _power(dry, mask) if self.normalize == "energy" else None
         if p_dry is None or p_dry.device.type != "cpu" or not bool(torch.isfinite(p_dry).all()):
             check_finite(x)  # an FFT would spread one NaN over the whole example (p_dry is finite when x is)
+        gain = None if p_dry is None else _energy_gain(p_dry, mask)
         if isinstance(params, BankReverbParams):
             taps = min(self.bank.data.shape[-1], self.bank.max_peak + x.shape[-1])
             n = convolution_size(x.shape[-1], taps)
             index = params.rir.to(self.bank.data.device)
-            spectra = self.bank.spectra(index, taps, n)
-            wet = convolve_spectrum(dry, spectra, n)  # the spectra are already aligned on the direct path
+            # the bank's spectra are aligned on the direct path: no gather of the output
+            table = self.bank.spectrum_table(taps, n) if dry.device.type == "cpu" else None
+            if table is None:
+                spectra = lambda i, j: self.bank.spectra(index[i:j], taps, n)  # noqa: E731
+            else:  # each row multiplied by its table row in place: no gathered copy of the spectra
+                rows = index.tolist()
+                spectra = lambda i, j: (table, rows[i:j])  # noqa: E731
+            wet = _convolve(dry, spectra, n, None, False, gain)
         else:
-            wet = fft_convolve(dry, params.rir)
-        if self.normalize == "energy":
-            p_wet = _power(wet, mask)
-            ok = p_wet > 0
-            g = torch.where(ok, torch.sqrt(p_dry / torch.where(ok, p_wet, torch.ones_like(p_wet))),
-                            torch.ones_like(p_wet))
-            wet = wet * per_example(g.to(wet.dtype), wet)
+            wet = _fft_convolve(dry, params.rir, gain=gain)
         if mask is None and x.device.type == "cpu" and bool(params.applied.all()):
             return wet, {}  # every sample of every example is reverberant (reading the flags syncs only on GPU)
         use = per_example(params.applied.to(x.device), x)
