@@ -46,7 +46,7 @@ from audionoise._tags import CHANNELS_FIRST_TAG
 
 if TYPE_CHECKING:
     import torch
-from audionoise._fs import atomic_open, temp_target
+from audionoise._fs import atomic_open, temp_target, write_file_atomically
 
 __all__ = [
     "AUDIO_EXTENSIONS",
@@ -856,8 +856,25 @@ def save(
     path = _path(path)
     format_for_path(path)  # the extension first: its error is the most useful
     data = _as_frames_by_channels(waveform, path)
+    if data.nbytes <= SAVE_IN_MEMORY_BYTES:
+        container, subtype_, rate = _check_write_args(path, sample_rate, subtype)
+        if container == "WAV" and subtype_ == "PCM_16":  # NumPy encodes it (libsndfile's bytes): one system write
+            _write_encoded(path, _wav.header(rate, data.shape[1], data.shape[0]) + _wav.encode_pcm16(data))
+            return
     with AudioWriter(path, sample_rate, data.shape[1], subtype, in_memory=data.nbytes <= SAVE_IN_MEMORY_BYTES) as w:
         w._write_frames(data, copy=False)
+
+
+def _write_encoded(path: Path, encoded: bytes) -> None:
+    """Write a whole encoded file atomically (:func:`audionoise._fs.write_file_atomically`), failures as
+    :func:`save` reports them."""
+    try:
+        write_file_atomically(path, encoded)
+    except Exception as err:  # noqa: BLE001 - any failure of the write is reported for this file
+        os_error = err if isinstance(err, OSError) else None
+        hint = "free some space" if os_error is not None and os_error.errno in _FULL else \
+            "check free space and permissions"
+        raise AudioWriteError(path, f"could not write ({err}); {hint}", os_error) from err
 
 
 # -- in-memory codec round trips (the Codec injector) --------------------------------------------------------------

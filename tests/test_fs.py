@@ -53,3 +53,29 @@ def test_concurrent_writers_never_leave_a_mixed_file(tmp_path):
         t.join()
     assert path.read_text() in contents
     assert [p.name for p in tmp_path.iterdir()] == ["shared.txt"]
+
+
+def test_write_file_atomically_short_writes_and_failures(tmp_path, monkeypatch):
+    from audionoise._fs import write_file_atomically
+
+    path = tmp_path / "a.wav"
+    write_file_atomically(path, b"old")
+    real_write, seen = os.write, []
+
+    def short(fd, data):  # the kernel may take fewer bytes than offered: the rest follows
+        seen.append(len(data))
+        return real_write(fd, bytes(data[:3]))
+
+    monkeypatch.setattr(os, "write", short)
+    write_file_atomically(str(path), b"0123456789")
+    assert path.read_bytes() == b"0123456789" and seen == [10, 7, 4, 1]
+
+    def full(fd, data):
+        real_write(fd, bytes(data[:4]))
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "write", full)
+    with pytest.raises(OSError, match="No space left"):
+        write_file_atomically(path, b"new content")
+    monkeypatch.undo()
+    assert path.read_bytes() == b"0123456789" and [p.name for p in tmp_path.iterdir()] == ["a.wav"]

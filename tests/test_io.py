@@ -361,6 +361,13 @@ def test_failed_write_leaves_no_temp_and_keeps_old_file(tmp_path, monkeypatch, e
         raise exc
 
     monkeypatch.setattr(io._wav.Pcm16Writer, "write", broken_pcm16)
+    real_os_write = os.write  # a short WAV is written in one system call (audionoise._fs.write_file_atomically)
+
+    def broken_os_write(fd, data):
+        real_os_write(fd, bytes(data[:10]))
+        raise exc
+
+    monkeypatch.setattr(os, "write", broken_os_write)
     with pytest.raises((io.AudioFileError, KeyboardInterrupt)) as err:
         io.save(tmp_path / "a.wav", torch.zeros(1, 100), 16000)
     if isinstance(exc, RuntimeError):

@@ -50,7 +50,16 @@ def _disk_full_after(monkeypatch, n: int) -> list[int]:
         with real(path, **kw) as fh:
             yield fh
 
+    real_bytes = io.write_file_atomically  # short WAV PCM_16 outputs: one system write (no file object)
+
+    def fake_bytes(path, data):
+        calls[0] += 1
+        if calls[0] > n:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real_bytes(path, data)
+
     monkeypatch.setattr(io, "atomic_open", fake)
+    monkeypatch.setattr(io, "write_file_atomically", fake_bytes)
     return calls
 
 
