@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import os
 import subprocess
 import sys
 import textwrap
@@ -115,6 +116,13 @@ def test_disk_full_raises_a_write_error_with_the_os_error_and_leaves_nothing(tmp
             yield _FullDisk(fh, 5000)
 
     monkeypatch.setattr(io, "atomic_open", full)
+    real_write = os.write  # a short WAV goes out in system writes (audionoise._fs.write_file_atomically)
+
+    def full_write(fd, data):
+        real_write(fd, bytes(data[:5000]))
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "write", full_write)
     with pytest.raises(io.AudioWriteError) as err:
         io.save(tmp_path / f"a{ext}", _tone(1, 50000, 16000), 16000)
     assert err.value.os_error is not None and err.value.os_error.errno == errno.ENOSPC
