@@ -22,6 +22,7 @@ import numpy as np
 from audionoise import io
 from audionoise.offline import clipping, inputs
 from audionoise.offline.inputs import Item, is_within
+from audionoise.offline.jsonl import line
 from audionoise.offline.naming import converted_from, output_name, output_seed, output_subtype
 from audionoise.offline.numpy_engine import ENGINE as NUMPY_ENGINE
 from audionoise.offline.pipelines import Pipelines
@@ -45,7 +46,7 @@ class Job:
 @dataclass
 class Result:
     key: str
-    rows: list[dict[str, Any]]
+    lines: list[tuple[str, str]]          # (output, its manifest line), encoded where the output was written
     error: dict[str, Any] | None = None   # the input failed (one line in errors.jsonl)
     fatal: str | None = None              # writing failed: the job stops (the input is redone by --resume)
 
@@ -182,8 +183,10 @@ def _target(item: Item, k: int, meta: io.AudioInfo) -> tuple[str, Path, str]:
 
 
 def _manifest_row(item: Item, k: int, out_rel: str, rate: int, frames: int, channels: int, subtype: str,
-                  level: dict, records: list[dict], engine: str | None = None) -> dict:
-    """``level``: the clipping policy's fields (``clipped``, and ``normalized_db`` for a scaled output);
+                  level: dict, records: list[dict], engine: str | None = None) -> tuple[str, str]:
+    """The output's name and its manifest line (JSON, encoded here: in a worker process with ``--workers``).
+
+    ``level``: the clipping policy's fields (``clipped``, and ``normalized_db`` for a scaled output);
     ``engine``: ``"numpy"`` for outputs of :mod:`audionoise.offline.numpy_engine` (torch: no field)."""
     job: Job = _STATE["job"]
     record = {"output": out_rel, "input": item.key, "copy": k, "seed": output_seed(job.seed, item.key, k),
@@ -194,13 +197,13 @@ def _manifest_row(item: Item, k: int, out_rel: str, rate: int, frames: int, chan
     if converted:
         record["converted_from"] = converted  # e.g. "m4a": audionoise does not write that container
     record["transforms"] = records
-    return _row(item, job, record)
+    return out_rel, line(_row(item, job, record))
 
 
 def _save(item: Item, k: int, y, rate: int, meta: io.AudioInfo, records: list[dict],
-          within: bool = False, engine: str | None = None) -> dict:
+          within: bool = False, engine: str | None = None) -> tuple[str, str]:
     """Write output ``k`` of ``item`` (``y`` is ``(channels, time)``, tensor or NumPy) under the job's clipping
-    policy; its manifest row. ``within``: ``y`` is known to lie in [-1, 1] (nothing for the policy to do)."""
+    policy; its name and manifest line. ``within``: ``y`` is known to lie in [-1, 1] (nothing for the policy to do)."""
     job: Job = _STATE["job"]
     out_rel, dst, subtype = _target(item, k, meta)
     if within:
@@ -243,7 +246,7 @@ def process_long(item: Item, copies: list[int], meta: io.AudioInfo, start: int, 
             with torch.no_grad(), io.AudioWriter(dst, meta.sample_rate, meta.channels, subtype) as writer:
                 records, frames, level = longfile.augment_long(
                     pipe, item.source, start, stop, meta.channels, generator, writer, job.on_clip, out_rel)
-            result.rows.append(_manifest_row(item, k, out_rel, meta.sample_rate, frames, meta.channels, subtype,
+            result.lines.append(_manifest_row(item, k, out_rel, meta.sample_rate, frames, meta.channels, subtype,
                                              level, records))
     except Exception as exc:
         _failure(result, item, exc)
@@ -276,7 +279,7 @@ def process_item(item: Item, copies: list[int], loaded=None) -> Result:
                 y = y[..., :int(new_lengths[0])]
             else:
                 y, records = out
-            result.rows.append(_save(item, k, y[0], rate, meta, records[0]))
+            result.lines.append(_save(item, k, y[0], rate, meta, records[0]))
     except Exception as exc:  # one bad file never stops the job
         _failure(result, item, exc)
     return result
@@ -362,7 +365,7 @@ def process_numpy(item: Item, copies: list[int], data: np.ndarray, meta: io.Audi
         for k in copies:
             rng = np.random.Generator(np.random.PCG64(output_seed(job.seed, item.key, k)))
             y, records = pipe(data, rng, str(item.source))
-            result.rows.append(_save(item, k, y, meta.sample_rate, meta, records, engine=NUMPY_ENGINE))
+            result.lines.append(_save(item, k, y, meta.sample_rate, meta, records, engine=NUMPY_ENGINE))
     except Exception as exc:  # one bad file never stops the job
         _failure(result, item, exc)
     return result
@@ -394,7 +397,7 @@ def _run_batch(examples, tasks, loaded, results, pipe, rate, job) -> bool:
         for t, k in examples:
             if results[t].error is None and not results[t].fatal:
                 one = process_item(tasks[t][0], [k], loaded[t])
-                results[t].rows.extend(one.rows)
+                results[t].lines.extend(one.lines)
                 results[t].error, results[t].fatal = one.error, one.fatal
                 if one.fatal:
                     return True
@@ -405,7 +408,7 @@ def _run_batch(examples, tasks, loaded, results, pipe, rate, job) -> bool:
             continue
         item, meta = tasks[t][0], loaded[t][2]
         try:
-            results[t].rows.append(_save(item, k, y[i], rate, meta, records[i], within[i]))
+            results[t].lines.append(_save(item, k, y[i], rate, meta, records[i], within[i]))
         except Exception as exc:
             _failure(results[t], item, exc)
             if results[t].fatal:

@@ -68,34 +68,47 @@ def _scan_folder(in_dir: Path, extensions: frozenset[str]) -> Inputs:
     """Walk ``in_dir`` without following symlinked folders; classify every entry.
 
     Audio = a non-hidden file with one of ``extensions``; hidden files and folders (name starting with ".") are
-    skipped, like other entries that are not audio.
+    skipped, like other entries that are not audio. Folders are read with ``os.scandir``, whose entries know their
+    type from the directory listing: a plain file costs no ``stat`` (symlinks and odd entries do), which keeps the
+    serial start of a job over 100,000 files short.
     """
     real_in = in_dir.resolve()
     scan = Inputs("folder", in_dir)
     bad = scan.bad
-    for folder, dirs, files in os.walk(in_dir, followlinks=False):
-        base = Path(folder)
-        for d in list(dirs):
-            p = base / d
-            if d.startswith("."):  # hidden folders (.git, .Trash, ...): not descended
-                dirs.remove(d)
-                scan.skipped.append(p.relative_to(in_dir).as_posix())
-            elif p.is_symlink():
-                rel = p.relative_to(in_dir).as_posix()
-                target = p.resolve()
-                if not is_within(target, real_in):
-                    bad[rel] = _error(rel, f"symlinked folder resolves outside the input folder (to {target}); not "
-                                           "followed: copy the files into the input folder if you want them")
+    todo: list[tuple[str, str]] = [(os.fspath(in_dir), "")]  # (folder, its path relative to in_dir + "/")
+    while todo:
+        folder, prefix = todo.pop()
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError:  # as os.walk: an unreadable folder is passed over
+            continue
+        subdirs = []
+        for entry in entries:
+            name = entry.name
+            rel = prefix + name
+            try:
+                is_dir = entry.is_dir()  # follows symlinks, as os.walk lists them
+            except OSError:
+                is_dir = False
+            if is_dir:
+                if name.startswith("."):  # hidden folders (.git, .Trash, ...): not descended
+                    scan.skipped.append(rel)
+                elif entry.is_symlink():
+                    target = Path(entry.path).resolve()
+                    if not is_within(target, real_in):
+                        bad[rel] = _error(rel, f"symlinked folder resolves outside the input folder (to {target}); "
+                                               "not followed: copy the files into the input folder if you want them")
+                    else:
+                        scan.skipped.append(rel)  # its files are processed under their real path
                 else:
-                    scan.skipped.append(rel)  # its files are processed under their real path
-        for name in files:
-            p = base / name
-            rel = p.relative_to(in_dir).as_posix()
-            if p.suffix.lower() not in extensions or name.startswith("."):  # "._x.wav": macOS metadata
+                    subdirs.append((entry.path, rel + "/"))
+                continue
+            if _suffix(name).lower() not in extensions or name.startswith("."):  # "._x.wav": macOS metadata
                 scan.skipped.append(rel)
                 continue
-            if p.is_symlink():
-                target = p.resolve()
+            if entry.is_symlink():
+                target = Path(entry.path).resolve()
                 if not is_within(target, real_in):
                     bad[rel] = _error(rel, f"symlink resolves outside the input folder (to {target}); not "
                                            "followed: copy the file into the input folder if you want it")
@@ -103,12 +116,23 @@ def _scan_folder(in_dir: Path, extensions: frozenset[str]) -> Inputs:
                 if not target.exists():
                     bad[rel] = _error(rel, f"broken symlink (to {target}); fix or remove it")
                     continue
-            if not p.is_file():
+            try:
+                regular = entry.is_file()
+            except OSError:
+                regular = False
+            if not regular:
                 bad[rel] = _error(rel, "not a regular file (FIFO, socket or device?); not read")
                 continue
-            scan.items.append(Item(rel, p))
+            scan.items.append(Item(rel, Path(entry.path)))
+        todo.extend(reversed(subdirs))  # depth first, in name order
     scan.items.sort(key=lambda it: it.key)
     return scan
+
+
+def _suffix(name: str) -> str:
+    """``PurePath(name).suffix``: from the last dot, unless the name starts or ends with it."""
+    i = name.rfind(".")
+    return name[i:] if 0 < i < len(name) - 1 else ""
 
 
 def _error(key: str, reason: str, **extra: Any) -> dict[str, Any]:

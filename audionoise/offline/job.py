@@ -14,7 +14,7 @@ from audionoise._fs import temp_target
 from audionoise.offline import clipping
 from audionoise.offline import engine as runner
 from audionoise.offline.inputs import Inputs, Item, collect, is_within
-from audionoise.offline.jsonl import Appender, line, output_of, read_lines, read_manifest, write_lines_atomic
+from audionoise.offline.jsonl import Appender, line, read_lines, read_manifest, write_lines_atomic
 from audionoise.offline.naming import manifest_name, output_name, output_subtype, shard_of
 from audionoise.offline.pipelines import OfflineUsageError, Pipelines
 from audionoise.runtime import keep_freed_memory
@@ -394,18 +394,20 @@ def _augment(in_path, out_dir, pipeline_or_config, copies, workers, seed, resume
     tasks = [t for t in tasks if t[1]]
     job = runner.Job(out_dir, out_dir.resolve(), int(seed), fmt, sample_rate, inputs.kind == "manifest", on_clip)
     written = failed = 0
-    pending: list[dict] = []  # rows of written outputs whose lines are not appended yet
+    pending: list[tuple[str, str]] = []  # (output, line) of written outputs whose lines are not appended yet
+    done = dict(kept)  # output -> manifest line, of every line on disk: the final sorted manifest
 
     def flush() -> None:
         nonlocal written
         if not pending:
             return
         try:
-            mf.append(line(row) for row in pending)
+            mf.append(text for _, text in pending)
             written += len(pending)
+            done.update(pending)
         except OSError as exc:  # no file without its line: drop the outputs whose lines are lost
-            for row in pending:
-                (out_dir / output_of(row)).unlink(missing_ok=True)
+            for out, _ in pending:
+                (out_dir / out).unlink(missing_ok=True)
             control.fatal = control.fatal or f"could not write {manifest} ({exc})"
         pending.clear()
 
@@ -414,7 +416,7 @@ def _augment(in_path, out_dir, pipeline_or_config, copies, workers, seed, resume
             # Lines go out in groups (one write for up to MANIFEST_GROUP outputs: each append is a metadata update
             # of the file, which costs the kernel as much as creating an output); a job killed with SIGKILL loses
             # at most the lines of the last group, whose files --resume rewrites with the same bytes.
-            pending.extend(result.rows)
+            pending.extend(result.lines)
             if len(pending) >= MANIFEST_GROUP or control.stopping or result.fatal is not None:
                 flush()
             if result.error is not None:
@@ -429,7 +431,7 @@ def _augment(in_path, out_dir, pipeline_or_config, copies, workers, seed, resume
     # Sorted, deduplicated final files: identical to those of an uninterrupted single-process run. On a full
     # disk the rewrite may fail: the appended files are complete and consistent as they are (resume sorts them).
     try:
-        write_lines_atomic(manifest, sorted(read_manifest(manifest).values()))
+        write_lines_atomic(manifest, sorted(done.values()))
         write_lines_atomic(errors, sorted(read_lines(errors)))
     except OSError as exc:
         control.fatal = control.fatal or f"could not rewrite {manifest} ({exc})"
