@@ -245,3 +245,23 @@ def test_a_folder_from_before_the_numpy_engine_resumes_with_the_torch_engine(fol
     assert augment(folders / "in", folders / "old", cfg, resume=True, progress=False, engine="torch").written == 0
     with pytest.raises(OfflineUsageError, match="engine differ.*--engine torch"):
         augment(folders / "in", folders / "old", cfg, resume=True, progress=False)
+
+
+def test_blas_runs_on_one_thread_during_a_job_and_is_restored(folders, monkeypatch):
+    from audionoise import runtime
+    from audionoise.offline import job
+
+    if runtime.set_blas_threads(2) is None:
+        pytest.skip("NumPy here does not use a loaded OpenBLAS (nothing to set)")
+    seen = []
+    real = job._augment
+
+    def spy(*args, **kwargs):
+        get, _ = runtime._openblas()
+        seen.append(int(get()))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(job, "_augment", spy)
+    augment(folders / "in", folders / "out", _config(folders / "noise"), progress=False)
+    get, _ = runtime._openblas()
+    assert seen == [1] and int(get()) == 2

@@ -17,7 +17,7 @@ from audionoise.offline.inputs import Inputs, Item, collect, is_within
 from audionoise.offline.jsonl import Appender, line, read_lines, read_manifest, write_lines_atomic
 from audionoise.offline.naming import manifest_name, output_name, output_subtype, shard_of
 from audionoise.offline.pipelines import OfflineUsageError, Pipelines
-from audionoise.runtime import keep_freed_memory
+from audionoise.runtime import keep_freed_memory, set_blas_threads
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "EXIT_WRITE", "DryRun", "Summary", "augment", "dry_run"]
 
@@ -342,12 +342,15 @@ def augment(in_path: str | os.PathLike, out_dir: str | os.PathLike, pipeline_or_
     """
     control = runner.Control()
     control.install()
+    blas = set_blas_threads(1)  # one thread per process, workers included (they fork from here)
     try:
         return _augment(in_path, out_dir, pipeline_or_config, copies, workers, seed, resume, shard, fmt,
                         sample_rate, extensions, progress, on_clip, control, engine)
     finally:
         control.restore()
         runner.restore_threads()  # torch ran single-threaded, if it ran (engine.torch_single_threaded)
+        if blas is not None:
+            set_blas_threads(blas)
 
 
 #: outputs whose manifest lines are appended in one write
