@@ -243,27 +243,30 @@ def _plan(inputs: Inputs, shard, copies, fmt, real_out: Path) -> _Plan:
             bad[key] = runner.error_row(it, "input lies inside the output folder; not read (outputs could "
                                             "overwrite it)")
     # Output names may collide (a.wav + a.flac with fmt="wav"); check over all inputs, not just this shard.
-    owner: dict[str, list[str]] = {}
-    for it in inputs.items:
-        for k in range(copies):
-            owner.setdefault(output_name(it.key, k, fmt), []).append(it.key)
-    for out, keys in owner.items():
-        if len(keys) > 1:
-            for key in keys:
-                if key in items and key not in bad:
-                    bad[key] = runner.error_row(items[key], f"output name {out!r} would be shared by "
-                                                            f"{', '.join(sorted(keys))}; rename one of them or "
-                                                            "use --format same")
+    names = {it.key: [output_name(it.key, k, fmt) for k in range(copies)] for it in inputs.items}
+    owner: dict[str, str] = {}
+    shared: dict[str, list[str]] = {}
+    for key, outs in names.items():
+        for out in outs:
+            first = owner.setdefault(out, key)
+            if first != key:
+                shared.setdefault(out, [first]).append(key)
+    for out, keys in shared.items():
+        for key in keys:
+            if key in items and key not in bad:
+                bad[key] = runner.error_row(items[key], f"output name {out!r} would be shared by "
+                                                        f"{', '.join(sorted(keys))}; rename one of them or "
+                                                        "use --format same")
     for key in bad:
         items.pop(key, None)
-    outputs = {key: [output_name(key, k, fmt) for k in range(copies)] for key in items}
+    outputs = {key: names[key] for key in items}
     return _Plan(mine, bad, items, outputs, unsupported, len(inputs.skipped))
 
 
 def _remove_stale_temps(out_dir: Path, planned: set[str]) -> None:
     """Delete temporary files left by a killed run, only those of this job's own files (other shards may be
     writing theirs in the same folder)."""
-    folders = {str(Path(p).parent) for p in planned}
+    folders = {p.rpartition("/")[0] or "." for p in planned}  # posix names: str(Path(p).parent), without Paths
     for folder in folders:
         d = out_dir / folder
         if not d.is_dir():
