@@ -58,21 +58,30 @@ def test_preferred_fft_size_takes_a_power_of_two_within_an_eighth():
     assert convolution_size(16000, 16000) == preferred_fft_size(31999)
 
 
-def test_fft_convolve_in_blocks_equals_one_call_and_direct_convolution():
-    # 40 examples x 2 channels: 5 blocks of 8 examples on CPU; under autograd the same maths in one call
+@pytest.mark.parametrize("threads", [1, 2])
+def test_fft_convolve_in_blocks_equals_one_call_and_direct_convolution(threads):
+    # 40 examples x 2 channels = 80 rows: blocks of 16 rows at 1 thread (5 blocks of 8 examples), of 64 rows at 2
+    # threads (32 + 8 examples) on CPU; under autograd the same maths in one call
     from audionoise.functional import rir
 
-    x = torch.randn(40, 2, 900, generator=_g(3))
-    h = torch.randn(40, 300, generator=_g(4))
-    offset = torch.randint(0, 300, (40,), generator=_g(5))
-    blocks = fft_convolve(x, h, offset)
-    with torch.enable_grad():
-        one = fft_convolve(x.clone().requires_grad_(), h, offset).detach()
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        x = torch.randn(40, 2, 900, generator=_g(3))
+        h = torch.randn(40, 300, generator=_g(4))
+        offset = torch.randint(0, 300, (40,), generator=_g(5))
+        n = rir.convolution_size(900, 300)
+        assert rir.cpu_block_rows(n) == (16 if threads == 1 else 64) < 80  # the block sizes the docs quote
+        assert rir.cpu_block_rows(1 << 20) == 2  # at most 2^21 samples a block
+        blocks = fft_convolve(x, h, offset)
+        with torch.enable_grad():
+            one = fft_convolve(x.clone().requires_grad_(), h, offset).detach()
+    finally:
+        torch.set_num_threads(before)
     assert blocks.shape == x.shape and torch.equal(blocks, one)
     direct = np.convolve(x[17, 1].numpy().astype(np.float64), h[17].numpy().astype(np.float64))
     o = int(offset[17])
     assert np.allclose(blocks[17, 1].numpy(), direct[o:o + 900], atol=1e-4)
-    assert rir.CPU_FFT_ROWS == 16  # the block size the docs quote
     # a gain per example is applied block by block the same as on the whole result
     gain = lambda i, j, y: torch.arange(i, j, dtype=torch.float32) + 1.0  # noqa: E731
     scaled = rir._fft_convolve(x, h, offset, gain=gain)

@@ -145,9 +145,22 @@ def preferred_fft_size(n: int) -> int:
     return pow2 if 8 * pow2 <= 9 * smooth else smooth
 
 
-#: rows (examples x channels) per FFT call on CPU: MKL transforms a batch of 32 or more rows 1.5-2.5x slower per row
-#: than blocks of 16 (their buffers stay in the core's cache), measured for FFT sizes 4096-131072 (docs/benchmarks)
+#: rows (examples x channels) per FFT call on CPU with one torch thread: MKL transforms a batch of 32 or more rows
+#: 1.5-2.5x slower per row than blocks of 16 (their buffers stay in the core's cache), measured for FFT sizes
+#: 4096-131072 (docs/benchmarks); see :func:`cpu_block_rows` for more threads
 CPU_FFT_ROWS = 16
+
+
+def cpu_block_rows(n: int) -> int:
+    """Rows per FFT call on CPU for FFT size ``n``: :data:`CPU_FFT_ROWS` with one torch thread; with more, MKL
+    splits each call's rows over its threads, so a call gets ``2 * CPU_FFT_ROWS`` rows per thread (at most 2^21
+    samples a block). Measured 2026-12-07, Reverb on 64 x 1 s (n = 32768), 2 threads, 40 interleaved rounds:
+    median 14.5 / 13.5 ms with 64-row blocks against 17.2 / 16.3 ms with 16-row blocks (two runs); at one
+    thread the block size made no difference. The result does not depend on the block size (each row is its own
+    transform; tested)."""
+    threads = torch.get_num_threads()
+    rows = CPU_FFT_ROWS if threads <= 1 else 2 * CPU_FFT_ROWS * threads
+    return max(1, min(rows, (1 << 21) // max(1, n)))
 
 
 def convolve_spectrum(x: Tensor, h_spectrum: Tensor, n: int, offset: Tensor | None = None) -> Tensor:
@@ -163,12 +176,12 @@ def _convolve(x: Tensor, spectra, n: int, offset: Tensor | None, spectra_grad: b
 
     ``gain(i, j, y)``, when given, returns a ``(j - i,)`` factor per example of the block's result ``y`` (e.g. a level
     correction), applied while the block is in cache. On CPU without autograd the batch goes through in blocks of
-    :data:`CPU_FFT_ROWS` rows (one zero-padded input buffer, one output tensor: the same arithmetic per row as one
+    :func:`cpu_block_rows` rows (one zero-padded input buffer, one output tensor: the same arithmetic per row as one
     call on the whole batch); on GPU, or when a gradient is needed, in one call.
     """
     real = x.dtype if x.dtype == torch.float64 else torch.float32
     b, t = x.shape[0], x.shape[-1]
-    step = max(1, CPU_FFT_ROWS // max(1, math.prod(x.shape[1:-1])))
+    step = max(1, cpu_block_rows(n) // max(1, math.prod(x.shape[1:-1])))
     needs_grad = torch.is_grad_enabled() and (x.requires_grad or spectra_grad)
     if x.device.type != "cpu" or needs_grad or b <= step:
         y = _convolve_rows(torch.nn.functional.pad(x.to(real), (0, n - t)), spectra(0, b), n, t, offset)
