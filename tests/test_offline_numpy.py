@@ -251,7 +251,8 @@ def test_blas_runs_on_one_thread_during_a_job_and_is_restored(folders, monkeypat
     from audionoise import runtime
     from audionoise.offline import job
 
-    if runtime.set_blas_threads(2) is None:
+    before = runtime.set_blas_threads(2)
+    if before is None:
         pytest.skip("NumPy here does not use a loaded OpenBLAS (nothing to set)")
     seen = []
     real = job._augment
@@ -262,6 +263,9 @@ def test_blas_runs_on_one_thread_during_a_job_and_is_restored(folders, monkeypat
         return real(*args, **kwargs)
 
     monkeypatch.setattr(job, "_augment", spy)
-    augment(folders / "in", folders / "out", _config(folders / "noise"), progress=False)
-    get, _ = runtime._openblas()
-    assert seen == [1] and int(get()) == 2
+    try:
+        augment(folders / "in", folders / "out", _config(folders / "noise"), progress=False)
+        get, _ = runtime._openblas()
+        assert seen == [1] and int(get()) == 2
+    finally:
+        runtime.set_blas_threads(before)  # the process's own setting for the other tests

@@ -14,14 +14,12 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from audionoise import io
 from audionoise._manifest import BadLine
 from audionoise._manifest import read as read_manifest
 from audionoise.offline.naming import safe_key
-
-if TYPE_CHECKING:
-    from audionoise import io
 
 __all__ = ["LONG_SAMPLES", "Item", "Inputs", "collect", "is_long", "is_within", "segment_frames"]
 
@@ -104,7 +102,7 @@ def _scan_folder(in_dir: Path, extensions: frozenset[str]) -> Inputs:
                 else:
                     subdirs.append((entry.path, rel + "/"))
                 continue
-            if _suffix(name).lower() not in extensions or name.startswith("."):  # "._x.wav": macOS metadata
+            if io._suffix(name) not in extensions or name.startswith("."):  # "._x.wav": macOS metadata
                 scan.skipped.append(rel)
                 continue
             if entry.is_symlink():
@@ -127,12 +125,6 @@ def _scan_folder(in_dir: Path, extensions: frozenset[str]) -> Inputs:
         todo.extend(reversed(subdirs))  # depth first, in name order
     scan.items.sort(key=lambda it: it.key)
     return scan
-
-
-def _suffix(name: str) -> str:
-    """``PurePath(name).suffix``: from the last dot, unless the name starts or ends with it."""
-    i = name.rfind(".")
-    return name[i:] if 0 < i < len(name) - 1 else ""
 
 
 def _error(key: str, reason: str, **extra: Any) -> dict[str, Any]:

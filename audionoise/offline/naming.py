@@ -33,12 +33,7 @@ def converted_from(rel: str, fmt: str) -> str | None:
     """The input extension (``"m4a"``) when output ``fmt="same"`` cannot keep it (read-only containers)."""
     if fmt != "same":
         return None
-    name = rel[rel.rfind("/") + 1:]
-    if name in ("", ".", ".."):
-        ext = PurePosixPath(rel).suffix.lower()
-    else:  # PurePosixPath(rel).suffix, without building the path (asked for every output)
-        i = name.rfind(".")
-        ext = name[i:].lower() if 0 < i < len(name) - 1 else ""
+    ext = io._suffix(rel)  # without building a path on POSIX (asked for every output)
     return ext[1:] if ext in io.FFMPEG_EXTENSIONS else None
 
 
