@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audionoise.cli import build_parser, main
+from audionoise.cli import SUBCOMMANDS, build_parser, main
 from audionoise.cli._common import is_user_error, one_line
 
 LONG_COMMANDS = ("augment", "train", "evaluate", "make-data")
@@ -140,7 +140,8 @@ def test_version(capsys):
 
 
 def test_help_and_version_do_not_import_torch():
-    code = ("import sys\nfrom audionoise.cli import main\nfor argv in (['--help'], ['--version']):\n"
+    helps = [["--help"], ["--version"]] + [[name, "--help"] for name in SUBCOMMANDS]
+    code = (f"import sys\nfrom audionoise.cli import main\nfor argv in {helps!r}:\n"
             "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
             "print('torch' in sys.modules, 'numpy' in sys.modules, file=sys.stderr)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

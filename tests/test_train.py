@@ -51,6 +51,12 @@ def test_run_writes_checkpoints_logs_and_metrics(tiny, tmp_path):
     assert summary["best_val_acc"] == max(e["val_acc"] for e in metrics["epochs"])
     log = (run / "train.log").read_text()
     assert "epoch 1/2" in log and "epoch 2/2" in log
+    # the resolved auto curriculum is logged and saved: half an epoch clean, so epoch 2 is the one with noise
+    plan = json.loads((run / "run.json").read_text())
+    assert plan["curriculum"] == "auto" and plan["clean_epochs"] == 0.5 and plan["clean_fraction"] == 0.25
+    assert plan["clean_share_per_epoch"] == [1.0, 0.25] and plan["augmented_epochs"] == 1
+    assert "curriculum (auto): 0.5 clean epoch(s)" in log and "1 of 2 epoch(s) get noise" in log
+    assert "no waveform augmentation" not in log
     ckpt = _weights(run)
     assert ckpt["epoch"] == 2 and ckpt["labels"] == metrics["labels"]
     assert [t["name"] for t in ckpt["augmentation"]["transforms"]][:2] == ["TimeShift", "BackgroundNoise"]
@@ -82,10 +88,14 @@ def test_seed_changes_the_run_and_workers_do_not(tiny, tmp_path):
     assert not torch.equal(a["net.prologue.0.weight"], c["net.prologue.0.weight"])
 
 
-def test_augmented_batches_do_not_depend_on_workers(tiny, tmp_path):
+def test_augmented_batches_do_not_depend_on_workers(tiny, tmp_path, capsys):
     # batches are augmented in DataLoader workers, each seeded by (seed, epoch, batch index): 0 and 2 workers
     # give bit-identical first-epoch weights with the default augmentation (noise, shifts, warps, masks)
     train(_cfg(tiny["kws"], tmp_path / "a0", epochs=1, augment="default", threads=1))
+    # one epoch under the auto curriculum is all clean warm-up: said on stderr, in train.log and in run.json
+    warning = "no waveform augmentation will be applied: all 1 epoch(s) fall in the clean warm-up of 0.25 epoch(s)"
+    assert warning in capsys.readouterr().err and warning in (tmp_path / "a0" / "train.log").read_text()
+    assert json.loads((tmp_path / "a0" / "run.json").read_text())["augmented_epochs"] == 0
     train(_cfg(tiny["kws"], tmp_path / "a2", epochs=1, augment="default", threads=1, num_workers=2, preload=False))
     train(_cfg(tiny["kws"], tmp_path / "n0", epochs=1, augment="none", threads=1))
     a, b, c = (_weights(tmp_path / n)["train_model"] for n in ("a0", "a2", "n0"))
@@ -135,6 +145,15 @@ def test_cli_parses_into_the_config(tmp_path, capsys):
     assert printed["seed"] == 5 and printed["resume"] is True and printed["amp"] is False
     assert cli_main(["train", "--data", "D", "--out", "O", "--labels", "all", "--print-config"]) == 0
     assert tomllib.loads(capsys.readouterr().out)["labels"] == "all"
+
+
+def test_train_help_shows_the_resolved_curriculum_defaults(capsys):
+    with pytest.raises(SystemExit):
+        cli_main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default: 0.25 x --epochs; 0 with --curriculum off" in text  # not "(default: 0.0)"
+    assert "--clean-fraction CLEAN_FRACTION share of every batch kept clean after the curriculum (default: 0.25;" in text
+    assert "curriculum (default: 0.0)" not in text
 
 
 def test_default_augmentation_noise_folder_fallbacks(tiny, tmp_path):

@@ -18,13 +18,19 @@ from audionoise.cli._common import HelpFormatter, UsageError, add_quiet, existin
 
 @functools.cache
 def _config_defaults() -> dict:
-    from audionoise.kws.train import TrainConfig  # imports torch: only when `train --help` is printed
+    from audionoise.kws.config import AUTO_CURRICULUM, TrainConfig  # torch-free: `train --help` stays fast
 
-    return {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    # the curriculum fields' 0.0 means "not given": show what --curriculum auto resolves them to
+    clean, ramp, share = AUTO_CURRICULUM
+    unless = "; 0 with --curriculum off, --augment none, or another of these three options given"
+    defaults.update(clean_epochs=f"{clean:g} x --epochs{unless}", noise_ramp_epochs=f"{ramp:g} x --epochs{unless}",
+                    clean_fraction=f"{share:g}{unless}")
+    return defaults
 
 
 class _TrainHelpFormatter(HelpFormatter):
-    """Options default to "not given" (so --config can set them); their help shows the TrainConfig default."""
+    """Options default to "not given" (so --config can set them); their help shows the resolved default."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""

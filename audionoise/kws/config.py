@@ -16,7 +16,7 @@ import tomllib
 from dataclasses import asdict, dataclass
 from typing import Any
 
-__all__ = ["TrainConfig", "clean_share", "curriculum_settings", "load_train_config"]
+__all__ = ["TrainConfig", "clean_share", "curriculum_plan", "curriculum_settings", "load_train_config"]
 
 
 @dataclass
@@ -241,3 +241,40 @@ def clean_share(cfg: TrainConfig, epoch: int) -> float:
         if t < 1.0:
             return 1.0 - (1.0 - fraction) * t
     return fraction
+
+
+def curriculum_plan(cfg: TrainConfig) -> dict[str, Any]:
+    """The resolved curriculum of ``cfg``, as printed at the start of a run and saved in ``RUN_DIR/run.json``.
+
+    ``clean_share_per_epoch`` is the share of each epoch's batches left out of the waveform stage;
+    ``augmented_epochs`` counts the epochs where any part of a batch gets noise (0 means the run trains on clean
+    audio only, e.g. ``epochs=1`` under ``curriculum="auto"``: the first quarter of the run is clean).
+
+    Example:
+        >>> plan = curriculum_plan(TrainConfig(data="d", out="o", epochs=1))
+        >>> plan["clean_epochs"], plan["augmented_epochs"]
+        (0.25, 0)
+    """
+    clean_epochs, ramp_epochs, fraction = curriculum_settings(cfg)
+    shares = [round(clean_share(cfg, e), 4) for e in range(cfg.epochs)] if cfg.augment != "none" else []
+    given = any((cfg.clean_epochs, cfg.noise_ramp_epochs, cfg.clean_fraction))
+    source = "none" if cfg.augment == "none" else "given" if given else cfg.curriculum
+    return {"curriculum": source, "clean_epochs": clean_epochs, "noise_ramp_epochs": ramp_epochs,
+            "clean_fraction": fraction, "clean_share_per_epoch": shares,
+            "augmented_epochs": sum(share < 1.0 for share in shares)}
+
+
+def describe_curriculum(cfg: TrainConfig) -> tuple[str, str | None]:
+    """One line describing the resolved curriculum, and a warning when the run would apply no noise at all."""
+    plan = curriculum_plan(cfg)
+    if cfg.augment == "none":
+        return "curriculum: none (--augment none: no waveform augmentation)", None
+    line = (f"curriculum ({plan['curriculum']}): {plan['clean_epochs']:g} clean epoch(s), then the clean share of "
+            f"a batch falls over {plan['noise_ramp_epochs']:g} epoch(s) to {plan['clean_fraction']:g}; "
+            f"{plan['augmented_epochs']} of {cfg.epochs} epoch(s) get noise")
+    warning = None
+    if plan["augmented_epochs"] == 0 and cfg.epochs > 0:
+        warning = (f"no waveform augmentation will be applied: all {cfg.epochs} epoch(s) fall in the clean warm-up "
+                   f"of {plan['clean_epochs']:g} epoch(s); train longer, or pass --curriculum off (or "
+                   f"--clean-epochs 0 --clean-fraction F) to augment from the first epoch")
+    return line, warning

@@ -32,6 +32,7 @@ import json
 import logging
 import math
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,7 +55,7 @@ from audionoise.functional import mix_at_snr
 from audionoise.kws.augment import Augmentation, build_augmentation
 from audionoise.kws.batches import ClipBatches, PreparedBatches, epoch_batches, first
 from audionoise.kws.checkpoint import TrainState, checkpoint_doc, load_checkpoint, restore, save_checkpoint
-from audionoise.kws.config import TrainConfig, clean_share, load_train_config
+from audionoise.kws.config import TrainConfig, clean_share, curriculum_plan, describe_curriculum, load_train_config
 from audionoise.kws.data import SpeechCommands, collate, split_unreadable
 from audionoise.kws.distributed import Dist
 from audionoise.kws.features import LogMel
@@ -116,7 +117,8 @@ class _Run:
 def train(cfg: TrainConfig) -> dict[str, Any]:
     """Train a keyword spotter as described by ``cfg``; return a summary dict.
 
-    Files in ``cfg.out``: ``config.toml`` (the resolved config), ``augmentation.json``, ``train.log``,
+    Files in ``cfg.out``: ``config.toml`` (the resolved config), ``augmentation.json``, ``run.json`` (the resolved
+    curriculum, :func:`~audionoise.kws.config.curriculum_plan`), ``train.log``,
     ``metrics.json`` (per-epoch metrics, updated every epoch), ``last.pt`` and ``best.pt``
     (see :func:`audionoise.kws.checkpoint.load_model`).
 
@@ -184,6 +186,8 @@ def _train(cfg: TrainConfig, env: Dist, device: torch.device, out: Path) -> dict
             _write_json(out / "augmentation.json", aug.config)
         log.info("training %s: %d train / %d validation clips, %d classes, %d parameters, device %s, world %d",
                  cfg.data, len(train_ds), len(val_ds), len(labels), count_parameters(model), device, env.world)
+    if env.main:
+        _announce_curriculum(cfg, out)
 
     epochs_this_run = 0
     while st.epoch < cfg.epochs and (cfg.stop_after is None or epochs_this_run < cfg.stop_after):
@@ -213,6 +217,17 @@ def _train(cfg: TrainConfig, env: Dist, device: torch.device, out: Path) -> dict
                      "  *best*" if improved else "")
         distributed.barrier(env)
     return _summary(st, labels, out)
+
+
+def _announce_curriculum(cfg: TrainConfig, out: Path) -> None:
+    """Log the resolved curriculum, save it in ``run.json``, and warn when no epoch would get any noise."""
+    line, warning = describe_curriculum(cfg)
+    _write_json(out / "run.json", {"augment": cfg.augment, "epochs": cfg.epochs, **curriculum_plan(cfg)})
+    log.info(line)
+    if warning is not None:
+        log.warning("warning: %s", warning)
+        if not cfg.progress:  # the console handler is off: the warning still reaches the terminal
+            print(f"audionoise train: warning: {warning}", file=sys.stderr)
 
 
 def _train_epoch(run: _Run, st: TrainState, loader: DataLoader) -> dict[str, float]:
