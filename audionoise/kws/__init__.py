@@ -3,29 +3,19 @@
 The bundled synthetic data set is made by :mod:`audionoise.synth` (the ``[kws]`` extra), not here.
 """
 
+from audionoise.kws.data import V2_12_WORDS, SpeechCommands, collate
+
 __all__ = ["SpeechCommands", "collate", "V2_12_WORDS"]
-_LAZY_DATA = dict.fromkeys(__all__, "audionoise.kws.data")
 
-# model, augmentation, training and evaluation: imported on first use (PEP 562), so the torch-free parts
-# (``audionoise.kws.config``, read by ``audionoise train --help``) do not import torch
-_LAZY = {
-    **dict.fromkeys(["SpecWarp", "build_augmentation", "default_pipeline_config"], "audionoise.kws.augment"),
-    "load_model": "audionoise.kws.checkpoint",
-    **dict.fromkeys(["TrainConfig", "load_train_config"], "audionoise.kws.config"),
-    **dict.fromkeys(["evaluate", "evaluate_run", "format_table"], "audionoise.kws.evaluate"),
-    "LogMel": "audionoise.kws.features",
-    **dict.fromkeys(["KeywordSpotter", "ModelConfig", "make_frontend"], "audionoise.kws.model"),
-    "train": "audionoise.kws.train",
-    **_LAZY_DATA,
-}
-__all__ += sorted(set(_LAZY) - set(__all__))
+# model, augmentation, training and evaluation (importing augment also registers SpecWarp for pipeline TOMLs)
+from audionoise.kws.augment import SpecWarp, build_augmentation, default_pipeline_config  # noqa: E402
+from audionoise.kws.checkpoint import load_model  # noqa: E402
+from audionoise.kws.config import TrainConfig, load_train_config  # noqa: E402
+from audionoise.kws.evaluate import evaluate, evaluate_run, format_table  # noqa: E402
+from audionoise.kws.features import LogMel  # noqa: E402
+from audionoise.kws.model import KeywordSpotter, ModelConfig, make_frontend  # noqa: E402
+from audionoise.kws.train import train  # noqa: E402
 
-
-def __getattr__(name: str):
-    if name not in _LAZY:
-        raise AttributeError(f"module 'audionoise.kws' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(_LAZY[name]), name)
-    globals()[name] = value
-    return value
+__all__ += ["KeywordSpotter", "LogMel", "ModelConfig", "SpecWarp", "TrainConfig", "build_augmentation",
+            "default_pipeline_config", "evaluate", "evaluate_run", "format_table", "load_model",
+            "load_train_config", "make_frontend", "train"]
