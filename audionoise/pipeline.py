@@ -26,57 +26,45 @@ from torch import Tensor, nn
 
 from audionoise._fs import atomic_write
 from audionoise.config_files import CONFIG_FORMATS, _config_format, _resolve, _yaml, read_config  # noqa: F401
-from audionoise.transforms.base import REGISTRY, Injector, check_probability, draw, enter, tensor
+from audionoise.plan import Augmented, Plan, augment, sample_plan
+from audionoise.transforms.base import REGISTRY, Injector, check_probability, draw, tensor
 
 Records = list[list[dict[str, Any]]]
 
 
-def _merge(batch: int, parts: list[Records | None]) -> Records | None:
-    if any(part is None for part in parts):
-        return None
-    out: Records = [[] for _ in range(batch)]
-    for part in parts:
-        for i, rows in enumerate(part):
-            out[i].extend(rows)
-    return out
-
-
-def _step(t: nn.Module, x: Tensor, lengths: Tensor | None, generator: torch.Generator | None,
-          active: Tensor | None, record: bool) -> tuple[Tensor, Tensor | None, Records | None]:
-    """Run one child; only a length-changing child is asked for its new lengths."""
-    if getattr(t, "changes_length", False):
-        return t._run_lengths(x, lengths, generator, active, record)
-    y, rec = t._run(x, lengths, generator, active, record)
-    return y, lengths, rec
-
-
 class _Container(nn.Module):
-    """Shared ``forward`` of the pipeline containers: validate once, then run the children on trusted input."""
+    """Shared ``forward`` of the pipeline containers: validate once, plan the children, apply the plan."""
 
     def forward(self, x: Tensor, lengths: Tensor | None = None, generator: torch.Generator | None = None,
                 return_params: bool = False) -> Tensor | tuple:
         """Augment ``x`` (see :class:`audionoise.transforms.Injector` for shapes); with ``return_params`` also
         return the records: ``records[i]`` lists one JSON-able dict per leaf transform for example ``i``.
 
-        With a length-changing transform inside, returns ``(y, lengths)`` (``(y, lengths, records)``)."""
-        xb, single, lengths = enter(x, lengths, self.spectrogram, type(self).__name__)
-        y, lengths, records = self._run_lengths(xb, lengths, generator, None, return_params)
-        y = y[0] if single else y
+        With a length-changing transform inside, returns ``(y, lengths)`` (``(y, lengths, records)``). For one
+        return shape whatever the pipeline holds, use :meth:`augment` (``Augmented(audio, lengths, records)``).
+        """
+        if isinstance(lengths, torch.Generator) and generator is None:
+            raise TypeError(f"{type(self).__name__}: the second positional argument is lengths; pass the generator "
+                            f"as generator=...")
+        y, lengths, records = augment(self, x, lengths, generator, record=return_params)
         if self.changes_length:
-            lengths = lengths[0] if single else lengths
             return (y, lengths, records) if return_params else (y, lengths)
         return (y, records) if return_params else y
 
-    def _run(self, x: Tensor, lengths: Tensor | None, generator: torch.Generator | None,
-             active: Tensor | None, record: bool) -> tuple[Tensor, Records | None]:
-        """Apply to the ``active`` examples; records only when ``record`` (see :meth:`Injector._run`)."""
-        y, _, records = self._run_lengths(x, lengths, generator, active, record)
-        return y, records
-
-    def _run_lengths(self, x: Tensor, lengths: Tensor | None, generator: torch.Generator | None,
-                     active: Tensor | None, record: bool) -> tuple[Tensor, Tensor | None, Records | None]:
-        """:meth:`_run`, also returning the lengths after the children (changed only by length-changing ones)."""
+    def _plan(self, x: Tensor, lengths: Tensor | None, generator: torch.Generator | None, active: Tensor | None,
+              steps: list) -> tuple[Tensor, Tensor | None]:
+        """Sample the children's calls into ``steps`` (see :meth:`Injector._plan`)."""
         raise NotImplementedError
+
+    def sample_plan(self, x: Tensor, lengths: Tensor | None = None,
+                    generator: torch.Generator | None = None) -> Plan:
+        """:func:`audionoise.plan.sample_plan` of this pipeline: the frozen per-example plan, nothing applied."""
+        return sample_plan(self, x, lengths, generator)
+
+    def augment(self, x: Tensor, lengths: Tensor | None = None, generator: torch.Generator | None = None, *,
+                record: bool = True) -> Augmented:
+        """:func:`audionoise.plan.augment`: ``Augmented(audio, lengths, records)``, the one return shape."""
+        return augment(self, x, lengths, generator, record=record)
 
     @functools.cached_property
     def spectrogram(self) -> bool:
@@ -115,13 +103,11 @@ class Compose(_Container):
         self.transforms = nn.ModuleList(transforms)
         self.p = check_probability(p)
 
-    def _run_lengths(self, x, lengths, generator, active, record):
+    def _plan(self, x, lengths, generator, active, steps):
         active = _restrict(active, _coin(x.shape[0], self.p, generator), self.p)
-        parts = []
         for t in self.transforms:
-            x, lengths, rec = _step(t, x, lengths, generator, active, record)
-            parts.append(rec)
-        return x, lengths, _merge(x.shape[0], parts)
+            x, lengths = t._plan(x, lengths, generator, active, steps)
+        return x, lengths
 
     def config(self) -> dict[str, Any]:
         return {"name": "Compose", "p": self.p, "transforms": [_config(t) for t in self.transforms]}
@@ -141,17 +127,14 @@ class OneOf(_Container):
                              f"got {weights}")
         self.weights = weights
 
-    def _run_lengths(self, x, lengths, generator, active, record):
-        b = x.shape[0]
+    def _plan(self, x, lengths, generator, active, steps):
         probs = torch.tensor(self.weights, device=generator.device if generator is not None else None)
-        choice = torch.multinomial(probs, b, replacement=True, generator=generator)
-        parts = []
+        choice = torch.multinomial(probs, x.shape[0], replacement=True, generator=generator)
         for k, t in enumerate(self.transforms):
             # each child changes only the examples it is applied to, so running them in turn on the whole batch
             # gives every example exactly its own branch (its samples and its length)
-            x, lengths, rec = _step(t, x, lengths, generator, _restrict(active, choice == k), record)
-            parts.append(rec)
-        return x, lengths, _merge(b, parts)
+            x, lengths = t._plan(x, lengths, generator, _restrict(active, choice == k), steps)
+        return x, lengths
 
     def config(self) -> dict[str, Any]:
         return {"name": "OneOf", "weights": self.weights, "transforms": [_config(t) for t in self.transforms]}
@@ -165,9 +148,9 @@ class RandomApply(_Container):
         self.transform = transform
         self.p = check_probability(p)
 
-    def _run_lengths(self, x, lengths, generator, active, record):
+    def _plan(self, x, lengths, generator, active, steps):
         coin = _coin(x.shape[0], self.p, generator)
-        return _step(self.transform, x, lengths, generator, _restrict(active, coin, self.p), record)
+        return self.transform._plan(x, lengths, generator, _restrict(active, coin, self.p), steps)
 
     def config(self) -> dict[str, Any]:
         return {"name": "RandomApply", "p": self.p, "transform": _config(self.transform)}

@@ -33,7 +33,8 @@ from torch import Tensor, nn
 from audionoise import io
 from audionoise.functional.snr import gain_for_snr
 from audionoise.offline import clipping
-from audionoise.offline.batched import _recording, batchable
+from audionoise.offline.batched import batchable
+from audionoise.plan import sample_plan
 from audionoise.transforms import BackgroundNoise, Gain, TimeMask, WhiteNoise
 from audionoise.transforms.base import Injector, Params
 
@@ -240,11 +241,10 @@ def augment_long(pipe: nn.Module, source, start: int, stop: int, channels: int, 
     frames = stop - start
     shape = (1, channels, frames)
     leaves = [m for m in pipe.modules() if isinstance(m, Injector)]
-    calls: list[tuple[Injector, Params]] = []
     noises: dict[int, dict] = {}
-    with _recording(leaves, calls), _streamed_white_noise(leaves, noises):
-        pipe._run(torch.empty(shape, device="meta"), None, generator, None, False)
-    steps = [_Step(leaf, params, noises.get(id(leaf)), channels) for leaf, params in calls]
+    with _streamed_white_noise(leaves, noises):
+        plan = sample_plan(pipe, torch.empty(shape, device="meta"), None, generator)
+    steps = [_Step(s.transform, s.params, noises.get(id(s.transform)), channels) for s in plan.steps]
     for j, step in enumerate(steps):
         if not step.snr:
             continue

@@ -302,30 +302,42 @@ class Injector(nn.Module):
         """
         return None
 
-    # -- used by pipelines (trusted, batched input) -------------------------------------------------------------
-    def _step(self, x: Tensor, lengths: Tensor | None, generator: torch.Generator | None,
-              active: Tensor | None) -> tuple[Params, Tensor, dict[str, Tensor]]:
-        """Sample, restrict to ``active`` examples, apply: the one path every pipeline call of a leaf takes."""
+    # -- used by pipelines and the plan API (trusted, batched input) ----------------------------------------------
+    def _plan(self, x: Tensor, lengths: Tensor | None, generator: torch.Generator | None, active: Tensor | None,
+              steps: list) -> tuple[Tensor, Tensor | None]:
+        """Sample this leaf's call into ``steps`` (restricted to ``active`` examples); return the shape holder and
+        lengths the transforms after it are sampled for (changed only by a length-changing leaf)."""
         params = self._sample(x, lengths, generator)
         if active is not None:
             params = dataclasses.replace(params, applied=params.applied & active.to(params.applied.device))
-        y, info = self._apply_params(x, params, lengths, True)
-        return params, y, info
+        steps.append((self, params))
+        if not self.changes_length:
+            return x, lengths
+        new = self.output_lengths(params, lengths, x)
+        width = int(new.max()) if new.numel() else x.shape[-1]
+        return x.new_empty(*x.shape[:-1], width), new
 
-    def _run(self, x: Tensor, lengths: Tensor | None, generator: torch.Generator | None,
-             active: Tensor | None, record: bool) -> tuple[Tensor, list[list[dict[str, Any]]] | None]:
-        """:meth:`_step`, with records only when ``record`` (building them is a host sync on GPU)."""
-        params, y, info = self._step(x, lengths, generator, active)
-        return y, ([[r] for r in self.records(params, info)] if record else None)
+    def output_lengths(self, params: Params, lengths: Tensor | None, x: Tensor) -> Tensor:
+        """The lengths ``_apply_params`` gives for ``params`` (length-changing injectors only), without the signal.
 
-    def _run_lengths(self, x: Tensor, lengths: Tensor | None, generator: torch.Generator | None,
-                     active: Tensor | None,
-                     record: bool) -> tuple[Tensor, Tensor | None, list[list[dict[str, Any]]] | None]:
-        """:meth:`_run` that also returns the lengths after this transform; pipelines call it when
-        ``changes_length`` (the others keep ``lengths`` as they are)."""
-        params, y, info = self._step(x, lengths, generator, active)
-        new = info["length"] if self.changes_length else lengths
-        return y, new, ([[r] for r in self.records(params, info)] if record else None)
+        This fallback applies the parameters to zeros of ``x``'s shape; injectors override it with the formula.
+        """
+        _, info = self._apply_params(torch.zeros_like(x), params, lengths, False)
+        return info["length"]
+
+    # -- the plan API (see :mod:`audionoise.plan`) -----------------------------------------------------------
+    def sample_plan(self, x: Tensor, lengths: Tensor | None = None, generator: torch.Generator | None = None):
+        """:func:`audionoise.plan.sample_plan` of this injector."""
+        from audionoise.plan import sample_plan
+
+        return sample_plan(self, x, lengths, generator)
+
+    def augment(self, x: Tensor, lengths: Tensor | None = None, generator: torch.Generator | None = None, *,
+                record: bool = True):
+        """:func:`audionoise.plan.augment`: ``Augmented(audio, lengths, records)``, the one return shape."""
+        from audionoise.plan import augment
+
+        return augment(self, x, lengths, generator, record=record)
 
     # -- configuration ------------------------------------------------------------------------------------------
     def config(self) -> dict[str, Any]:

@@ -70,6 +70,16 @@ class SpeedPerturb(Injector):
         factor = like(u, torch.tensor(self.factors, dtype=torch.float64))[index]
         return SpeedParams(applied=tensor(u[:, 0] < self.p), factor=tensor(factor))
 
+    def output_lengths(self, params, lengths, x):
+        """``ceil(n * new / orig)`` for the applied examples (:func:`~audionoise.functional.speed.speed`)."""
+        n = (torch.full((x.shape[0],), x.shape[-1], dtype=torch.long) if lengths is None else lengths.cpu())
+        applied, factor = params.applied.cpu(), params.factor.cpu()
+        for f in sorted(set(factor[applied].tolist())):
+            orig, new = speed_rates(f, self.sample_rate)
+            if orig != new:
+                n = torch.where(applied & (factor == f), torch.div(n * new + orig - 1, orig, rounding_mode="floor"), n)
+        return n.to(x.device) if lengths is None else n.to(lengths.device)
+
     def _apply_params(self, x, params, lengths, owned):
         check_finite(x)  # an FFT or a codec would spread one NaN over the whole example
         t = x.shape[-1]
