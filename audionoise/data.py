@@ -172,6 +172,12 @@ class AudioFolder(Dataset):
 
 
 # ---------------------------------------------------------------------------------------------- manifests
+def _file_rate(key: str, value: Any) -> bool:
+    """A ``sample_rate`` field holding a rate in Hz (the file's, as the offline job's manifests write it): allowed,
+    the metadata's ``sample_rate`` (the returned waveform's) takes its place."""
+    return key == "sample_rate" and isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
 def _read_manifest(path: Path) -> list[_manifest.Row]:
     """The rows of the manifest ``path`` (:func:`audionoise._manifest.iter_lines`); ``ValueError`` at the first bad
     line or the first line that sets a field of :data:`RESERVED_KEYS`, naming the manifest and the line."""
@@ -179,7 +185,7 @@ def _read_manifest(path: Path) -> list[_manifest.Row]:
     for row in _manifest.iter_lines(path):
         if isinstance(row, _manifest.BadLine):
             raise ValueError(row.reason)
-        reserved = [k for k in RESERVED_KEYS if k in row.fields]
+        reserved = [k for k in RESERVED_KEYS if k in row.fields and not _file_rate(k, row.fields[k])]
         if reserved:
             raise ValueError(f"{path}:{row.line}: field {reserved[0]!r} is set by AudioManifest itself (the file read, "
                              "the rate of the returned waveform); rename it in the manifest")
@@ -208,7 +214,8 @@ class AudioManifest(Dataset):
     Raises:
         ValueError: naming the manifest and line number: not UTF-8, invalid JSON, not an object, missing
             ``audio_filepath``, bad ``offset``/``duration`` (on any line, an informative ``duration`` too), a
-            reserved field (``path``, ``sample_rate``); or a missing or empty manifest.
+            reserved field (``path``; ``sample_rate`` unless it is a rate in Hz, as in the offline job's
+            ``OUT/manifest.jsonl``, which this class reads as is); or a missing or empty manifest.
         audionoise.io.AudioFileError: (when an item is read) the audio file cannot be decoded; the message names
             the file and the manifest line.
 

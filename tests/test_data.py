@@ -115,6 +115,9 @@ def test_manifest_relative_paths_segments_and_extra_fields(tmp_path):
     assert torch.equal(z, signal[:, 6000:])  # no duration: to the end
     r, meta = data.AudioManifest(manifest, sample_rate=16000, mono=True)[0]
     assert r.shape == (1, 2000) and meta["sample_rate"] == 16000
+    # a rate in Hz (the file's, as augment's OUT/manifest.jsonl writes it) is allowed: the returned rate replaces it
+    rated = _write_manifest(tmp_path / "set" / "rated.jsonl", [{"audio_filepath": "audio/long.wav", "sample_rate": SR}])
+    assert data.AudioManifest(rated, sample_rate=16000)[0][1]["sample_rate"] == 16000
 
 
 @pytest.mark.parametrize("bad, message", [
@@ -123,7 +126,8 @@ def test_manifest_relative_paths_segments_and_extra_fields(tmp_path):
     ('["a.wav", 1.0]', r"train\.jsonl:3: expected a JSON object"),
     ('{"audio_filepath": "a.wav", "offset": -1}', r"train\.jsonl:3: \"offset\" must be a number of seconds >= 0"),
     ('{"audio_filepath": "a.wav", "duration": "1s"}', r"train\.jsonl:3: \"duration\" must be a number"),
-    ('{"audio_filepath": "a.wav", "sample_rate": 16000}', r"train\.jsonl:3: field 'sample_rate' is set by"),
+    ('{"audio_filepath": "a.wav", "sample_rate": "16 kHz"}', r"train\.jsonl:3: field 'sample_rate' is set by"),
+    ('{"audio_filepath": "a.wav", "path": "b.wav"}', r"train\.jsonl:3: field 'path' is set by"),
 ])
 def test_manifest_bad_line_names_file_and_line(tmp_path, bad, message):
     manifest = _write_manifest(tmp_path / "train.jsonl", [{"audio_filepath": "a.wav", "duration": 1.0}, "", bad])

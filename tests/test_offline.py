@@ -145,6 +145,21 @@ def test_messy_manifest_lines(messy_run):
     assert all(t["noise_added"] is False for r in silent for t in r["transforms"])
 
 
+def test_folder_manifest_is_a_nemo_manifest_that_audio_manifest_reads(messy_run):
+    from audionoise.data import AudioManifest
+
+    root, _, _ = messy_run
+    rows = jsonl(root / "out" / "manifest.jsonl")
+    for r in rows:
+        assert r["audio_filepath"] == r["output"] and r["duration"] == round(r["frames"] / r["sample_rate"], 6)
+    ds = AudioManifest(root / "out" / "manifest.jsonl")
+    assert len(ds) == len(rows)
+    for i in (0, len(ds) - 1):
+        x, meta = ds[i]
+        assert x.shape[-1] == rows[i]["frames"] and meta["copy"] == rows[i]["copy"]  # carried fields come along
+        assert torch.equal(x, io.load(root / "out" / rows[i]["output"])[0])
+
+
 def test_manifest_record_reproduces_the_output(messy_run, setup):
     """A manifest seed + the pipeline rebuild the output exactly (here a FLOAT file: no rounding)."""
     root, _, _ = messy_run

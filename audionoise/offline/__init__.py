@@ -29,7 +29,8 @@ It is built for inputs that are precious and messy:
 * **Resumable, parallel, shardable.** ``resume=True`` keeps finished outputs (those with a manifest line),
   ``workers`` processes share the files, ``shard=(i, n)`` takes every n-th input of the sorted list.
 
-``out_dir/manifest.jsonl`` holds one JSON line per output, sorted (``{"output", "input", "copy", "seed",
+``out_dir/manifest.jsonl`` holds one JSON line per output, sorted, a NeMo manifest (``{"audio_filepath", "duration",
+"output", "input", "copy", "seed",
 "sample_rate", "frames", "channels", "subtype", "clipped", "transforms"}``, plus ``"converted_from"`` when a
 read-only container was written as FLAC and ``"normalized_db"`` when an output beyond full scale was scaled
 down: :mod:`audionoise.offline.clipping`); ``out_dir/errors.jsonl`` one line per failed input (``{"input",

@@ -152,10 +152,12 @@ def error_row(item: Item, reason: str) -> dict[str, Any]:
 
 
 def _row(item: Item, job: Job, record: dict[str, Any]) -> dict[str, Any]:
-    """The manifest line of one output: the record, or (manifest input) the input line with the output's path
+    """The manifest line of one output, a valid NeMo manifest line either way: (folder or file input) the output's
+    ``audio_filepath`` and ``duration``, then the record; (manifest input) the input line with the output's path
     and duration and the record under ``"augmentation"``."""
-    if not job.manifest_input:
-        return record
+    if not job.manifest_input:  # a NeMo manifest line too: the output's path (relative to OUT) and duration first
+        return {"audio_filepath": record["output"], "duration": round(record["frames"] / record["sample_rate"], 6),
+                **record}
     record = {"output": record["output"], "input": item.fields["audio_filepath"], "line": item.line,
               **{k: v for k, v in record.items() if k not in ("output", "input")}}
     row = dict(item.fields)
