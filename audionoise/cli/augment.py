@@ -21,8 +21,9 @@ on (--seed, input path, copy index): any --workers, --shard split or --resume gi
 IN is never written to; outputs are written atomically (temp file + rename). m4a/mp4/aac/wma/amr inputs
 need the audionoise[ffmpeg] extra and are written as FLAC.
 
-exit status: 0 all inputs ok, 1 some inputs failed (the rest is done), 2 usage error, 3 stopped by a write
-error (disk full: free space, then --resume), 130/143 stopped by SIGINT/SIGTERM (then --resume)."""
+exit status: 0 all inputs ok, 1 some inputs failed (the rest is done), 2 usage error or OUT in use by
+another job (one line names it; --wait waits), 3 stopped by a write error (disk full: free space, then
+--resume), 130/143 stopped by SIGINT/SIGTERM (then --resume)."""
 
 EPILOG = """\
 examples:
@@ -92,6 +93,9 @@ def register(subparsers) -> None:
     p.add_argument("--workers", type=_positive, default=1, help="worker processes")
     p.add_argument("--seed", type=int, default=0, help="run seed")
     p.add_argument("--resume", action="store_true", help="keep finished outputs of an earlier run, do the rest")
+    p.add_argument("--wait", action="store_true",
+                   help="if another job is writing OUT (the same shard, or any job it would collide with), wait "
+                        "for it to end instead of stopping with exit status 2")
     p.add_argument("--shard", type=_shard, default="0/1", metavar="I/N",
                    help="process only shard I (0-based) of N of the sorted file list")
     p.add_argument("--format", dest="fmt", choices=("same", "wav", "flac"), default="same",
@@ -143,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
         print(report)
         return report.exit_status
     summary = augment(args.in_dir, args.out_dir, pipeline, workers=args.workers, progress=not args.quiet,
-                      **common)
+                      wait=args.wait, **common)
     print(summary)
     if summary.failed:
         print(f"{summary.failed} input(s) failed: see {summary.errors}", file=sys.stderr)

@@ -47,12 +47,13 @@ Example:
 
 from audionoise.offline.job import (EXIT_FAILED, EXIT_OK, EXIT_USAGE, EXIT_WRITE, DryRun, Summary, augment,
                                     dry_run)
+from audionoise.offline.lock import OutputBusy, lock_output
 from audionoise.offline.naming import manifest_name, output_name, output_seed, output_subtype, safe_key, shard_of
 from audionoise.offline.pipelines import OfflineUsageError, quick_config
 
 #: The earlier name of :func:`augment` (which takes a folder, an audio file or a manifest).
 augment_folder = augment
 
-__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "EXIT_WRITE", "DryRun", "OfflineUsageError", "Summary",
-           "augment", "augment_folder", "dry_run", "manifest_name", "output_name", "output_seed", "output_subtype",
-           "quick_config", "safe_key", "shard_of"]
+__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "EXIT_WRITE", "DryRun", "OfflineUsageError", "OutputBusy",
+           "Summary", "augment", "augment_folder", "dry_run", "lock_output", "manifest_name", "output_name",
+           "output_seed", "output_subtype", "quick_config", "safe_key", "shard_of"]

@@ -14,6 +14,7 @@ from audionoise._fs import temp_target
 from audionoise.offline import clipping
 from audionoise.offline import engine as runner
 from audionoise.offline.inputs import Inputs, Item, collect, is_within
+from audionoise.offline.lock import OutputBusy, lock_output
 from audionoise.offline.jsonl import Appender, line, read_lines, read_manifest, write_lines_atomic
 from audionoise.offline.naming import manifest_name, output_name, output_subtype, shard_of
 from audionoise.offline.pipelines import OfflineUsageError, Pipelines
@@ -301,7 +302,7 @@ def augment(in_path: str | os.PathLike, out_dir: str | os.PathLike, pipeline_or_
             copies: int = 1, workers: int = 1, seed: int = 0, resume: bool = False,
             shard: tuple[int, int] = (0, 1), fmt: str = "same", sample_rate: int | None = None,
             extensions: Iterable[str] | None = None, progress: bool = True,
-            on_clip: str = clipping.DEFAULT_POLICY, engine: str = "auto") -> Summary:
+            on_clip: str = clipping.DEFAULT_POLICY, engine: str = "auto", wait: bool = False) -> Summary:
     """Write ``copies`` augmented versions of every input of ``in_path`` under ``out_dir``.
 
     ``in_path`` is a folder (its tree is mirrored), a single audio file, or a NeMo-style ``.jsonl`` manifest
@@ -334,6 +335,8 @@ def augment(in_path: str | os.PathLike, out_dir: str | os.PathLike, pipeline_or_
             samples), ``"error"`` fails the input (one line in ``errors.jsonl`` with the peak in dBFS).
         engine: ``"auto"`` (default: the NumPy engine where it implements the config, torch elsewhere) or
             ``"torch"`` (every output from the torch pipeline; a pipeline module always runs on torch).
+        wait: If another live job holds ``out_dir`` (the same shard, or any job it could collide with, see
+            :mod:`audionoise.offline.lock`), wait for it to end instead of raising :class:`OutputBusy`.
 
     Returns:
         A :class:`Summary`; ``summary.exit_status`` is 0 if every input succeeded, 1 if some failed, 3 if a write
@@ -342,14 +345,18 @@ def augment(in_path: str | os.PathLike, out_dir: str | os.PathLike, pipeline_or_
     Raises:
         OfflineUsageError: bad input, folders, options or config, or ``out_dir`` holds a manifest and ``resume``
             is false.
+        OutputBusy: (an :class:`OfflineUsageError`) another live job holds ``out_dir`` and ``wait`` is false.
     """
     control = runner.Control()
     control.install()
     blas = set_blas_threads(1)  # one thread per process, workers included (they fork from here)
+    held: list = []  # the output folder's lock, held from before OUT is read until after the last write
     try:
         return _augment(in_path, out_dir, pipeline_or_config, copies, workers, seed, resume, shard, fmt,
-                        sample_rate, extensions, progress, on_clip, control, engine)
+                        sample_rate, extensions, progress, on_clip, control, engine, wait, held)
     finally:
+        for lock in held:
+            lock.release()
         control.restore()
         runner.restore_threads()  # torch ran single-threaded, if it ran (engine.torch_single_threaded)
         if blas is not None:
@@ -361,7 +368,8 @@ MANIFEST_GROUP = 64
 
 
 def _augment(in_path, out_dir, pipeline_or_config, copies, workers, seed, resume, shard, fmt, sample_rate,
-             extensions, progress, on_clip, control: runner.Control, engine_name: str = "auto") -> Summary:
+             extensions, progress, on_clip, control: runner.Control, engine_name: str = "auto", wait: bool = False,
+             held: list | None = None) -> Summary:
     start = time.perf_counter()
     keep_freed_memory()  # workers fork from here and inherit it (audionoise.runtime)
     in_path, out_dir, pipelines, settings, inputs, plan = _prepare(
@@ -369,6 +377,20 @@ def _augment(in_path, out_dir, pipeline_or_config, copies, workers, seed, resume
         engine_name)
     manifest = out_dir / manifest_name("manifest", shard)
     errors = out_dir / manifest_name("errors", shard)
+    try:  # every check of OUT's contents below is made under the lock
+        lock = lock_output(out_dir, shard, wait=wait, should_stop=lambda: control.signal is not None)
+    except OutputBusy:
+        if control.signal is None:
+            raise
+        lock = None  # stopped by a signal while waiting (wait=True)
+    except OSError as exc:  # e.g. permission denied or disk full: as for any write in OUT
+        control.fatal, lock = f"could not write in {out_dir} ({exc})", None
+    if lock is None:
+        return Summary(inputs=len(plan.mine), written=0, resumed=0, failed=0, skipped=plan.skipped,
+                       seconds=time.perf_counter() - start, manifest=manifest, errors=errors,
+                       stopped=control.fatal, signal=control.signal)
+    if held is not None:
+        held.append(lock)
     if manifest.exists() and not resume:
         raise OfflineUsageError(f"{manifest} exists: {out_dir} holds an earlier run; pass resume=True (--resume) "
                                 "to finish it, or choose an empty output folder")
