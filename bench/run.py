@@ -493,7 +493,7 @@ def kws_cases(inp: Inputs, device: torch.device, folder: Path) -> tuple[dict[str
 
         def augment():
             with torch.no_grad():
-                return aug.apply_waveform(x, None, g), aug.apply_spectrogram(spec, frames, g)
+                return aug.apply_waveform(x, None, g)[0], aug.apply_spectrogram(spec, frames, g)
 
         return augment
 

@@ -174,7 +174,7 @@ def test_pipeline_toml_is_split_into_waveform_and_spectrogram_stages(tiny, tmp_p
     aug = build_augmentation(toml)
     g = torch.Generator().manual_seed(0)
     x = torch.ones(2, 1, 8000)
-    y = aug.apply_waveform(x, None, g)
+    y, _ = aug.apply_waveform(x, None, g)
     noise_rms = (y - x).pow(2).mean(dim=(1, 2)).sqrt()
     torch.testing.assert_close(noise_rms, torch.full((2,), 10 ** (-10 / 20)), rtol=1e-4, atol=0)  # 10 dB exact
     spec = aug.apply_spectrogram(torch.ones(2, 40, 51), torch.tensor([51, 30]), g)
@@ -274,11 +274,11 @@ def test_clean_share_of_a_batch_and_curriculum(tiny, tmp_path):
     aug = build_augmentation("default", data_root=tiny["kws"])
     x = 0.1 * torch.randn(10, 1, 8000, generator=torch.Generator().manual_seed(0))
     lengths = torch.full((10,), 8000)
-    y = aug.apply_waveform(x, lengths, torch.Generator().manual_seed(1), clean_share=0.3)
+    y, _ = aug.apply_waveform(x, lengths, torch.Generator().manual_seed(1), clean_share=0.3)
     same = [bool(torch.equal(y[b], x[b])) for b in range(10)]
     expect = clean_rows(10, 0.3, _after_pipeline(aug, x, lengths))
     assert sum(same) == 3 and same == expect.tolist()  # exactly round(0.3 * 10) rows untouched, as drawn
-    assert torch.equal(aug.apply_waveform(x, lengths, torch.Generator(), clean_share=1.0), x)
+    assert torch.equal(aug.apply_waveform(x, lengths, torch.Generator(), clean_share=1.0)[0], x)
     cfg = _cfg(tiny["kws"], tmp_path / "c", epochs=4, clean_epochs=1, noise_ramp_epochs=2, clean_fraction=0.5)
     assert [clean_share(cfg, e) for e in range(4)] == [1.0, 0.875, 0.625, 0.5]
     with pytest.raises(ValueError, match="clean_fraction"):
@@ -316,3 +316,35 @@ def test_curriculum_run_and_selection_on_clean_and_noisy(tiny, tmp_path):
     for h in hist:
         assert 0.0 <= h["val_noisy_acc"] <= 1.0 and h["val_score"] == (h["val_acc"] + h["val_noisy_acc"]) / 2
     assert summary["best_val_acc"] == max(h["val_score"] for h in hist)
+
+
+def _speed_toml(tmp_path, noise_dir):
+    toml = tmp_path / "speed.toml"
+    toml.write_text('sample_rate = 16000\n[[transforms]]\nname = "SpeedPerturb"\nfactors = [0.9, 1.1]\n'
+                    f'[[transforms]]\nname = "BackgroundNoise"\nnoise = "{noise_dir}"\nmin_snr_db = 0.0\n'
+                    'max_snr_db = 10.0\n[[transforms]]\nname = "SpecTimeMask"\nmax_width = 5\n')
+    return toml
+
+
+def test_speed_perturb_waveform_stage_threads_new_lengths(tiny, tmp_path):
+    aug = build_augmentation(_speed_toml(tmp_path, resolve_noise_dir(None, tiny["kws"])))
+    x = 0.1 * torch.randn(6, 1, 8000, generator=torch.Generator().manual_seed(0))
+    lengths = torch.tensor([8000, 8000, 7000, 6000, 8000, 5000])
+    x = x * (torch.arange(8000) < lengths[:, None])[:, None]  # zero padding, as pad_collate gives
+    y, new = aug.apply_waveform(x, lengths, torch.Generator().manual_seed(3), clean_share=0.5)
+    # speed 0.9 -> ceil(n * 16000 / 14400) = ceil(n / 0.9); 1.1 -> ceil(n / 1.1); kept rows keep their length
+    allowed = [{n, -(-n * 10 // 9), -(-n * 10 // 11)} for n in lengths.tolist()]
+    assert all(int(m) in ok for m, ok in zip(new, allowed))
+    assert y.shape[-1] == int(new.max())
+    same = [bool(torch.equal(y[b, :, :8000], x[b])) and int(new[b]) == int(lengths[b]) for b in range(6)]
+    assert sum(same) == 3  # round(0.5 * 6) clean rows: untouched, old length
+    for b in range(6):  # nothing written after each example's new length
+        assert float(y[b, :, int(new[b]):].abs().sum()) == 0.0
+
+
+@pytest.mark.parametrize("curriculum", [True, False])
+def test_train_with_a_speed_perturb_pipeline(tiny, tmp_path, curriculum):
+    kw = dict(clean_fraction=0.25) if curriculum else dict(curriculum="off")
+    summary = train(_cfg(tiny["kws"], tmp_path / "sp", epochs=1,
+                         augment=str(_speed_toml(tmp_path, resolve_noise_dir(None, tiny["kws"]))), **kw))
+    assert len(summary["history"]) == 1 and summary["history"][0]["train_loss"] > 0

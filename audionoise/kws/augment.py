@@ -38,6 +38,7 @@ import torch
 from torch import Tensor, nn
 
 from audionoise import assets
+from audionoise.plan import apply_plan, augment, sample_plan
 from audionoise.functional.warp import warp_spectrogram
 from audionoise.transforms.warp import SpecWarp
 
@@ -140,24 +141,26 @@ class Augmentation:
                 m.to(device)
         return self
 
-    @staticmethod
-    def _call(module: nn.Module, x: Tensor, lengths: Tensor | None, generator: torch.Generator) -> Tensor:
-        out = module(x, lengths=lengths, generator=generator)
-        return out[0] if isinstance(out, tuple) else out
-
     def apply_waveform(self, x: Tensor, lengths: Tensor | None, generator: torch.Generator,
-                       clean_share: float = 0.0) -> Tensor:
-        """The waveform stage; ``round(clean_share * batch)`` rows (drawn from ``generator``) stay as they are."""
+                       clean_share: float = 0.0) -> tuple[Tensor, Tensor | None]:
+        """The waveform stage: ``(y, lengths)``, the lengths changed by length-changing transforms (speed
+        perturbation: ``y`` is then zero-padded to the longest new length).
+
+        ``round(clean_share * batch)`` rows (drawn from ``generator`` after the pipeline's plan) are left out of
+        the plan: they come back as they are, with their own lengths.
+        """
         if self.waveform is None or clean_share >= 1.0:
-            return x
-        y = self._call(self.waveform, x, lengths, generator)
+            return x, lengths
+        plan = sample_plan(self.waveform, x, lengths, generator)
         if clean_share > 0.0:
-            keep = clean_rows(x.shape[0], clean_share, generator)
-            y = torch.where(keep.view(-1, *([1] * (x.dim() - 1))), x, y)
-        return y
+            plan = plan.restrict(~clean_rows(x.shape[0], clean_share, generator))
+        out = apply_plan(x, plan, lengths, record=False, owned=True)
+        return out.audio, out.lengths
 
     def apply_spectrogram(self, spec: Tensor, frame_lengths: Tensor | None, generator: torch.Generator) -> Tensor:
-        return spec if self.spectrogram is None else self._call(self.spectrogram, spec, frame_lengths, generator)
+        if self.spectrogram is None:
+            return spec
+        return augment(self.spectrogram, spec, frame_lengths, generator, record=False).audio
 
 
 def build_augmentation(

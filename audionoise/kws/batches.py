@@ -113,7 +113,7 @@ class PreparedBatches(ClipBatches):
         x, lengths = clips.x, clips.lengths
         g = batch_generator(self.seed, self.epoch, b)
         t1 = time.perf_counter()
-        x = self.aug.apply_waveform(x, lengths, g, self.clean_share)
+        x, lengths = self.aug.apply_waveform(x, lengths, g, self.clean_share)
         t2 = time.perf_counter()
         f, frames = self.frontend(x, lengths)
         t3 = time.perf_counter()

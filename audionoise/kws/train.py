@@ -1,7 +1,7 @@
 """Keyword-spotting trainer: ``train(cfg)``, read top to bottom. One training step is
 
     f, y = batch.features, batch.labels                  # CPU: a batch prepared in a DataLoader worker
-    # (GPU: x, lengths, y = batch; x = aug.apply_waveform(x, lengths, g); f, frames = frontend(x, lengths);
+    # (GPU: x, lengths, y = batch; x, lengths = aug.apply_waveform(x, lengths, g); f, frames = frontend(x, lengths);
     #       f = aug.apply_spectrogram(f, frames, g)   -- on the device, in the step)
     loss = cross_entropy(model(f), y)                    # network, loss; then AdamW, schedule, weight average
 
@@ -279,7 +279,7 @@ def _features(run: _Run, batch, epoch: int, timer: StepTimer) -> tuple[Tensor, T
     gen = batch_generator(run.aug_seed, epoch, batch.index, device)
     with torch.no_grad():
         with timer.augmenting():
-            x = run.aug.apply_waveform(x, lengths, gen, clean_share(run.cfg, epoch))
+            x, lengths = run.aug.apply_waveform(x, lengths, gen, clean_share(run.cfg, epoch))
         f, frames = run.frontend(x, lengths)
         with timer.augmenting():
             f = run.aug.apply_spectrogram(f, frames, gen)
