@@ -43,9 +43,6 @@ class _Container(nn.Module):
         With a length-changing transform inside, returns ``(y, lengths)`` (``(y, lengths, records)``). For one
         return shape whatever the pipeline holds, use :meth:`augment` (``Augmented(audio, lengths, records)``).
         """
-        if isinstance(lengths, torch.Generator) and generator is None:
-            raise TypeError(f"{type(self).__name__}: the second positional argument is lengths; pass the generator "
-                            f"as generator=...")
         y, lengths, records = augment(self, x, lengths, generator, record=return_params)
         if self.changes_length:
             return (y, lengths, records) if return_params else (y, lengths)

@@ -226,3 +226,21 @@ def test_a_pipeline_validates_once_for_all_its_children(bank, monkeypatch):
     x = torch.randn(4, 3000, generator=seeded(30))
     pipe(x, torch.tensor([3000, 2000, 1000, 10]), seeded(31))
     assert calls == {"lengths": 1, "waveform": 0, "finite": 0}  # one lengths check; dtype/shape read once inline
+
+
+
+def test_a_generator_passed_as_lengths_is_one_line_naming_generator(bank):
+    """`t(x, g)` (the generator as second positional argument) used to fail inside torch ("Could not infer dtype
+    of torch._C.Generator"): every entry (injectors, pipelines, sample, plans) says what to write instead."""
+    from audionoise.cli._common import is_user_error
+
+    x = torch.randn(2, 4000, generator=seeded(3))
+    spec = torch.rand(2, 40, 30, generator=seeded(4))
+    calls = [(t, x) for t in wave_injectors(bank)] + [(t, spec) for t in spec_injectors()]
+    calls += [(an.Compose([an.WhiteNoise(0, 10)]), x), (an.WhiteNoise(0, 10).sample, x),
+              (an.Compose([an.Gain(-6, 6)]).augment, x)]
+    for call, data in calls:
+        with pytest.raises(ValueError, match=r"second positional argument is lengths, got a torch\.Generator; pass "
+                                             r"the generator by keyword, t\(x, generator=g\)") as err:
+            call(data, seeded())
+        assert "\n" not in str(err.value) and is_user_error(err.value)

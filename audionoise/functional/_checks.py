@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 
@@ -34,6 +36,14 @@ def check_finite(x: Tensor, name: str = "x") -> None:
         bad = int((~torch.isfinite(x)).sum())
         raise ValueError(f"{name} contains {bad} non-finite value(s) (NaN or Inf); clean or drop this input "
                          f"before augmenting")
+
+
+def check_not_generator(lengths: Any, who: str) -> None:
+    """``ValueError`` naming ``generator=`` when a ``torch.Generator`` came in the place of ``lengths`` (``t(x, g)``,
+    the natural guess for the second positional argument of an injector or pipeline)."""
+    if isinstance(lengths, torch.Generator):
+        raise ValueError(f"{who}: the second positional argument is lengths, got a torch.Generator; pass the "
+                         f"generator by keyword, t(x, generator=g), or after the lengths, t(x, lengths, g)")
 
 
 def check_lengths(lengths: Tensor | None, batch: int, time: int, name: str = "lengths") -> Tensor | None:

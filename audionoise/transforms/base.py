@@ -53,7 +53,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from audionoise.functional._checks import CHANNELS_FIRST_TAG, check_lengths, check_waveform
+from audionoise.functional._checks import CHANNELS_FIRST_TAG, check_lengths, check_not_generator, check_waveform
 
 #: name -> injector class, filled by ``Injector.__init_subclass__``; used by pipeline configs.
 REGISTRY: dict[str, type["Injector"]] = {}
@@ -198,6 +198,7 @@ def needs_grad(x: Tensor) -> bool:
 
 def enter(x: Tensor, lengths: Tensor | None, spectrogram: bool, who: str) -> tuple[Tensor, bool, Tensor | None]:
     """Validate an input at a public entry; return its batched view, whether it was unbatched, int64 lengths."""
+    check_not_generator(lengths, who)
     if not isinstance(x, Tensor) or not x.is_floating_point() or x.dim() < 1:
         check_waveform(x)
     d = x.dim()
