@@ -8,8 +8,9 @@ epoch ``e`` is ``pipeline(x_r[None], generator=torch.Generator().manual_seed(der
 DataLoader workers never change a row's output.
 
 The batch is cut into groups of rows of one shape; each group of a pipeline made of batchable injectors is augmented
-in one batched call that is bit-identical to its rows' one-row calls (:mod:`audionoise.offline.batched`); other
-pipelines run row by row. Needs the ``audionoise[hf]`` extra (``datasets``; ``torchcodec`` + FFmpeg to decode audio
+in one batched call that is bit-identical to its rows' one-row calls (each row's plan drawn with its own generator,
+:func:`audionoise.plan.sample_plan`, the plans concatenated and applied once); pipelines with leaves that are not
+exact in a batch (:func:`audionoise.offline.batched.batchable`) run row by row. Needs the ``audionoise[hf]`` extra (``datasets``; ``torchcodec`` + FFmpeg to decode audio
 files, as ``datasets`` 4+ does).
 
 Example:
@@ -22,7 +23,6 @@ Example:
 
 from __future__ import annotations
 
-import inspect
 import json
 from typing import Any
 
@@ -31,6 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from audionoise._seed import derive_seed
+from audionoise.plan import Plan, apply_plan, augment, sample_plan
 
 __all__ = ["Transform", "row_seed"]
 
@@ -72,15 +73,6 @@ def _decoded(value: Any, column: str, row: int) -> tuple[np.ndarray, int, str | 
                      "(a dict with 'array' and 'sampling_rate', or an AudioDecoder)")
 
 
-def _unpack(out: Any, changes_length: bool, records: bool) -> tuple[Tensor, list | None]:
-    """``(y for one example, its records)`` of a pipeline call on a batch of one."""
-    out = out if isinstance(out, tuple) else (out,)  # y | (y, records) | (y, lengths) | (y, lengths, records)
-    y = out[0][0]
-    if changes_length:
-        y = y[..., :int(out[1].reshape(-1)[0])]
-    return y, (out[-1][0] if records else None)
-
-
 class Transform:
     """Augment the audio column of a ``datasets`` batch with ``pipeline``, each row from its own seed.
 
@@ -109,9 +101,8 @@ class Transform:
         if any(getattr(m, "spectrogram", False) for m in pipeline.modules()):
             raise ValueError("pipeline holds spectrogram transforms; Transform augments waveforms: apply "
                              "spectrogram masks after the features, in the training step")
-        if return_params and "return_params" not in inspect.signature(pipeline.forward).parameters:
-            raise ValueError(f"return_params=True needs a pipeline that returns records; wrap the "
-                             f"{type(pipeline).__name__} in audionoise.Compose([...])")
+        if not hasattr(pipeline, "sample_plan"):
+            raise ValueError(f"pipeline must be an audionoise injector or pipeline, got {type(pipeline).__name__}")
         if sample_rate is not None and (not isinstance(sample_rate, int) or sample_rate <= 0):
             raise ValueError(f"sample_rate must be a positive integer (Hz) or None, got {sample_rate!r}")
         if not isinstance(seed, int) or isinstance(seed, bool):
@@ -185,21 +176,20 @@ class Transform:
         if self._batchable is None:
             from audionoise.offline.batched import batchable
 
-            takes = "return_params" in inspect.signature(self.pipeline.forward).parameters  # a pipeline, not a leaf
-            self._batchable = takes and batchable(self.pipeline)
+            self._batchable = batchable(self.pipeline)
         return self._batchable
 
     def _one(self, x: Tensor, generator: torch.Generator) -> tuple[Tensor, list | None]:
-        xb = x[None]  # a batch of one mono clip (1, time), or one multichannel example (1, channels, time)
-        kwargs = {"return_params": True} if self.return_params else {}
-        out = self.pipeline(xb, None, generator, **kwargs)
-        return _unpack(out, bool(getattr(self.pipeline, "changes_length", False)), self.return_params)
+        # a batch of one mono clip (1, time), or one multichannel example (1, channels, time)
+        out = augment(self.pipeline, x[None], generator=generator, record=self.return_params)
+        y = out.audio[0]
+        if out.lengths is not None:
+            y = y[..., :int(out.lengths[0])]  # a length-changing pipeline (SpeedPerturb, ...)
+        return y, (out.records[0] if self.return_params else None)
 
     def _batch(self, members, rows, gens, outs, records) -> None:
-        from audionoise.offline.batched import apply_batch, leaves_of, sample_many
-
-        leaves = leaves_of(self.pipeline)
-        per_example = sample_many(self.pipeline, ((rows[i][None], gens[i]) for i in members), leaves)
-        y, recs = apply_batch(torch.stack([rows[i] for i in members]), per_example)
+        plans = [sample_plan(self.pipeline, rows[i][None], None, gens[i]) for i in members]
+        out = apply_plan(torch.stack([rows[i] for i in members]), Plan.concat(plans), None,
+                         record=self.return_params, owned=True)
         for j, i in enumerate(members):
-            outs[i], records[i] = y[j], (recs[j] if self.return_params else None)
+            outs[i], records[i] = out.audio[j], (out.records[j] if self.return_params else None)

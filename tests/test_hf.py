@@ -136,6 +136,14 @@ def test_return_params_adds_json_records_per_row():
     assert single["augmentation"][0] == out["augmentation"][1]
 
 
+def test_a_single_injector_with_records():
+    rows = _rows(3)
+    out = Transform(an.WhiteNoise(10, 10), seed=0, key_column="id", return_params=True)(rows)
+    assert [json.loads(r)[0]["transform"] for r in out["augmentation"]] == ["WhiteNoise"] * 3
+    x = torch.from_numpy(rows["audio"][0]["array"])[None]
+    assert np.array_equal(out["audio"][0]["array"], _call(an.WhiteNoise(10, 10), x, derive_seed(0, 0, "utt0")).numpy())
+
+
 def test_length_changing_pipeline_runs_row_by_row():
     pipe = an.Compose([an.SpeedPerturb([0.9], sample_rate=RATE), an.WhiteNoise(10, 10)])
     rows = _rows(3)
@@ -162,8 +170,8 @@ def test_bad_input_is_one_clear_error():
         Transform(_pipe(), key_column="uid")(_rows(1))
     with pytest.raises(ValueError, match=r"Audio\(decode=False\)"):
         Transform(_pipe(), key_column="id")({"id": ["a"], "audio": [{"path": "a.wav", "bytes": None}]})
-    with pytest.raises(ValueError, match="return_params=True needs a pipeline"):
-        Transform(an.WhiteNoise(0, 1), return_params=True)
+    with pytest.raises(ValueError, match="pipeline must be an audionoise injector or pipeline"):
+        Transform(torch.nn.Identity())
     with pytest.raises(ValueError, match="spectrogram transforms"):
         Transform(an.Compose([an.SpecTimeMask(4)]))
 
