@@ -89,9 +89,10 @@ def test_readme_has_examples():
 
 
 @pytest.mark.parametrize("index", range(len(EXAMPLES)))
-def test_readme_python_block_prints_what_the_readme_shows(index, monkeypatch):
+def test_readme_python_block_prints_what_the_readme_shows(index, monkeypatch, tmp_path):
     source, expected = EXAMPLES[index]
-    monkeypatch.chdir(ROOT)
+    monkeypatch.chdir(tmp_path)  # outside the checkout: a pasted example may not depend on the repository's files
+    assert "data/" not in source, "README examples use audionoise.assets.noise_dir(), not the checkout's data/"
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         exec(compile(source, f"README.md[python block {index}]", "exec"), {"__name__": "readme"})
@@ -109,12 +110,14 @@ def test_ci_runs_the_readme_test_command():
     assert os.access(ROOT / ".ci" / "run", os.X_OK)
 
 
-def test_readme_toml_block_is_a_valid_pipeline(monkeypatch):
+def test_readme_toml_block_is_a_valid_pipeline(monkeypatch, tmp_path):
+    import shutil
     import tomllib
 
     import audionoise as an
 
-    monkeypatch.chdir(ROOT)
+    monkeypatch.chdir(tmp_path)  # a user's project folder, with its own noise folder where the TOML says
+    shutil.copytree(an.assets.noise_dir(), tmp_path / "data" / "noise")
     block = re.findall(r"```toml\n(.*?)```", README, flags=re.S)[0]
     pipe = an.load_pipeline(tomllib.loads(block))
     assert [type(t).__name__ for t in pipe.transforms] == ["BackgroundNoise", "OneOf"]

@@ -234,6 +234,30 @@ def test_spec_masks_respect_frame_lengths():
     assert (y[..., 30:] == 1).all() and (y == -5).any()
 
 
+@pytest.mark.parametrize("center", [True, False])
+def test_frame_lengths_equal_the_frames_of_each_clip_alone(center):
+    """Sample lengths -> frame lengths (public: spectrogram masks take frames): the frames torchaudio gives for
+    the valid samples alone, for a centred STFT and an uncentred one."""
+    import torchaudio
+
+    mel = torchaudio.transforms.MelSpectrogram(16000, n_fft=480, hop_length=160, n_mels=40, center=center,
+                                               pad_mode="constant")  # reflect needs n > n_fft // 2
+    lengths = [16000, 12345, 481, 480, 479, 160, 1]
+    expected = [mel(torch.zeros(n)).shape[-1] if center or n >= 480 else 0 for n in lengths]
+    assert F.frame_lengths(torch.tensor(lengths), 160, n_fft=480, center=center).tolist() == expected
+    with pytest.raises(ValueError, match="needs n_fft"):
+        F.frame_lengths(torch.tensor(lengths), 160, center=False)
+    with pytest.raises(ValueError, match="must be integers"):
+        F.frame_lengths(torch.tensor([1.5]), 160)
+    # masks given frame lengths never touch the padding frames of a padded batch's spectrogram
+    x = torch.ones(2, 16000)
+    x[1, 8000:] = 0
+    spec = mel(x)
+    flen = F.frame_lengths(torch.tensor([16000, 8000]), 160, n_fft=480, center=center)
+    y = an.SpecTimeMask(40, num_masks=3, fill=-1.0)(spec, flen, seeded())
+    assert torch.equal(y[1, :, int(flen[1]):], spec[1, :, int(flen[1]):])
+
+
 def test_noise_bank_loops_and_offsets_cover_clip():
     clip = torch.arange(1, 101, dtype=torch.float32)
     bank = an.NoiseBank.from_tensors([clip], SR, crossfade_s=0)  # exact butt-joined loops (default: cross-faded)

@@ -2,6 +2,7 @@
 
 from audionoise.functional.align import estimate_delay
 from audionoise.functional.bursts import add_bursts, burst_envelope
+from audionoise.functional.frames import frame_lengths
 from audionoise.functional.filters import a_law, butterworth_response, fft_filter, mu_law, telephone
 from audionoise.functional.level import CLIP_POLICIES, handle_clipping, level, level_gain, peak
 from audionoise.functional.masks import freq_mask, spec_time_mask, time_mask
@@ -13,7 +14,7 @@ from audionoise.functional.warp import warp_spectrogram
 
 __all__ = ["CLIP_POLICIES", "COLORS", "SNR_REFERENCES", "a_law", "active_mask", "add_bursts", "burst_envelope",
            "butterworth_response", "colored_noise",
-           "energy_decay_db", "estimate_delay", "fft_convolve", "fft_filter", "freq_mask", "handle_clipping", "level",
+           "energy_decay_db", "estimate_delay", "fft_convolve", "fft_filter", "frame_lengths", "freq_mask", "handle_clipping", "level",
            "level_gain", "mix_at_snr", "mu_law", "peak", "power", "rms", "room_impulse", "rt60", "shape_noise",
            "snr_db", "snr_gain", "spec_time_mask", "speed", "synthetic_rir", "telephone", "time_mask",
            "warp_spectrogram"]

@@ -20,20 +20,9 @@ import torch
 import torchaudio
 from torch import Tensor, nn
 
+from audionoise.functional.frames import frame_lengths
+
 __all__ = ["LogMel", "frame_lengths", "normalize_per_utterance"]
-
-
-def frame_lengths(lengths: Tensor, hop_length: int) -> Tensor:
-    """Number of STFT frames (``center=True``) that cover ``lengths`` valid samples.
-
-    A centred STFT of ``n`` samples has ``1 + n // hop_length`` frames; frame ``t`` is valid when
-    ``t < 1 + lengths // hop_length``.
-
-    Example:
-        >>> frame_lengths(torch.tensor([16000, 8000]), 160)
-        tensor([101,  51])
-    """
-    return 1 + torch.div(lengths, hop_length, rounding_mode="floor")
 
 
 def normalize_per_utterance(spec: Tensor, lengths: Tensor | None = None, eps: float = 1e-5) -> Tensor:
