@@ -136,19 +136,28 @@ class AudioFolder(Dataset):
         extensions: File extensions to include (case-insensitive, with or without the dot); default: every
             extension :mod:`audionoise.io` reads.
         mono: Average the channels of every file into one.
+        label_from: ``None`` (no labels) or ``"folder"``: the class of a file is the first folder of its
+            relative path (``root/yes/a.wav`` and ``root/yes/spk1/b.wav`` are class ``"yes"``, as in Speech
+            Commands); :attr:`classes` lists the class names sorted, :attr:`labels` each item's class index, and
+            ``metadata`` gains ``"label"`` (the index) and ``"class_name"``.
 
     Raises:
-        ValueError: ``root`` is not a folder or holds no audio file; bad ``sample_rate`` or ``extensions``.
+        ValueError: ``root`` is not a folder or holds no audio file; bad ``sample_rate``, ``extensions`` or
+            ``label_from``; with ``label_from="folder"``, audio files directly in ``root`` (no class folder).
 
     Example:
         >>> ds = AudioFolder("clips", sample_rate=16000, extensions=(".wav", ".flac"))  # doctest: +SKIP
         >>> x, meta = ds[0]  # doctest: +SKIP
         >>> x.shape, meta["relative_path"]  # doctest: +SKIP
         (torch.Size([1, 16000]), 'spk1/a.wav')
+        >>> words = AudioFolder("speech_commands", label_from="folder")  # doctest: +SKIP
+        >>> words.classes[:3], words[0][1]["label"]  # doctest: +SKIP
+        (['backward', 'bed', 'bird'], 0)
     """
 
     def __init__(self, root: str | os.PathLike, sample_rate: int | None = None,
-                 extensions: Iterable[str] | str = io.AUDIO_EXTENSIONS, mono: bool = False) -> None:
+                 extensions: Iterable[str] | str = io.AUDIO_EXTENSIONS, mono: bool = False,
+                 label_from: str | None = None) -> None:
         self.root = Path(root)
         if not self.root.is_dir():
             raise ValueError(f"{self.root}: not a folder; pass the folder that holds the audio files")
@@ -160,15 +169,37 @@ class AudioFolder(Dataset):
         if not self.files:
             raise ValueError(f"{self.root}: no audio files with extension {', '.join(sorted(self.extensions))} "
                              "under it (hidden files and folders are skipped); check the folder and extensions")
+        if label_from not in (None, "folder"):
+            raise ValueError(f"label_from must be None or 'folder', got {label_from!r}")
+        self.label_from = label_from
+        #: class names, sorted (``label_from="folder"``; else empty)
+        self.classes: list[str] = []
+        #: each item's class index into :attr:`classes` (``label_from="folder"``; else empty)
+        self.labels: list[int] = []
+        if label_from == "folder":
+            loose = [f for f in self.files if "/" not in f]
+            if loose:
+                raise ValueError(f"{self.root}: label_from='folder' takes the class from a file's folder, but "
+                                 f"{len(loose)} file(s) lie directly in it (e.g. {loose[0]!r}); move them into "
+                                 f"class folders or leave label_from out")
+            names = [f.partition("/")[0] for f in self.files]
+            self.classes = sorted(set(names))
+            index = {c: i for i, c in enumerate(self.classes)}
+            self.labels = [index[n] for n in names]
 
     def __len__(self) -> int:
         return len(self.files)
 
     def __getitem__(self, index: int) -> tuple[Tensor, dict[str, Any]]:
-        rel = self.files[_item_index(index, len(self))]
+        i = _item_index(index, len(self))
+        rel = self.files[i]
         path = self.root / rel
         x, sr = io.load(path, sample_rate=self.sample_rate, mono=self.mono)
-        return x, {"path": str(path), "relative_path": rel, "sample_rate": sr}
+        meta = {"path": str(path), "relative_path": rel, "sample_rate": sr}
+        if self.labels:
+            label = self.labels[i]
+            meta.update(label=label, class_name=self.classes[label])
+        return x, meta
 
 
 # ---------------------------------------------------------------------------------------------- manifests

@@ -81,6 +81,23 @@ def test_folder_errors(tmp_path, folder):
         data.AudioFolder(folder, sample_rate=0)
 
 
+def test_folder_labels_from_the_first_folder(folder):
+    with pytest.raises(ValueError, match=r"label_from='folder' .* 2 file\(s\) lie directly in it \(e\.g\. 'a\.wav'\)"):
+        data.AudioFolder(folder, label_from="folder")
+    with pytest.raises(ValueError, match="label_from must be None or 'folder', got 'parent'"):
+        data.AudioFolder(folder, label_from="parent")
+    (folder / "a.wav").unlink()
+    (folder / "z.WAV").unlink()
+    ds = data.AudioFolder(folder, label_from="folder")
+    assert ds.files == ["b/0.wav", "b/1.flac", "b/2.wav", "c/d/e.wav"]
+    assert ds.classes == ["b", "c"] and ds.labels == [0, 0, 0, 1]  # c/d/e.wav: the first folder is the class
+    _, meta = ds[-1]
+    assert meta["label"] == 1 and meta["class_name"] == "c" and meta["relative_path"] == "c/d/e.wav"
+    x, lengths, metas = data.pad_collate([ds[i] for i in range(4)])
+    assert torch.tensor([m["label"] for m in metas]).tolist() == [0, 0, 0, 1]
+    assert data.AudioFolder(folder).classes == [] and "label" not in data.AudioFolder(folder)[0][1]
+
+
 def test_folder_corrupt_file_raises_audio_file_error_naming_it(folder):
     (folder / "b" / "1b.wav").write_bytes(b"RIFF\x10\x00\x00\x00WAVEjunkjunkjunk")
     ds = data.AudioFolder(folder)
