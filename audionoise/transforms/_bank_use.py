@@ -7,10 +7,9 @@ import os
 import warnings
 from typing import Any
 
-import numpy as np
-import torch
 
-from audionoise.transforms.base import check_sample_rate, scale_int
+from audionoise.kernels.draws import pick_clip
+from audionoise.transforms.base import check_sample_rate
 from audionoise.transforms.noisebank import DEFAULT_CROSSFADE_S, NoiseBank
 
 #: how a clip is chosen: every clip equally likely, or every second of the corpus equally likely
@@ -52,21 +51,5 @@ def resolve_bank(noise: Any, sample_rate: int | None, who: str, *, cache_dir: An
                      f"these) or a NoiseBank, got {type(noise).__name__}")
 
 
-def pick(u_clip: Any, u_offset: Any, sizes: np.ndarray, ends: np.ndarray, weight: str) -> tuple[Any, Any]:
-    """Clip indices (uniform by clip, or by duration) and uniform offsets in them, from two uniform arrays.
-
-    ``u_clip``/``u_offset``: NumPy arrays or tensors of uniforms in [0, 1) (any shape); ``sizes``: the bank's clip
-    lengths (host copy), ``ends = cumsum(sizes)``. Offsets are uniform in ``0 .. sizes[clip] - 1``.
-    """
-    cpu = isinstance(u_clip, np.ndarray)
-    if weight == "clip":
-        clip = scale_int(u_clip, sizes.shape[0] - 1)
-    elif cpu:
-        pos = np.minimum(np.floor(u_clip * ends[-1]), ends[-1] - 1)
-        clip = np.searchsorted(ends, pos, side="right")
-    else:
-        e = torch.from_numpy(ends).to(u_clip.device)
-        pos = torch.clamp((u_clip * float(ends[-1])).floor(), max=float(ends[-1] - 1)).long()
-        clip = torch.searchsorted(e, pos.contiguous(), right=True)
-    s = sizes if cpu else torch.from_numpy(sizes).to(u_clip.device)
-    return clip, scale_int(u_offset, s[clip] - 1)
+#: a clip and an offset in it from two uniforms: the kernel (:func:`audionoise.kernels.draws.pick_clip`)
+pick = pick_clip

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import bisect
 import dataclasses
 import math
 import os
@@ -17,6 +16,7 @@ from audionoise.functional._checks import check_finite, valid_mask
 from audionoise.functional.snr import LN10_OVER_20, TINY_POWER, _power, active_mask, gain_for_snr, gain_numpy
 from audionoise.transforms._bank_use import check_weight, pick, resolve_bank
 from audionoise.transforms._mixing import LOW_PRECISION, check_snr_reference
+from audionoise.kernels.draws import pick_clip, uniform
 from audionoise.transforms.base import (Injector, Params, check_number, check_range, draw, needs_grad, scale_int,
                                         scale_uniform, tensor)
 from audionoise.transforms.noisebank import NoiseBank, NoiseBankWarning
@@ -112,7 +112,6 @@ class BackgroundNoise(Injector):
         self._host_paths = True
         self._cap = None if self.max_gain_db is None else 10.0 ** (self.max_gain_db / 20.0)
         self._ends = np.cumsum(bank.clip_lengths)
-        self._ends_list = self._ends.tolist()
 
     @property
     def noise(self) -> Any:
@@ -145,16 +144,8 @@ class BackgroundNoise(Injector):
     def _sample_one(self, u_applied: float, u_level: float, u_clip: float, u_offset: float) -> BackgroundParams:
         """:meth:`_sample` of one example with one source, in Python floats (the same IEEE operations as
         :func:`scale_uniform`/:func:`scale_int` on arrays: equal parameters from equal uniforms, a few us less)."""
-        lo, hi = self._range
-        level = float(np.float32(lo + (hi - lo) * u_level))
-        n = self._sizes.shape[0]
-        if self.weight == "clip":
-            clip = int(min(math.floor(u_clip * float(n)), n - 1))
-        else:
-            total = int(self._ends[-1])
-            clip = bisect.bisect_right(self._ends_list, min(math.floor(u_clip * float(total)), total - 1))
-        size = float(self._sizes[clip])
-        offset = int(min(math.floor(u_offset * size), size - 1.0))
+        level = uniform(u_level, *self._range)
+        clip, offset = pick_clip(u_clip, u_offset, self._sizes, self._ends, self.weight)
         blank = math.nan
         snr, dbfs = (level, blank) if self.noise_level_dbfs is None else (blank, level)
         return BackgroundParams(applied=torch.full((1,), u_applied < self.p), snr_db=torch.full((1,), snr),

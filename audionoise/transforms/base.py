@@ -53,6 +53,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from audionoise.kernels.draws import integer, uniform
 from audionoise.functional._checks import CHANNELS_FIRST_TAG, check_lengths, check_not_generator, check_waveform
 
 #: name -> injector class, filled by ``Injector.__init_subclass__``; used by pipeline configs.
@@ -138,19 +139,9 @@ def uniform_rows(batch: int, columns: int, generator: torch.Generator | None) ->
         raise
 
 
-def scale_uniform(u: Any, low: float, high: float) -> Any:
-    """Map uniforms in [0, 1) to float32 draws from U(low, high)."""
-    v = low + (high - low) * u
-    return v.astype(np.float32) if isinstance(v, np.ndarray) else v.float()
-
-
-def scale_int(u: Any, high: Any) -> Any:
-    """Map uniforms in [0, 1) to integers uniform in ``[0, high]`` inclusive (``high`` broadcasts)."""
-    if isinstance(u, np.ndarray):
-        high = np.asarray(high, dtype=np.float64)
-        return np.minimum(np.floor(u * (high + 1)), high).astype(np.int64)
-    high = torch.as_tensor(high, device=u.device, dtype=torch.float64)
-    return torch.minimum((u * (high + 1)).floor(), high).long()
+#: uniforms -> float32 draws from U(low, high) / integers in [0, high]: the kernels (:mod:`audionoise.kernels.draws`)
+scale_uniform = uniform
+scale_int = integer
 
 
 def like(u: Any, t: Tensor) -> Any:

@@ -6,13 +6,13 @@ import dataclasses
 import math
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor
 
 from audionoise.functional.masks import freq_mask, masked_copy, spec_time_mask
+from audionoise.kernels.draws import mask_intervals
 from audionoise.transforms.base import (Injector, Params, check_number, check_sample_rate, draw, like,
-                                        scale_int, tensor, uniform_rows)
+                                        tensor, uniform_rows)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,11 +43,7 @@ def sample_masks(u: Any, num_masks: int, max_width: int, size: Tensor | int, p: 
     """
     if isinstance(size, Tensor):
         size = like(u, size).reshape(-1, 1)
-        cap = size.clip(max=max_width) if isinstance(size, np.ndarray) else size.clamp(max=max_width)
-    else:
-        cap = min(size, max_width)
-    widths = scale_int(u[:, 1:1 + num_masks], cap)
-    starts = scale_int(u[:, 1 + num_masks:], size - widths)
+    starts, widths = mask_intervals(u[:, 1:1 + num_masks], u[:, 1 + num_masks:], max_width, size)
     return MaskParams(applied=tensor(u[:, 0] < p), starts=tensor(starts), widths=tensor(widths))
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
 import torch
 from torch import Tensor
 
 from audionoise.functional._checks import expand_to, valid_mask
 from audionoise.functional.noise import shape_noise
 from audionoise.transforms._mixing import LOW_PRECISION, add_scaled_noise, check_snr_reference, mix_cpu
+from audionoise.kernels.draws import uniform
 from audionoise.transforms.base import (Injector, Params, check_range, draw, needs_grad, not_recorded, scale_uniform,
                                         tensor, uniform_rows)
 
@@ -96,8 +96,7 @@ class ColoredNoise(Injector):
         noise = torch.randn(x.shape, generator=generator)
         if x.dtype != noise.dtype:
             noise = noise.to(x.dtype)
-        lo, span = self.min_snr_db, self.max_snr_db - self.min_snr_db
-        snr = [float(np.float32(lo + span * r[1])) for r in rows]  # scale_uniform's float32 draws
+        snr = [uniform(r[1], self.min_snr_db, self.max_snr_db) for r in rows]
         return mix_cpu(x, noise, snr, [r[0] < self.p for r in rows])
 
     def _apply_params(self, x: Tensor, params: Params, lengths: Tensor | None,
