@@ -151,12 +151,40 @@ def test_quick_flags_equal_their_printed_config(tmp_path, capsys):
     assert [t["transform"] for t in rows[0]["transforms"]] == ["BackgroundNoise", "WhiteNoise", "TimeMask"]
 
 
+def test_quick_noise_takes_any_background_noise_source_and_snr_one_value_is_fixed(tmp_path, capsys):
+    tone_files(tmp_path / "in", 2)
+    _wav(tmp_path / "noise" / "a.wav", 8000, seed=9)
+    _wav(tmp_path / "noise" / "sub" / "b.wav", 8000, seed=10)
+    (tmp_path / "list.txt").write_text("noise/a.wav\n")
+    (tmp_path / "m.jsonl").write_text('{"audio_filepath": "noise/sub/b.wav", "duration": 0.5}\n')
+    sources = {"folder": [str(tmp_path / "noise")], "file": [str(tmp_path / "noise" / "a.wav")],
+               "glob": [str(tmp_path / "noise" / "**" / "*.wav")], "list": [str(tmp_path / "list.txt")],
+               "several": [str(tmp_path / "list.txt"), str(tmp_path / "m.jsonl")]}
+    for name, noise in sources.items():
+        flags = [a for n in noise for a in ("--noise", n)]
+        assert cli_main(["augment", str(tmp_path / "in"), str(tmp_path / name), *flags, "--snr", "7.5", "-q"]) == 0
+        rows = jsonl(tmp_path / name / "manifest.jsonl")
+        assert len(rows) == 2 and all(r["transforms"][0]["snr_db"] == pytest.approx(7.5) for r in rows), name
+        assert {r["transforms"][0]["clip_name"] for r in rows} <= {"a.wav", "b.wav", "noise/a.wav", "noise/sub/b.wav",
+                                                                   "sub/b.wav", str(tmp_path / "noise" / "a.wav"),
+                                                                   str(tmp_path / "noise" / "sub" / "b.wav")}, name
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_:  # argparse: `--snr 0 20 IN OUT` would read IN as an SNR
+        cli_main(["augment", "--noise", str(tmp_path / "noise"), "--snr", "0", "20", "in", "out"])
+    assert exit_.value.code == 2 and "'in' is not a number of dB" in capsys.readouterr().err
+    assert cli_main(["augment", "--noise", str(tmp_path / "m.jsonl"), "--snr", "10", "--print-config"]) == 0
+    toml = capsys.readouterr().out
+    assert f'noise = "{tmp_path / "m.jsonl"}"' in toml and "min_snr_db = 10.0\nmax_snr_db = 10.0" in toml
+
+
 @pytest.mark.parametrize("args, words", [
-    (["--snr", "0", "20"], "--noise DIR and --snr LO HI go together"),
-    (["--noise", "NOISE"], "--noise DIR and --snr LO HI go together"),
+    (["--snr", "0", "20"], "--noise SOURCE and --snr go together"),
+    (["--noise", "NOISE"], "--noise SOURCE and --snr go together"),
+    (["--noise", "NOISE", "--snr", "0", "10", "20"], "--snr takes one value (a fixed SNR in dB) or two (LO HI), got 3"),
+    (["--noise", "/no/such/*.wav", "--snr", "0", "1"], "matches no file"),
     ([], "no pipeline"),
     (["--config", "CONFIG", "--white-snr", "1", "2"], "exclude each other"),
-    (["--noise", "/no/such/folder", "--snr", "0", "1"], "is not a folder"),
+    (["--noise", "/no/such/folder", "--snr", "0", "1"], "'/no/such/folder' does not exist"),
 ])
 def test_quick_flag_errors_exit_2(setup, tmp_path, capsys, args, words):
     tone_files(tmp_path / "in", 1)

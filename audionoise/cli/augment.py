@@ -29,6 +29,7 @@ EPILOG = """\
 examples:
   audionoise augment clean/ noisy/ --config pipeline.toml --copies 3 --workers 4
   audionoise augment clean/ noisy/ --noise noise/ --snr 0 20 --white-snr 20 40   # no TOML needed
+  audionoise augment clean/ noisy/ --noise 'musan/noise/**/*.wav' --noise dns.jsonl --snr 10   # fixed 10 dB
   audionoise augment --noise noise/ --snr 0 20 --print-config > pipeline.toml    # the same as a TOML
   audionoise augment train.jsonl noisy/ --config pipeline.toml --dry-run         # check, write nothing
   audionoise augment clean/ noisy/ --config pipeline.toml --resume        # after an interruption
@@ -65,6 +66,14 @@ def _seconds(text: str) -> float:
     return v
 
 
+def _db(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of dB (one value: a fixed SNR, two: LO HI; "
+                                         f"put IN and OUT before the options)") from None
+
+
 def _extensions(text: str) -> list[str]:
     return [e.strip() for e in text.split(",") if e.strip()]
 
@@ -78,11 +87,14 @@ def register(subparsers) -> None:
     p.add_argument("--config", default=None, metavar="PIPELINE.toml",
                    help="pipeline config (.toml, .yaml/.yml or .json); or build one with the quick flags below")
     quick = p.add_argument_group("quick pipeline (instead of --config): background noise, white noise, time mask")
-    quick.add_argument("--noise", default=None, metavar="DIR", help="folder of noise recordings (needs --snr)")
-    quick.add_argument("--snr", type=float, nargs=2, default=None, metavar=("LO", "HI"),
-                       help="SNR range in dB of the background noise")
-    quick.add_argument("--white-snr", type=float, nargs=2, default=None, metavar=("LO", "HI"),
-                       help="add white noise at an SNR in this range (dB)")
+    quick.add_argument("--noise", action="append", default=None, metavar="SOURCE",
+                       help="noise recordings, anything BackgroundNoise takes: a folder, an audio file, a glob "
+                            "pattern (quoted), a text file listing audio paths, a JSONL manifest; repeat for "
+                            "several (needs --snr)")
+    quick.add_argument("--snr", type=_db, nargs="+", default=None, metavar="DB",
+                       help="SNR of the background noise in dB: one value (fixed, --snr 10) or a range (--snr 0 20)")
+    quick.add_argument("--white-snr", type=_db, nargs="+", default=None, metavar="DB",
+                       help="add white noise at this SNR in dB: one value (fixed) or a range LO HI")
     quick.add_argument("--time-mask", type=_seconds, default=None, metavar="MAX_S",
                        help="silence one stretch of up to MAX_S seconds")
     p.add_argument("--print-config", action="store_true",

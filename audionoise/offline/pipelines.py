@@ -21,32 +21,65 @@ class OfflineUsageError(ValueError):
     """The job cannot start: bad inputs, folders, options or pipeline config (the CLI exits with status 2)."""
 
 
-def quick_config(noise: str | None = None, snr: tuple[float, float] | None = None,
-                 white_snr: tuple[float, float] | None = None, time_mask: float | None = None) -> dict[str, Any]:
+def _snr_range(snr: float | tuple[float, ...] | list[float], flag: str) -> tuple[float, float]:
+    """``(lo, hi)`` from one value (a fixed SNR) or two (a range)."""
+    values = [snr] if isinstance(snr, (int, float)) else list(snr)
+    if len(values) not in (1, 2):
+        raise OfflineUsageError(f"{flag} takes one value (a fixed SNR in dB) or two (LO HI), got {len(values)}")
+    return float(values[0]), float(values[-1])
+
+
+def _noise_source(noise: str | os.PathLike | list) -> str | list[str]:
+    """``noise`` (one source or a list) with each path made absolute (the config does not depend on the folder it
+    is read from); a source that does not exist, or a pattern that matches nothing, is a usage error."""
+    import glob
+
+    from audionoise._noise_sources import SOURCE_KINDS
+
+    items = list(noise) if isinstance(noise, (list, tuple)) else [noise]
+    out = []
+    for item in items:
+        text = os.path.expanduser(os.fspath(item))
+        if os.path.exists(text):
+            out.append(str(Path(text).resolve()))
+        elif glob.has_magic(text) and glob.glob(text, recursive=True):
+            out.append(os.path.abspath(text))
+        else:
+            raise OfflineUsageError(f"--noise {os.fspath(item)!r} does not exist (or, as a pattern, matches no file); "
+                                    f"pass {SOURCE_KINDS}")
+    return out[0] if len(out) == 1 else out
+
+
+def quick_config(noise: str | os.PathLike | list | None = None, snr: float | tuple[float, ...] | None = None,
+                 white_snr: float | tuple[float, ...] | None = None, time_mask: float | None = None) -> dict[str, Any]:
     """A pipeline config from the quick flags: background noise from ``noise`` at SNR U(snr), white noise at
     SNR U(white_snr), then one time mask up to ``time_mask`` seconds, in that order (each only when given).
+
+    ``noise``: whatever :class:`~audionoise.BackgroundNoise` takes (a folder, an audio file, a glob pattern, a list
+    file, a JSONL manifest, or a list of these). ``snr``/``white_snr``: ``(lo, hi)`` in dB, or one value (a fixed
+    SNR: ``--snr 10``).
 
     Example:
         >>> quick_config(white_snr=(10, 30))
         {'transforms': [{'name': 'WhiteNoise', 'min_snr_db': 10.0, 'max_snr_db': 30.0}]}
+        >>> quick_config(white_snr=[12])["transforms"][0]["max_snr_db"]
+        12.0
     """
     if (noise is None) != (snr is None):
-        raise OfflineUsageError("--noise DIR and --snr LO HI go together: background noise needs a folder and an "
-                                "SNR range")
+        raise OfflineUsageError("--noise SOURCE and --snr go together: background noise needs noise recordings and "
+                                "an SNR (--snr DB, or --snr LO HI)")
     transforms: list[dict[str, Any]] = []
     if noise is not None:
-        folder = Path(noise).expanduser()
-        if not folder.is_dir():
-            raise OfflineUsageError(f"--noise {noise!r} is not a folder; pass a folder of noise recordings")
-        transforms.append({"name": "BackgroundNoise", "noise": str(folder.resolve()),
-                           "min_snr_db": float(snr[0]), "max_snr_db": float(snr[1])})
+        lo, hi = _snr_range(snr, "--snr")
+        transforms.append({"name": "BackgroundNoise", "noise": _noise_source(noise), "min_snr_db": lo,
+                           "max_snr_db": hi})
     if white_snr is not None:
-        transforms.append({"name": "WhiteNoise", "min_snr_db": float(white_snr[0]),
-                           "max_snr_db": float(white_snr[1])})
+        lo, hi = _snr_range(white_snr, "--white-snr")
+        transforms.append({"name": "WhiteNoise", "min_snr_db": lo, "max_snr_db": hi})
     if time_mask is not None:
         transforms.append({"name": "TimeMask", "max_width_s": float(time_mask)})
     if not transforms:
-        raise OfflineUsageError("no pipeline: pass --config PIPELINE.toml, or quick flags (--noise DIR --snr LO HI, "
+        raise OfflineUsageError("no pipeline: pass --config PIPELINE.toml, or quick flags (--noise SOURCE --snr LO HI, "
                                 "--white-snr LO HI, --time-mask MAX_S)")
     return {"transforms": transforms}
 
