@@ -112,14 +112,15 @@ def test_each_step_is_the_injectors_maths(folders):
 
 
 def test_outputs_follow_the_documented_generator(folders):
-    """Each output is NumpyPipeline(x, Generator(PCG64(output_seed(seed, key, k)))), whatever the workers."""
+    """Each output is NumpyPipeline(x, output_seed(seed, key, k)) (the TorchStream of that seed), whatever the
+    workers."""
     cfg = _config(folders / "noise")
     augment(folders / "in", folders / "a", cfg, copies=3, seed=5, progress=False)
     pipe = ne.plan(cfg, SR)
     for row in jsonl(folders / "a" / "manifest.jsonl"):
         assert row["seed"] == output_seed(5, row["input"], row["copy"])
         x = io.load_array(folders / "in" / row["input"])[0]
-        y, records = pipe(x, np.random.Generator(np.random.PCG64(row["seed"])))
+        y, records = pipe(x, row["seed"])
         assert np.array_equal(io.load_array(folders / "a" / row["output"])[0], y)
         assert json.loads(json.dumps(records)) == row["transforms"]
     applied = {(r["transforms"][0]["applied"], r["transforms"][3]["applied"]) for r in jsonl(folders / "a" /
@@ -243,7 +244,18 @@ def test_a_folder_from_before_the_numpy_engine_resumes_with_the_torch_engine(fol
     del settings["engine"]  # what earlier versions wrote
     run.write_text(json.dumps(settings, sort_keys=True, indent=1) + "\n")
     assert augment(folders / "in", folders / "old", cfg, resume=True, progress=False, engine="torch").written == 0
-    with pytest.raises(OfflineUsageError, match="engine differ.*--engine torch"):
+    with pytest.raises(OfflineUsageError, match="engine.* differ.*--engine torch"):
+        augment(folders / "in", folders / "old", cfg, resume=True, progress=False)
+
+
+def test_a_folder_of_the_numpy_engine_before_its_torch_stream_is_not_resumed(folders):
+    cfg = _config(folders / "noise")
+    augment(folders / "in", folders / "old", cfg, progress=False)
+    run = folders / "old" / "run.json"
+    settings = json.loads(run.read_text())
+    del settings["numpy_stream"]  # what versions whose NumPy engine drew from PCG64 wrote
+    run.write_text(json.dumps(settings, sort_keys=True, indent=1) + "\n")
+    with pytest.raises(OfflineUsageError, match="numpy_stream differ"):
         augment(folders / "in", folders / "old", cfg, resume=True, progress=False)
 
 
@@ -269,3 +281,26 @@ def test_blas_runs_on_one_thread_during_a_job_and_is_restored(folders, monkeypat
         assert seen == [1] and int(get()) == 2
     finally:
         runtime.set_blas_threads(before)  # the process's own setting for the other tests
+
+
+def test_numpy_and_torch_engines_draw_the_same_parameters(folders):
+    """--engine auto (NumPy) and --engine torch: the same records for every output (parameters drawn from the same
+    stream by the same kernels), the audio equal to float32 rounding of the noise (torch's vectorised log/cos/sin)."""
+    cfg = _config(folders / "noise")
+    augment(folders / "in", folders / "np", cfg, copies=2, seed=3, progress=False)
+    augment(folders / "in", folders / "pt", cfg, copies=2, seed=3, progress=False, engine="torch")
+    rows_np = {r["output"]: r for r in jsonl(folders / "np" / "manifest.jsonl")}
+    rows_pt = {r["output"]: r for r in jsonl(folders / "pt" / "manifest.jsonl")}
+    assert rows_np.keys() == rows_pt.keys() and len(rows_np) == 24
+    for out, a in rows_np.items():
+        b = rows_pt[out]
+        assert a["engine"] == "numpy" and b.get("engine", "torch") == "torch"
+        for ra, rb in zip(a["transforms"], b["transforms"]):
+            for k, v in ra.items():
+                if k == "snr_db_actual":
+                    assert v == pytest.approx(rb[k], abs=1e-4)
+                else:
+                    assert rb[k] == v, (out, ra["transform"], k)
+        ya = io.load_array(folders / "np" / out)[0]
+        yb = io.load_array(folders / "pt" / out)[0]
+        np.testing.assert_allclose(ya, yb, rtol=0, atol=2e-6)

@@ -360,13 +360,12 @@ def _as_tensor(item: Item, data: np.ndarray, meta: io.AudioInfo):
 
 def process_numpy(item: Item, copies: list[int], data: np.ndarray, meta: io.AudioInfo, pipe) -> Result:
     """Augment one input with the NumPy engine (:mod:`audionoise.offline.numpy_engine`): output ``k`` from
-    ``Generator(PCG64(output_seed(seed, key, k)))``."""
+    the stream of ``torch.Generator().manual_seed(output_seed(seed, key, k))`` (:class:`~audionoise.kernels.stream.TorchStream`)."""
     job: Job = _STATE["job"]
     result = Result(item.key, [])
     try:
         for k in copies:
-            rng = np.random.Generator(np.random.PCG64(output_seed(job.seed, item.key, k)))
-            y, records = pipe(data, rng, str(item.source))
+            y, records = pipe(data, output_seed(job.seed, item.key, k), str(item.source))
             result.lines.append(_save(item, k, y, meta.sample_rate, meta, records, engine=NUMPY_ENGINE))
     except Exception as exc:  # one bad file never stops the job
         _failure(result, item, exc)

@@ -150,8 +150,9 @@ def _settings(pipelines: Pipelines, seed: int, fmt: str, sample_rate: int | None
         except ValueError:  # e.g. an in-memory noise bank: no config form
             pipe = repr(pipelines.module)
     engine = pipelines.engine if pipelines.config is not None else "torch"
+    extra = {"numpy_stream": "torch"} if engine == "auto" else {}  # the NumPy engine draws torch's stream (0.2+)
     return json.dumps({"seed": seed, "format": fmt, "sample_rate": sample_rate, "on_clip": on_clip, "pipeline": pipe,
-                       "engine": engine},
+                       "engine": engine, **extra},
                       sort_keys=True, indent=1, ensure_ascii=False, default=str) + "\n"
 
 

@@ -21,13 +21,17 @@ Same maths as the injectors (:mod:`audionoise.transforms`), per example:
 each applied with its probability ``p``, in the config's order, with the same records (``transform``,
 ``applied``, the drawn parameters, ``noise_added``, ...).
 
-**Random numbers.** Output ``k`` of input ``key`` draws everything from its own NumPy generator,
-``numpy.random.Generator(PCG64(output_seed(seed, key, k)))``: each transform draws its uniforms in one call
-(``applied``, then its parameters, as ``rng.random(k)``), white noise (:func:`gaussian`) is drawn whether or not
-it is applied (so ``p`` never shifts the stream). Outputs are therefore byte-identical across runs, workers,
-shards and resumes, but they are not the values the torch engine gives for the same seed: each manifest row says
-``"engine": "numpy"``, and ``run.json`` records the engine setting so a resume never mixes the two. (Like torch's
-``randn``, the Gaussian uses vectorised ``log``/``sin``/``cos``, whose last bit may differ between CPU types.)
+**Random numbers: the same as the torch engine.** Output ``k`` of input ``key`` draws from the stream of
+``torch.Generator().manual_seed(output_seed(seed, key, k))``, reproduced without torch by
+:class:`~audionoise.kernels.stream.TorchStream`, in the torch pipeline's order (the top-level ``Compose`` coin, then
+each transform's uniforms, white noise's ``randn`` words), and turns the uniforms into parameters with the same
+kernels (:mod:`audionoise.kernels.draws`). So ``--engine auto`` and ``--engine torch`` (and the library call
+``pipeline(x[None], generator=torch.Generator().manual_seed(output_seed(seed, key, k)))``) give **the same
+parameters and records** for every output (tested); the white noise's values equal torch's to float32 rounding
+(torch's vectorised ``log``/``cos``/``sin`` may differ from NumPy's by 1-3 units in the last place), so outputs agree
+to ~2e-6 and, in PCM files, to the quantisation step. Rows still say ``"engine": "numpy"``; ``run.json`` records the
+engine setting and the stream (``numpy_stream``), so a resume never mixes outputs of another engine or of an
+earlier NumPy engine (which drew from PCG64).
 
 The noise bank is decoded in memory with libsndfile (no on-disk cache, which would need torch). Banks whose
 files are not at the audio's sample rate (resampling is torchaudio's), larger than :data:`MAX_BANK_SAMPLES`, or
@@ -47,6 +51,8 @@ import soundfile as sf
 from audionoise import io
 from audionoise._gains import gain_scalar
 from audionoise._loopable import make_loopable
+from audionoise.kernels.draws import coin, mask_intervals, pick_clip, uniform
+from audionoise.kernels.stream import TorchStream
 from audionoise.config_files import _resolve
 
 __all__ = ["ENGINE", "MAX_BANK_SAMPLES", "NumpyPipeline", "gaussian", "plan"]
@@ -218,36 +224,6 @@ class _Step:
     cap: float | None = None
 
 
-_U24 = np.float32(2.0 ** -24)
-_TWO_PI_U24 = np.float32(2.0 ** -24) * np.float32(2.0 * math.pi)
-
-
-def gaussian(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-    """``N(0, 1)`` float32 samples by Box-Muller on 24-bit uniforms, as torch's CPU ``randn`` forms them.
-
-    The generator's raw 64-bit words are cut into 32-bit halves whose top 24 bits ``w`` give ``u1 = (w + 1)
-    2^-24`` in (0, 1] for the first half of the samples and ``u2 = w 2^-24`` in [0, 1) for the second:
-    ``n = sqrt(-2 ln u1) (cos 2 pi u2 | sin 2 pi u2)``. Twice as fast as NumPy's ziggurat for float32 (the
-    largest cost of white noise offline); the tails end at ``sqrt(2 ln 2^24) = 5.77`` sigma.
-    """
-    n = math.prod(shape)
-    h = (n + 1) // 2
-    w = np.right_shift(rng.bit_generator.random_raw(h).view(np.uint32), 8).astype(np.float32)
-    radius = w[:h] + np.float32(1.0)
-    radius *= _U24
-    np.log(radius, out=radius)
-    radius *= np.float32(-2.0)
-    np.sqrt(radius, out=radius)
-    angle = w[h:]
-    angle *= _TWO_PI_U24
-    out = np.empty(2 * h, np.float32)
-    np.cos(angle, out=out[:h])
-    np.sin(angle, out=out[h:])
-    out[:h] *= radius
-    out[h:] *= radius
-    return out[:n].reshape(shape)
-
-
 def _f32(v: float) -> float:
     return float(np.float32(v))
 
@@ -264,24 +240,30 @@ def _check_finite(ps: float, key: str) -> None:
 
 
 class NumpyPipeline:
-    """The config's transforms, applied to one ``(channels, time)`` float32 example with a NumPy generator."""
+    """The config's transforms, applied to one ``(channels, time)`` float32 example, drawing from a
+    :class:`~audionoise.kernels.stream.TorchStream` in the torch pipeline's order."""
 
     def __init__(self, steps: list[_Step], rate: int) -> None:
         self.steps, self.rate = steps, rate
 
-    def __call__(self, x: np.ndarray, rng: np.random.Generator, key: str = "") -> tuple[np.ndarray, list[dict]]:
-        """``(y, records)``: the augmented copy (a new array; ``x`` is not modified) and one record per step."""
+    def __call__(self, x: np.ndarray, stream: TorchStream | int, key: str = "") -> tuple[np.ndarray, list[dict]]:
+        """``(y, records)``: the augmented copy (a new array; ``x`` is not modified) and one record per step.
+
+        ``stream``: the output's stream, or its seed (``output_seed(seed, key, copy)``).
+        """
+        stream = TorchStream(stream) if isinstance(stream, int) else stream
+        stream.uniforms(1, 1)  # the top-level Compose's coin (p = 1: always drawn, never changes anything)
         y, records = x, []
         for step in self.steps:
-            y, rec = getattr(self, "_" + step.name)(y, step, rng, key)
+            y, rec = getattr(self, "_" + step.name)(y, step, stream, key)
             records.append(rec)
         return (y if y is not x else x.copy()), records
 
     @staticmethod
-    def _WhiteNoise(x, step, rng, key):
-        u = rng.random(2)
-        applied, snr = bool(u[0] < step.p), _f32(step.args[0] + (step.args[1] - step.args[0]) * u[1])
-        noise = gaussian(rng, x.shape)
+    def _WhiteNoise(x, step, stream, key):
+        u = stream.uniforms(1, 3)[0].tolist()
+        applied, snr = coin(u[0], step.p), uniform(u[1], *step.args)
+        noise = gaussian(stream, x.shape)
         g = 0.0
         if applied:
             ps = _power(x)
@@ -294,19 +276,11 @@ class NumpyPipeline:
                    "noise_added": g > 0}
 
     @staticmethod
-    def _BackgroundNoise(x, step, rng, key):
+    def _BackgroundNoise(x, step, stream, key):
         bank = step.bank
-        u = rng.random(4)
-        applied, snr = bool(u[0] < step.p), _f32(step.args[0] + (step.args[1] - step.args[0]) * u[1])
-        count = bank.sizes.shape[0]
-        if step.weight == "clip":
-            clip = int(min(math.floor(u[2] * count), count - 1))
-        else:
-            ends = bank.starts + bank.sizes
-            clip = int(np.searchsorted(ends, min(math.floor(u[2] * float(ends[-1])), int(ends[-1]) - 1),
-                                       side="right"))
-        size = int(bank.sizes[clip])
-        offset = int(min(math.floor(u[3] * size), size - 1))
+        u = stream.uniforms(1, 4)[0].tolist()
+        applied, snr = coin(u[0], step.p), uniform(u[1], *step.args)
+        clip, offset = pick_clip(u[2], u[3], bank.sizes, bank.starts + bank.sizes, step.weight)
         t = x.shape[-1]
         w = window(bank, clip, offset, t)
         ps = _power(x)
@@ -332,13 +306,12 @@ class NumpyPipeline:
                    "snr_db_actual": actual if math.isfinite(actual) else str(actual), "clip_name": bank.names[clip]}
 
     @staticmethod
-    def _TimeMask(x, step, rng, key):
+    def _TimeMask(x, step, stream, key):
         max_width, count = step.args
-        u = rng.random(1 + 2 * count)
-        applied, t = bool(u[0] < step.p), x.shape[-1]
-        cap = min(t, max_width)
-        widths = [int(min(math.floor(v * (cap + 1)), cap)) for v in u[1:1 + count]]
-        starts = [int(min(math.floor(v * (t - w + 1)), t - w)) for v, w in zip(u[1 + count:], widths)]
+        u = stream.uniforms(1, 1 + 2 * count)[0]
+        applied, t = coin(float(u[0]), step.p), x.shape[-1]
+        starts, widths = mask_intervals(u[1:1 + count], u[1 + count:], max_width, t)
+        starts, widths = starts.tolist(), widths.tolist()
         y = x
         if applied and any(widths):
             y = x.copy()
@@ -347,8 +320,17 @@ class NumpyPipeline:
         return y, {"transform": "TimeMask", "applied": applied, "starts": starts, "widths": widths}
 
     @staticmethod
-    def _Gain(x, step, rng, key):
-        u = rng.random(2)
-        applied, db = bool(u[0] < step.p), _f32(step.args[0] + (step.args[1] - step.args[0]) * u[1])
+    def _Gain(x, step, stream, key):
+        u = stream.uniforms(1, 2)[0].tolist()
+        applied, db = coin(u[0], step.p), uniform(u[1], *step.args)
         y = x * np.float32(10.0 ** (db / 20.0)) if applied else x
         return y, {"transform": "Gain", "applied": applied, "gain_db": db}
+
+
+def gaussian(stream: TorchStream, shape: tuple[int, ...]) -> np.ndarray:
+    """``torch.randn(shape)`` of the stream (:meth:`TorchStream.normals`); fewer than 16 values (which torch draws
+    another way) come from 16 normals of the stream, so the parameters drawn after them may differ from torch's."""
+    n = math.prod(shape)
+    if n >= 16:
+        return stream.normals(shape)
+    return stream.normals((16,))[:n].reshape(shape).copy()
