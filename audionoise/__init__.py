@@ -27,6 +27,8 @@ _EXPORTS = {
                      "SpecTimeMask", "SpecWarp", "TimeMask", "TimeShift", "WhiteNoise",
                      "BandPass", "Codec", "HighPass", "LowPass", "Normalize", "PitchShift", "RIRBank", "Reverb",
                      "ShortNoises", "SpeedPerturb", "Telephone", "TimeStretch"], "audionoise.transforms"),
+    **dict.fromkeys(["BandStop", "BitCrush", "ClippingDistortion", "PeakingEQ", "PolarityInversion"],
+                    "audionoise.transforms"),
 }
 _SUBMODULES = {"assets", "data", "functional", "io", "offline", "pipeline", "transforms"}
 
@@ -40,6 +42,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
                                        Params, SpecFreqMask, SpecTimeMask, SpecWarp, TimeMask, TimeShift, WhiteNoise)
     from audionoise.transforms import (BandPass, Codec, HighPass, LowPass, Normalize, PitchShift, Reverb, RIRBank,
                                        ShortNoises, SpeedPerturb, Telephone, TimeStretch)
+    from audionoise.transforms import BandStop, BitCrush, ClippingDistortion, PeakingEQ, PolarityInversion
 
 
 def __getattr__(name: str) -> Any:

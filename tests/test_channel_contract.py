@@ -38,6 +38,12 @@ def injectors():
         "Codec": an.Codec(("mp3", "vorbis", "opus", "gsm"), 0.0, 0.6, sample_rate=SR, p=0.7),
         "Normalize/peak": an.Normalize(peak_db=-1.0, p=0.7),
         "Normalize/rms": an.Normalize(rms_db=-20.0),
+        "ClippingDistortion": an.ClippingDistortion(0, 40, p=0.7),
+        "ClippingDistortion/db": an.ClippingDistortion(min_threshold_db=-30, max_threshold_db=-10, p=0.7),
+        "BitCrush": an.BitCrush(3, 10, p=0.7),
+        "PolarityInversion": an.PolarityInversion(p=0.7),
+        "BandStop": an.BandStop(200, 4000, 0.5, 2.0, sample_rate=SR, p=0.7),
+        "PeakingEQ": an.PeakingEQ(sample_rate=SR, p=0.7),
     }
 
 

@@ -12,8 +12,11 @@ from audionoise.transforms.reverb import Reverb, RIRBank
 from audionoise.transforms.short_noises import ShortNoises, ShortNoisesParams
 from audionoise.transforms.speed import PitchShift, SpeedPerturb, TimeStretch
 from audionoise.transforms.warp import SpecWarp
+from audionoise.transforms.distortion import BitCrush, ClippingDistortion, PolarityInversion
+from audionoise.transforms.eq import BandStop, PeakingEQ
 
 __all__ = ["REGISTRY", "BackgroundNoise", "BackgroundParams", "ColoredNoise", "Gain", "Injector", "NoiseBank",
            "NoiseBankWarning", "Params", "SpecFreqMask", "SpecTimeMask", "SpecWarp", "TimeMask", "TimeShift", "WhiteNoise",
            "BandPass", "Codec", "HighPass", "LowPass", "Normalize", "PitchShift", "RIRBank", "Reverb", "ShortNoises",
-           "ShortNoisesParams", "SpeedPerturb", "Telephone", "TimeStretch"]
+           "ShortNoisesParams", "SpeedPerturb", "Telephone", "TimeStretch",
+           "BandStop", "BitCrush", "ClippingDistortion", "PeakingEQ", "PolarityInversion"]

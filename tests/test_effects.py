@@ -1,0 +1,185 @@
+"""Closed-form tests of the distortion and equaliser injectors: clip fraction, quantisation levels, polarity,
+EQ gain at the centre and the notch's -3 dB edges; the batched biquad against scipy's lfilter."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import audionoise as an
+from audionoise.functional.distortion import _sorted_threshold, bit_crush, clip_threshold
+from audionoise.functional.eq import biquad_coefficients, biquad_filter, biquad_response
+
+SR = 16000
+
+
+def seeded(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+# -- clipping -------------------------------------------------------------------------------------------------------
+def test_percentile_clipping_clips_exactly_that_share_of_valid_samples():
+    x = torch.randn(4, 2, 3000, generator=seeded(1))  # distinct magnitudes (continuous draws)
+    lengths = torch.tensor([3000, 1234, 7, 2999])
+    x[1, :, 1234:] = 50.0  # padding louder than anything: must neither set the threshold nor be clipped
+    t = an.ClippingDistortion(5, 35)
+    y, rec = an.Compose([t])(x, lengths, seeded(2), return_params=True)
+    for b, n in enumerate(lengths.tolist()):
+        r = rec[b][0]
+        valid = 2 * n
+        m = math.floor(valid * np.float32(r["percentile"]) / 100.0)
+        assert r["clipped_fraction"] == pytest.approx(m / valid, abs=1e-12)
+        c = r["threshold"]
+        assert float(y[b, :, :n].abs().max()) == pytest.approx(c, rel=1e-6)
+        assert int((x[b, :, :n].abs() > c).sum()) == m  # the m largest magnitudes, no more
+        assert torch.equal(y[b, :, n:], x[b, :, n:])
+
+
+def test_threshold_sort_path_equals_partition_path():
+    x = torch.randn(5, 3, 700, generator=seeded(3))
+    lengths = torch.tensor([700, 1, 350, 0, 699])
+    pct = torch.tensor([0.0, 50.0, 12.5, 30.0, 99.9])
+    cpu = clip_threshold(x, pct, lengths)
+    n = lengths * 3
+    m = torch.floor(n.double() * pct.double() / 100).long().clamp_max(n - 1).clamp_min(0)
+    assert torch.equal(cpu, _sorted_threshold(x.abs(), n, m, lengths))
+    assert float(cpu[3]) == 0.0 and float(cpu[0]) == float(x[0].abs().max())  # no valid sample; 0 % = the peak
+
+
+def test_db_clipping_threshold_and_measured_fraction():
+    x = torch.linspace(-1, 1, 2001)[None].repeat(2, 1)
+    y, rec = an.Compose([an.ClippingDistortion(min_threshold_db=-6.0206, max_threshold_db=-6.0206)])(
+        x, generator=seeded(4), return_params=True)
+    assert rec[0][0]["threshold"] == pytest.approx(0.5, abs=1e-5)
+    assert float(y.abs().max()) == pytest.approx(0.5, abs=1e-5)
+    assert rec[0][0]["clipped_fraction"] == pytest.approx(1000 / 2001, abs=1e-9)  # |x| > 0.5: 2 x 500 samples
+
+
+def test_clipping_needs_one_kind_of_threshold():
+    with pytest.raises(ValueError, match="not both"):
+        an.ClippingDistortion(0, 10, min_threshold_db=-10, max_threshold_db=-3)
+    with pytest.raises(ValueError, match="max_threshold_db"):
+        an.ClippingDistortion(min_threshold_db=-10)
+    with pytest.raises(ValueError, match="below 100"):
+        an.ClippingDistortion(0, 100)
+
+
+# -- bit crushing ---------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("bits", [1, 2, 4, 8, 12])
+def test_bit_crush_levels_and_step(bits):
+    x = 1.2 * torch.rand(3, 20000, generator=seeded(bits)) * 2 - 1.2  # includes samples beyond full scale
+    y = bit_crush(x, torch.full((3,), bits))
+    step = 2.0 ** (1 - bits)
+    assert len(torch.unique(y)) <= 2 ** bits
+    assert torch.equal(y / step, torch.round(y / step))  # on the grid
+    assert float(y.min()) >= -1.0 and float(y.max()) <= 1.0 - step
+    inside = (x >= -1.0) & (x <= 1.0 - step)
+    assert float((y - x)[inside].abs().max()) <= step / 2 + 1e-7
+
+
+def test_bit_crush_per_example_bits_and_records():
+    x = torch.rand(6, 5000, generator=seeded(5)) * 2 - 1
+    t = an.BitCrush(2, 6)
+    y, rec = an.Compose([t])(x, generator=seeded(6), return_params=True)
+    for b in range(6):
+        bits = rec[b][0]["bits"]
+        assert 2 <= bits <= 6 and len(torch.unique(y[b])) <= 2 ** bits
+    assert len({r[0]["bits"] for r in rec}) > 1
+    with pytest.raises(ValueError, match="min_bits"):
+        an.BitCrush(0, 4)
+    with pytest.raises(ValueError, match="<= max_bits"):
+        an.BitCrush(8, 4)
+
+
+# -- polarity -------------------------------------------------------------------------------------------------------
+def test_polarity_inversion_negates_applied_examples_only():
+    x = torch.randn(8, 2, 500, generator=seeded(7))
+    lengths = torch.tensor([500, 100, 3, 0, 500, 250, 499, 1])
+    t = an.PolarityInversion(p=0.5)
+    params = t.sample(x, lengths, seeded(8))
+    y = t.apply_params(x, params, lengths)
+    assert 0 < int(params.applied.sum()) < 8
+    for b, n in enumerate(lengths.tolist()):
+        want = -x[b, :, :n] if bool(params.applied[b]) else x[b, :, :n]
+        assert torch.equal(y[b, :, :n], want) and torch.equal(y[b, :, n:], x[b, :, n:])
+    assert torch.equal(t.apply_params(y, params, lengths), x)  # an involution
+
+
+# -- equalisers -----------------------------------------------------------------------------------------------------
+def sine(freq, seconds=1.0):
+    return torch.sin(2 * math.pi * freq * torch.arange(int(seconds * SR), dtype=torch.float64) / SR)
+
+
+def gain_db(x, y):
+    half = x.shape[-1] // 2  # steady state: the second half
+    return float(20 * torch.log10(y[..., half:].pow(2).mean().sqrt() / x[..., half:].pow(2).mean().sqrt()))
+
+
+@pytest.mark.parametrize("f0,q,gain", [(1000.0, 1.0, 6.0), (100.0, 5.0, 24.0), (3000.0, 0.5, -12.0),
+                                       (7000.0, 2.0, -24.0), (60.0, 0.7, 12.0)])
+def test_peaking_gain_at_the_centre_is_the_target(f0, q, gain):
+    t = an.PeakingEQ(f0, f0, gain, gain, q, q, sample_rate=SR)
+    x = sine(f0, 2.0)[None].float()
+    y, rec = an.Compose([t])(x, generator=seeded(9), return_params=True)
+    assert rec[0][0]["center_hz"] == pytest.approx(f0) and rec[0][0]["gain_db"] == pytest.approx(gain)
+    assert gain_db(x.double(), y.double()) == pytest.approx(gain, abs=0.05)  # the issue asks for 0.5 dB
+    far = sine(f0 * 8 if f0 * 8 < SR / 2 else f0 / 8, 2.0)[None].float()
+    assert abs(gain_db(far.double(), t(far).double())) < abs(gain) / 3  # back towards 0 dB away from it
+
+
+@pytest.mark.parametrize("f0,q", [(1000.0, 1.0), (300.0, 2.0), (5000.0, 0.7)])
+def test_notch_zero_at_centre_and_minus_3_db_at_its_edges(f0, q):
+    t = an.BandStop(f0, f0, q, q, sample_rate=SR)
+    x = sine(f0, 2.0)[None].float()
+    assert gain_db(x.double(), t(x).double()) < -40
+    omega = math.sqrt(1 + 1 / (4 * q * q))
+    for k in (omega - 1 / (2 * q), omega + 1 / (2 * q)):
+        edge = 2 * math.atan(k * math.tan(math.pi * f0 / SR)) * SR / (2 * math.pi)
+        xe = sine(edge, 2.0)[None].float()
+        assert gain_db(xe.double(), t(xe).double()) == pytest.approx(-3.0103, abs=0.05)
+
+
+def test_biquad_filter_is_lfilter():
+    signal = pytest.importorskip("scipy.signal")
+    g = seeded(10)
+    for t_len, block in ((16000, 64), (1001, 128), (5, 64), (1, 64), (300, 7)):
+        x = torch.randn(4, 2, t_len, generator=g, dtype=torch.float64)
+        f = torch.tensor([50.0, 440.0, 3000.0, 7900.0], dtype=torch.float64)
+        b, a = biquad_coefficients("peaking", f, torch.tensor([5.0, 0.5, 1.0, 2.0]),
+                                   torch.tensor([24.0, -24.0, 3.0, -6.0]), SR)
+        y = biquad_filter(x, b, a, block)
+        want = np.stack([[signal.lfilter(b[i].numpy(), a[i].numpy(), x[i, c].numpy()) for c in range(2)]
+                         for i in range(4)])
+        assert np.abs(y.numpy() - want).max() < 1e-9 * max(1.0, np.abs(want).max())
+        y32 = biquad_filter(x.float(), b, a, block)
+        assert y32.dtype == torch.float32
+        # float32: no further from the exact result than scipy's own float32 lfilter (the resonant 50 Hz, Q 5,
+        # +24 dB section amplifies rounding: both are off by ~1e-3 there, ~1e-6 elsewhere)
+        ref32 = np.stack([[signal.lfilter(b[i].numpy().astype(np.float32), a[i].numpy().astype(np.float32),
+                                          x[i, c].numpy().astype(np.float32)) for c in range(2)] for i in range(4)])
+        for i in range(4):
+            ours, theirs = (np.abs(v[i] - want[i]).max() for v in (y32.double().numpy(), ref32))
+            assert ours <= 1.5 * theirs + 1e-6, (t_len, i, ours, theirs)
+
+
+def test_biquad_filter_gradient():
+    b, a = biquad_coefficients("notch", torch.tensor([800.0, 2000.0]), torch.tensor([1.0, 3.0]), None, SR)
+    x = torch.randn(2, 200, dtype=torch.float64, generator=seeded(11), requires_grad=True)
+    assert torch.autograd.gradcheck(lambda v: biquad_filter(v, b, a, 16), (x,))
+
+
+def test_biquad_response_closed_forms():
+    b, a = biquad_coefficients("peaking", torch.tensor([1234.0]), torch.tensor([3.0]), torch.tensor([-9.0]), SR)
+    h = biquad_response(b, a, torch.tensor([1234.0, 1.0, SR / 2 - 1]), SR).abs()
+    assert 20 * math.log10(float(h[0, 0])) == pytest.approx(-9.0, abs=1e-9)
+    assert 20 * math.log10(float(h[0, 1])) == pytest.approx(0.0, abs=1e-3)
+
+
+def test_eq_validation_names_the_parameter():
+    with pytest.raises(ValueError, match="Nyquist"):
+        an.PeakingEQ(100, 9000, sample_rate=SR)
+    with pytest.raises(ValueError, match="min_q"):
+        an.BandStop(100, 200, 0.0, 1.0, sample_rate=SR)
+    with pytest.raises(ValueError, match="min_gain_db"):
+        an.PeakingEQ(100, 200, 6.0, -6.0, sample_rate=SR)
