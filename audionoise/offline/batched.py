@@ -15,7 +15,7 @@ every file; this module keeps the definition and pays them once per batch:
 Only inputs of the same shape (channels, frames) are stacked: no padding, so every per-example reduction (the
 signal and noise powers) runs over exactly the samples of a one-file call, row by row with the same kernel, and
 the element-wise mixing is the same arithmetic: each output equals its one-file definition bit for bit (tested).
-Pipelines with other leaves (or modules that are not audionoise pipelines) run one file at a time.
+Pipelines with other leaves (``batchable = False``) (or modules that are not audionoise pipelines) run one file at a time.
 """
 
 from __future__ import annotations
@@ -26,24 +26,19 @@ import torch
 from torch import Tensor, nn
 
 from audionoise.pipeline import _Container
-from audionoise.transforms import BackgroundNoise, ColoredNoise, Gain, TimeMask, TimeShift, WhiteNoise
 from audionoise.plan import Plan, PlanStep, apply_plan, sample_plan
 from audionoise.transforms.base import Injector, Params
 
-__all__ = ["BATCHABLE", "apply_batch", "batchable", "sample_many", "sample_params"]
-
-#: Leaves whose parameters depend on the input's shape only and whose apply step is per example (exact in a batch).
-BATCHABLE = (WhiteNoise, ColoredNoise, BackgroundNoise, TimeMask, Gain, TimeShift)
-
+__all__ = ["apply_batch", "batchable", "sample_many", "sample_params"]
 
 def batchable(pipe: nn.Module) -> bool:
-    """Whether ``pipe`` is an audionoise pipeline (or injector) made only of :data:`BATCHABLE` leaves."""
+    """Whether ``pipe`` is an audionoise pipeline (or injector) made only of leaves that declare ``batchable``."""
     if isinstance(pipe, Injector):
-        return type(pipe) in BATCHABLE
+        return pipe.batchable
     if not isinstance(pipe, _Container):
         return False
     for m in pipe.modules():
-        if isinstance(m, Injector) and type(m) not in BATCHABLE:
+        if isinstance(m, Injector) and not m.batchable:
             return False
         if not isinstance(m, (Injector, _Container, nn.ModuleList)) and not _is_part_of_leaf(m, pipe):
             return False

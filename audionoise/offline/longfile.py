@@ -45,23 +45,10 @@ BLOCK_FRAMES = 1 << 18
 
 
 def streamable(pipe: nn.Module) -> bool:
-    """Whether ``pipe`` can be applied in blocks (white/background noise with ``snr_reference="full"``, gains,
-    masks without fades, in any Compose/OneOf/RandomApply)."""
-    if not batchable(pipe):
-        return False
-    for m in pipe.modules():
-        if not isinstance(m, Injector):
-            continue
-        if type(m) is WhiteNoise and (m.bank_samples or m.snr_reference != "full"):
-            return False
-        if type(m) is BackgroundNoise and (m.snr_reference != "full" or tuple(m._k) != (1, 1) or m.max_gain_db is not None
-                                           or m.noise_level_dbfs is not None):
-            return False  # one source at an exact SNR only: level mode, gain caps and several sources run whole
-        if type(m) is TimeMask and m.fade_s:
-            return False
-        if type(m) not in (WhiteNoise, BackgroundNoise, Gain, TimeMask):
-            return False
-    return True
+    """Whether ``pipe`` can be applied in blocks: a batchable pipeline whose every leaf says it
+    :meth:`~audionoise.transforms.base.Injector.streams_in_blocks` (white/background noise at an exact SNR with
+    ``snr_reference="full"``, gains, masks without fades, in any Compose/OneOf/RandomApply)."""
+    return batchable(pipe) and all(m.streams_in_blocks() for m in pipe.modules() if isinstance(m, Injector))
 
 
 class _NoiseStream:

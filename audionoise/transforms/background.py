@@ -86,6 +86,13 @@ class BackgroundNoise(Injector):
         >>> babble = BackgroundNoise(bank, 0.0, 10.0, num_sources=(2, 4), max_gain_db=20.0)
     """
 
+    batchable = True
+
+    def streams_in_blocks(self) -> bool:
+        """One source at an exact SNR only: level mode, gain caps and several sources run on the whole file."""
+        return (type(self) is BackgroundNoise and self.snr_reference == "full" and tuple(self._k) == (1, 1)
+                and self.max_gain_db is None and self.noise_level_dbfs is None)
+
     def __init__(self, noise: Any, min_snr_db: float | None = None, max_snr_db: float | None = None,
                  sample_rate: int | None = None, p: float = 1.0, snr_reference: str = "full",
                  cache_dir: Any = None, *, noise_level_dbfs: Any = None, max_gain_db: float | None = None,

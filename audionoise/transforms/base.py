@@ -226,6 +226,17 @@ class Injector(nn.Module):
     spectrogram: ClassVar[bool] = False
     #: whether the output can be longer or shorter than the input (then ``forward`` returns ``(y, new_lengths)``)
     changes_length: ClassVar[bool] = False
+    #: whether its draws depend on the input's shape alone and its apply step works example by example (no
+    #: cross-example maths), so the offline runner may stack many files' plans into one batch (exact)
+    batchable: ClassVar[bool] = False
+
+    # Capabilities: hosts ask the injector (``batchable``, ``changes_length``, :meth:`streams_in_blocks`, and
+    # ``spectrogram``) instead of keeping lists of injector names; a host without support falls back to the plain
+    # batched torch call.
+    def streams_in_blocks(self) -> bool:
+        """Whether this configured injector can run over a long file in blocks (its maths needs one power pass
+        at most and no look-ahead); the long-file path of the offline runner asks every leaf."""
+        return False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

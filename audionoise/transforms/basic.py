@@ -25,6 +25,11 @@ class Gain(Injector):
         tensor([[0.5012, 0.5012, 0.5012]])
     """
 
+    batchable = True
+
+    def streams_in_blocks(self) -> bool:
+        return type(self) is Gain
+
     def __init__(self, min_db: float, max_db: float, p: float = 1.0) -> None:
         super().__init__(p)
         check_range("min_db", min_db, "max_db", max_db)
@@ -98,6 +103,8 @@ class TimeShift(Injector):
     """
 
     MODES = ("roll", "pad")
+
+    batchable = True
 
     def __init__(self, max_shift_s: float, *, sample_rate: int, mode: str = "roll", p: float = 1.0) -> None:
         super().__init__(p)

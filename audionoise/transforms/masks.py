@@ -79,6 +79,11 @@ class TimeMask(_IntervalMask):
         >>> y = t(torch.randn(4, 16000), generator=torch.Generator().manual_seed(0))
     """
 
+    batchable = True
+
+    def streams_in_blocks(self) -> bool:
+        return type(self) is TimeMask and not self.fade_s
+
     def __init__(self, max_width_s: float, num_masks: int = 1, *, sample_rate: int, p: float = 1.0,
                  fade_s: float = 0.0) -> None:
         super().__init__(p)

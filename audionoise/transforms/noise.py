@@ -39,6 +39,8 @@ class ColoredNoise(Injector):
         >>> y = t(x, generator=torch.Generator().manual_seed(0))
     """
 
+    batchable = True
+
     def __init__(self, min_snr_db: float, max_snr_db: float, min_exponent: float = 0.0, max_exponent: float = 0.0,
                  p: float = 1.0, snr_reference: str = "full") -> None:
         super().__init__(p)
@@ -121,6 +123,9 @@ class WhiteNoise(ColoredNoise):
         >>> round(float((y - 1).pow(2).mean().sqrt()), 4)
         0.3162
     """
+
+    def streams_in_blocks(self) -> bool:
+        return type(self) is WhiteNoise and not self.bank_samples and self.snr_reference == "full"
 
     def __init__(self, min_snr_db: float, max_snr_db: float, p: float = 1.0, snr_reference: str = "full",
                  bank_samples: int = 0, bank_seed: int = 0) -> None:
