@@ -1,4 +1,4 @@
-"""Command-line entry point: ``audionoise augment | grid | train | evaluate | make-data | demo``.
+"""Command-line entry point: ``audionoise augment | grid | train | evaluate | make-data | demo | cache``.
 
 Each subcommand lives in its own module of this package and exposes two functions:
 ``register(subparsers)`` adds its argparse parser, ``run(args) -> int`` does the work and
@@ -27,6 +27,7 @@ SUBCOMMANDS = {
     "evaluate": "evaluate",
     "make-data": "make_data",
     "demo": "demo",
+    "cache": "cache",
 }
 
 

@@ -5,7 +5,8 @@ decoded samples depend on: each entry's absolute path, size, modification time (
 the sample rate and the cross-fade length. Files are written under a unique temporary name (process id + random
 suffix, :func:`audionoise._fs.atomic_write`) and renamed into place, the ``.npy`` before the ``.json``: a reader
 that finds the ``.json`` finds a complete ``.npy``, and processes building the same bank at once never see each
-other's partial files (the last rename wins; both wrote the same bytes). Delete the folder to clear the cache.
+other's partial files (the last rename wins; both wrote the same bytes). A use refreshes the ``.json``'s
+modification time; ``audionoise cache list|prune`` (:mod:`audionoise.cache`) shows and prunes the cache.
 """
 
 from __future__ import annotations
@@ -25,18 +26,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from audionoise.cache import default_cache_dir  # the one definition (torch-free)
+
 #: bumped whenever the stored samples of a given source would change (decoding, looping, layout)
 CACHE_VERSION = 1
-
-
-def default_cache_dir() -> Path:
-    """``$AUDIONOISE_CACHE_DIR``, else ``$XDG_CACHE_HOME/audionoise/noisebanks``, else
-    ``~/.cache/audionoise/noisebanks``."""
-    explicit = os.environ.get("AUDIONOISE_CACHE_DIR")
-    if explicit:
-        return Path(explicit).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "audionoise" / "noisebanks"
 
 
 def resolve_cache_dir(cache_dir: Any) -> Path | None:
@@ -114,6 +107,10 @@ def load(cache_dir: Path, key: str) -> tuple[Tensor, dict[str, Any], Path] | Non
     except (OSError, ValueError, KeyError, TypeError) as err:
         warnings.warn(f"noise bank cache {npy} is unreadable ({err}); rebuilding it", stacklevel=3)
         return None
+    try:
+        os.utime(meta_path)  # last use: `audionoise cache prune --older-than` keeps what is in use
+    except OSError:
+        pass  # a read-only cache still serves
     return data, meta, npy
 
 
