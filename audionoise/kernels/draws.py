@@ -81,8 +81,8 @@ def mask_intervals(u_widths: Any, u_starts: Any, max_width: int, size: Any) -> t
     """``(starts, widths)`` of masks inside ``[0, size)``: width uniform in ``[0, min(max_width, size)]``, start
     uniform in ``[0, size - width]`` (a mask never leaves the valid region). ``size``: an int, or one per row
     (an array shaped to broadcast against the uniforms)."""
-    if isinstance(size, (int, np.integer)):
-        cap = min(int(size), max_width)
+    if type(size) is int or isinstance(size, np.integer):
+        cap = size if size < max_width else max_width
     elif isinstance(size, np.ndarray):
         cap = size.clip(max=max_width)
     else:

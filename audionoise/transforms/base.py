@@ -189,7 +189,8 @@ def needs_grad(x: Tensor) -> bool:
 
 def enter(x: Tensor, lengths: Tensor | None, spectrogram: bool, who: str) -> tuple[Tensor, bool, Tensor | None]:
     """Validate an input at a public entry; return its batched view, whether it was unbatched, int64 lengths."""
-    check_not_generator(lengths, who)
+    if lengths is not None:  # (isinstance against torch.Generator costs ~2 us: only when something was passed)
+        check_not_generator(lengths, who)
     if not isinstance(x, Tensor) or not x.is_floating_point() or x.dim() < 1:
         check_waveform(x)
     d = x.dim()

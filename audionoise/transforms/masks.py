@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Any
 
 import torch
 from torch import Tensor
 
 from audionoise.functional.masks import freq_mask, masked_copy, spec_time_mask
-from audionoise.kernels.draws import mask_intervals
+from audionoise.kernels.draws import coin, mask_intervals
 from audionoise.transforms.base import (Injector, Params, check_number, check_sample_rate, draw, like,
                                         tensor, uniform_rows)
 
@@ -105,7 +104,7 @@ class TimeMask(_IntervalMask):
                       generator: torch.Generator | None) -> Tensor | None:
         """Tiny CPU batches (the per-item ``Dataset`` pattern): the parameters are never built as tensors.
 
-        The same uniforms go through the same float64 formulas as :func:`sample_masks` in Python scalars, and
+        The same uniforms go through the same kernel as :func:`sample_masks` (:func:`~audionoise.kernels.draws.mask_intervals`) in Python scalars, and
         the intervals are written through a NumPy view, so a call costs a few microseconds instead of ~25. The
         result is bit-identical to ``apply_params(x, sample(x, lengths, generator), lengths)`` (tested).
         """
@@ -119,15 +118,11 @@ class TimeMask(_IntervalMask):
         sizes = [x.shape[-1]] * batch if lengths is None else lengths.tolist()
         y = x.clone()
         a = y.numpy()
-        p, cap_all = self.p, self.max_width
         for i, r in enumerate(rows):
-            if r[0] < p:
-                size = sizes[i]
-                cap = min(size, cap_all)
+            if coin(r[0], self.p):
                 for k in range(1, m + 1):
-                    w = min(math.floor(r[k] * (cap + 1)), cap)
+                    s, w = mask_intervals(r[k], r[m + k], self.max_width, sizes[i])
                     if w > 0:
-                        s = min(math.floor(r[m + k] * (size - w + 1)), size - w)
                         a[i, ..., s:s + w] = 0.0
         return y
 

@@ -1,0 +1,87 @@
+"""Per-example speed (the ``Dataset.__getitem__`` pattern): one 1 s clip at 16 kHz per call, one torch thread.
+
+Interleaved in one process against audiomentations 0.43 (the peer that works one example at a time):
+
+* white noise at a random SNR: ``WhiteNoise(5, 20)`` vs ``AddGaussianSNR(5, 20)``;
+* background noise from a folder of WAV files **of different lengths, one shorter than the clip** (0.6, 1.7, 3.1,
+  4.4 and 7.9 s): ``BackgroundNoise(folder)`` vs ``AddBackgroundNoise(folder)``;
+* waveform time mask: ``TimeMask(0.1 s)`` vs ``TimeMask(0.1 s, fade 0)``.
+
+Ratios are audiomentations' time over audionoise's (> 1: audionoise faster), from the median and the minimum of
+the interleaved samples. Run: ``python bench/per_example.py`` (``--repeats N``); prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from timing import interleaved, machine_description  # noqa: E402
+
+SR = 16000
+LENGTHS_S = (0.6, 1.7, 3.1, 4.4, 7.9)
+
+
+def _noise_folder(root: Path) -> Path:
+    rng = np.random.default_rng(0)
+    folder = root / "noise"
+    folder.mkdir()
+    for i, seconds in enumerate(LENGTHS_S):
+        n = int(seconds * SR)
+        clip = np.cumsum(rng.standard_normal(n)) * 0.001 + 0.05 * rng.standard_normal(n)
+        sf.write(folder / f"n{i}.wav", (clip / np.abs(clip).max() * 0.5).astype(np.float32), SR, subtype="PCM_16")
+    return folder
+
+
+def cases(folder: Path) -> dict[str, dict[str, object]]:
+    import audiomentations as am
+
+    import audionoise as an
+
+    x_t = 0.1 * torch.randn(1, SR, generator=torch.Generator().manual_seed(0))
+    x_n = x_t[0].numpy().copy()
+    g = torch.Generator().manual_seed(1)
+    white, bg, mask = an.WhiteNoise(5.0, 20.0), an.BackgroundNoise(folder, 5.0, 20.0, sample_rate=SR), \
+        an.TimeMask(0.1, sample_rate=SR)
+    am_white = am.AddGaussianSNR(min_snr_db=5.0, max_snr_db=20.0, p=1.0)
+    am_bg = am.AddBackgroundNoise(sounds_path=str(folder), min_snr_db=5.0, max_snr_db=20.0, p=1.0)
+    am_mask = am.TimeMask(min_band_part=0.0, max_band_part=0.1 * SR / SR, fade_duration=0.0, p=1.0)
+    return {
+        "white noise @ SNR": {"audionoise": lambda: white(x_t, generator=g),
+                              "audiomentations": lambda: am_white(x_n, sample_rate=SR)},
+        "background, folder of mixed lengths (one < clip)": {
+            "audionoise": lambda: bg(x_t, generator=g), "audiomentations": lambda: am_bg(x_n, sample_rate=SR)},
+        "waveform time mask": {"audionoise": lambda: mask(x_t, generator=g),
+                               "audiomentations": lambda: am_mask(x_n, sample_rate=SR)},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--repeats", type=int, default=30)
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = _noise_folder(Path(tmp))
+        rows = []
+        for row, impl in cases(folder).items():
+            stats = interleaved(impl, repeats=args.repeats, warmup=3)
+            a, b = stats["audionoise"], stats["audiomentations"]
+            rows.append((row, a, b))
+    print(f"per example, 1 x 1 s @ 16 kHz, 1 torch thread; {machine_description('cpu').get('cpu', '')}")
+    print("| row | audionoise ms | audiomentations 0.43 ms | ratio (median) | ratio (min) |")
+    print("|---|---|---|---|---|")
+    for row, a, b in rows:
+        print(f"| {row} | {a.cell()} | {b.cell()} | {b.median / a.median:.2f}x | {b.min / a.min:.2f}x |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
