@@ -29,8 +29,9 @@ _EXPORTS = {
                      "ShortNoises", "SpeedPerturb", "Telephone", "TimeStretch"], "audionoise.transforms"),
     **dict.fromkeys(["BandStop", "BitCrush", "ClippingDistortion", "PeakingEQ", "PolarityInversion"],
                     "audionoise.transforms"),
+    "preview": "audionoise.pages",
 }
-_SUBMODULES = {"assets", "data", "functional", "io", "offline", "pipeline", "transforms"}
+_SUBMODULES = {"assets", "data", "functional", "io", "offline", "pages", "pipeline", "transforms"}
 
 __all__ = sorted(_EXPORTS) + ["functional"]
 
@@ -43,6 +44,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from audionoise.transforms import (BandPass, Codec, HighPass, LowPass, Normalize, PitchShift, Reverb, RIRBank,
                                        ShortNoises, SpeedPerturb, Telephone, TimeStretch)
     from audionoise.transforms import BandStop, BitCrush, ClippingDistortion, PeakingEQ, PolarityInversion
+    from audionoise.pages import preview
 
 
 def __getattr__(name: str) -> Any:

@@ -1,4 +1,4 @@
-"""Command-line entry point: ``audionoise augment | grid | train | evaluate | make-data | demo | cache``.
+"""Command-line entry point: ``audionoise augment | preview | grid | train | evaluate | make-data | demo | cache``.
 
 Each subcommand lives in its own module of this package and exposes two functions:
 ``register(subparsers)`` adds its argparse parser, ``run(args) -> int`` does the work and
@@ -22,6 +22,7 @@ from audionoise.cli._common import is_user_error, one_line
 # subcommand name -> module (inside audionoise.cli) that implements it
 SUBCOMMANDS = {
     "augment": "augment",
+    "preview": "preview",
     "grid": "grid",
     "train": "train",
     "evaluate": "evaluate",

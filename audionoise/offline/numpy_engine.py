@@ -246,17 +246,23 @@ class NumpyPipeline:
     def __init__(self, steps: list[_Step], rate: int) -> None:
         self.steps, self.rate = steps, rate
 
-    def __call__(self, x: np.ndarray, stream: TorchStream | int, key: str = "") -> tuple[np.ndarray, list[dict]]:
+    def __call__(self, x: np.ndarray, stream: TorchStream | int, key: str = "",
+                 trace: list | None = None) -> tuple[np.ndarray, list[dict]]:
         """``(y, records)``: the augmented copy (a new array; ``x`` is not modified) and one record per step.
 
-        ``stream``: the output's stream, or its seed (``output_seed(seed, key, copy)``).
+        ``stream``: the output's stream, or its seed (``output_seed(seed, key, copy)``). ``trace``: a list that
+        gets ``(input, output)`` of every step (no step modifies its input; the preview pages measure each noise
+        step's SNR from them).
         """
         stream = TorchStream(stream) if isinstance(stream, int) else stream
         stream.uniforms(1, 1)  # the top-level Compose's coin (p = 1: always drawn, never changes anything)
         y, records = x, []
         for step in self.steps:
+            before = y
             y, rec = getattr(self, "_" + step.name)(y, step, stream, key)
             records.append(rec)
+            if trace is not None:
+                trace.append((before, y))
         return (y if y is not x else x.copy()), records
 
     @staticmethod
