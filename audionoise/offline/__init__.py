@@ -45,6 +45,9 @@ Example:
     (2000, 0)
 """
 
+import sys
+
+from audionoise.offline import runner
 from audionoise.offline.job import (EXIT_FAILED, EXIT_OK, EXIT_USAGE, EXIT_WRITE, DryRun, Summary, augment,
                                     dry_run)
 from audionoise.offline.lock import OutputBusy, lock_output
@@ -53,6 +56,9 @@ from audionoise.offline.pipelines import OfflineUsageError, quick_config
 
 #: The earlier name of :func:`augment` (which takes a folder, an audio file or a manifest).
 augment_folder = augment
+#: The earlier name of :mod:`audionoise.offline.runner` (``from audionoise.offline import engine`` keeps working).
+engine = runner
+sys.modules[f"{__name__}.engine"] = runner
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "EXIT_WRITE", "DryRun", "OfflineUsageError", "OutputBusy",
            "Summary", "augment", "augment_folder", "dry_run", "lock_output", "manifest_name", "output_name",

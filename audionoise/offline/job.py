@@ -2,27 +2,29 @@
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import json
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from audionoise import _ffmpeg, io
 from audionoise._fs import temp_target
 from audionoise.offline import clipping
-from audionoise.offline import engine as runner
+from audionoise.offline import runner
+from audionoise.offline import tasks as tasks_module
 from audionoise.offline.inputs import Inputs, Item, collect, is_within
-from audionoise.offline.lock import OutputBusy, lock_output
+from audionoise.offline.lock import OutputBusy, lock_name, lock_output
 from audionoise.offline.jsonl import Appender, line, read_lines, read_manifest, write_lines_atomic
 from audionoise.offline.naming import manifest_name, output_name, output_subtype, shard_of
-from audionoise.offline.pipelines import OfflineUsageError, Pipelines
+from audionoise.offline.pipelines import OfflineUsageError
+from audionoise.offline.spec import JobSpec
 from audionoise.runtime import keep_freed_memory, set_blas_threads
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "EXIT_WRITE", "DryRun", "Summary", "augment", "dry_run"]
 
-_FORMATS = ("same", "wav", "flac")
 #: Exit statuses of ``audionoise augment`` (a signal gives 128 + its number: 130 SIGINT, 143 SIGTERM).
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_WRITE = 0, 1, 2, 3
 
@@ -137,25 +139,6 @@ def _size(n: int) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- checks
-def _settings(pipelines: Pipelines, seed: int, fmt: str, sample_rate: int | None, on_clip: str) -> str:
-    """The settings that decide the bytes of every output, as the text of ``OUT/run.json`` (``engine``: which
-    engine may run the config, :data:`audionoise.offline.pipelines.ENGINES`)."""
-    if pipelines.config is not None:
-        pipe: Any = pipelines.config
-    else:
-        from audionoise.pipeline import pipeline_config
-
-        try:
-            pipe = pipeline_config(pipelines.module)
-        except ValueError:  # e.g. an in-memory noise bank: no config form
-            pipe = repr(pipelines.module)
-    engine = pipelines.engine if pipelines.config is not None else "torch"
-    extra = {"numpy_stream": "torch"} if engine == "auto" else {}  # the NumPy engine draws torch's stream (0.2+)
-    return json.dumps({"seed": seed, "format": fmt, "sample_rate": sample_rate, "on_clip": on_clip, "pipeline": pipe,
-                       "engine": engine, **extra},
-                      sort_keys=True, indent=1, ensure_ascii=False, default=str) + "\n"
-
-
 def _check_same_settings(path: Path, settings: str, resume: bool) -> None:
     if not (resume and path.is_file()):
         return
@@ -170,51 +153,6 @@ def _check_same_settings(path: Path, settings: str, resume: bool) -> None:
         raise OfflineUsageError(f"cannot resume: {path.parent} was made with other settings ({', '.join(differ)} "
                                 f"differ{hint}, see {path}); resume with the same ones or choose a new output "
                                 "folder")
-
-
-def _check_paths(in_path: Path, out_dir: Path) -> None:
-    if not in_path.exists():
-        raise OfflineUsageError(f"input {str(in_path)!r} does not exist; pass a folder of audio files, an audio "
-                                "file or a .jsonl manifest")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise OfflineUsageError(f"output folder {str(out_dir)!r} exists and is not a folder")
-    real_in, real_out = in_path.resolve(), out_dir.resolve()
-    if not in_path.is_dir():
-        if is_within(real_in, real_out):
-            raise OfflineUsageError(f"input {str(in_path)!r} lies inside the output folder {str(out_dir)!r}; "
-                                    "choose an output folder that does not hold the input")
-        return
-    if is_within(real_out, real_in):
-        where = "the input folder" if real_out == real_in else "inside the input folder"
-        raise OfflineUsageError(f"output folder {str(out_dir)!r} is {where} {str(in_path)!r}; choose a folder "
-                                "outside it (the input is never written to)")
-    if is_within(real_in, real_out):
-        raise OfflineUsageError(f"output folder {str(out_dir)!r} contains the input folder {str(in_path)!r}; "
-                                "choose a separate folder so outputs can never land among the inputs")
-
-
-def _check_options(copies, workers, shard, fmt, sample_rate, extensions, on_clip) -> frozenset[str]:
-    if not isinstance(copies, int) or copies < 1:
-        raise OfflineUsageError(f"copies ({copies!r}) must be an integer >= 1")
-    if not isinstance(workers, int) or workers < 1:
-        raise OfflineUsageError(f"workers ({workers!r}) must be an integer >= 1")
-    if (not isinstance(shard, tuple) or len(shard) != 2 or not all(isinstance(v, int) for v in shard)
-            or shard[1] < 1 or not 0 <= shard[0] < shard[1]):
-        raise OfflineUsageError(f"shard ({shard!r}) must be (i, n) with 0 <= i < n, e.g. (0, 4)")
-    if fmt not in _FORMATS:
-        raise OfflineUsageError(f"fmt ({fmt!r}) must be one of {', '.join(_FORMATS)}")
-    if sample_rate is not None and (not isinstance(sample_rate, int) or sample_rate <= 0):
-        raise OfflineUsageError(f"sample_rate ({sample_rate!r}) must be a positive integer (Hz) or None")
-    if on_clip not in clipping.POLICIES:
-        raise OfflineUsageError(f"on_clip ({on_clip!r}) must be one of {', '.join(clipping.POLICIES)}")
-    if extensions is None:
-        return io.READABLE_EXTENSIONS
-    exts = frozenset("." + e.lower().lstrip(".") for e in extensions)
-    unknown = sorted(exts - io.READABLE_EXTENSIONS)
-    if unknown or not exts:
-        raise OfflineUsageError(f"extensions {unknown or '(none)'} not supported; choose from "
-                                f"{', '.join(sorted(e.lstrip('.') for e in io.READABLE_EXTENSIONS))}")
-    return exts
 
 
 # ---------------------------------------------------------------------------------------------- planning
@@ -279,23 +217,13 @@ def _remove_stale_temps(out_dir: Path, planned: set[str]) -> None:
                 os.unlink(entry.path)
 
 
-def _prepare(in_path, out_dir, pipeline_or_config, copies, workers, seed, shard, fmt, sample_rate, extensions,
-             on_clip, engine="auto"):
-    in_path, out_dir = Path(in_path), Path(out_dir)
-    exts = _check_options(copies, workers, shard, fmt, sample_rate, extensions, on_clip)
-    _check_paths(in_path, out_dir)
-    if in_path.is_file() and in_path.suffix.lower() != ".jsonl" and in_path.suffix.lower() not in exts:
-        raise OfflineUsageError(f"input {str(in_path)!r} is neither a folder, an audio file "
-                                f"({', '.join(sorted(e[1:] for e in exts))}) nor a .jsonl manifest")
-    pipelines = Pipelines(pipeline_or_config, engine)
-    settings = _settings(pipelines, int(seed), fmt, sample_rate, on_clip)
-    pipelines.validate()
+def _scan(spec: JobSpec) -> tuple[Inputs, _Plan]:
+    """The job's inputs and the plan of this shard's outputs."""
     try:
-        inputs = collect(in_path, exts)
+        inputs = collect(spec.in_path, spec.extensions)
     except (OSError, UnicodeDecodeError) as exc:
-        raise OfflineUsageError(f"cannot read the input {str(in_path)!r}: {exc}") from None
-    plan = _plan(inputs, shard, copies, fmt, out_dir.resolve())
-    return in_path, out_dir, pipelines, settings, inputs, plan
+        raise OfflineUsageError(f"cannot read the input {str(spec.in_path)!r}: {exc}") from None
+    return inputs, _plan(inputs, spec.shard, spec.copies, spec.fmt, spec.out_dir.resolve())
 
 
 # ---------------------------------------------------------------------------------------------- entry points
@@ -303,7 +231,8 @@ def augment(in_path: str | os.PathLike, out_dir: str | os.PathLike, pipeline_or_
             copies: int = 1, workers: int = 1, seed: int = 0, resume: bool = False,
             shard: tuple[int, int] = (0, 1), fmt: str = "same", sample_rate: int | None = None,
             extensions: Iterable[str] | None = None, progress: bool = True,
-            on_clip: str = clipping.DEFAULT_POLICY, engine: str = "auto", wait: bool = False) -> Summary:
+            on_clip: str = clipping.DEFAULT_POLICY, engine: str = "auto", wait: bool = False,
+            executor: cf.Executor | None = None) -> Summary:
     """Write ``copies`` augmented versions of every input of ``in_path`` under ``out_dir``.
 
     ``in_path`` is a folder (its tree is mirrored), a single audio file, or a NeMo-style ``.jsonl`` manifest
@@ -338,6 +267,11 @@ def augment(in_path: str | os.PathLike, out_dir: str | os.PathLike, pipeline_or_
             ``"torch"`` (every output from the torch pipeline; a pipeline module always runs on torch).
         wait: If another live job holds ``out_dir`` (the same shard, or any job it could collide with, see
             :mod:`audionoise.offline.lock`), wait for it to end instead of raising :class:`OutputBusy`.
+        executor: Run the work as tasks of many inputs on this ``concurrent.futures.Executor`` (a Dask
+            ``client.get_executor()``, ``submitit.AutoExecutor`` for SLURM, a ``ProcessPoolExecutor``, the Ray
+            adapter of :mod:`audionoise.offline.backends`) instead of ``workers`` local processes; its workers
+            must see ``in_path`` and ``out_dir`` at the same paths (:mod:`audionoise.offline.tasks`: failure model).
+            Outputs and manifest are byte-identical to ``workers=1``.
 
     Returns:
         A :class:`Summary`; ``summary.exit_status`` is 0 if every input succeeded, 1 if some failed, 3 if a write
@@ -348,18 +282,25 @@ def augment(in_path: str | os.PathLike, out_dir: str | os.PathLike, pipeline_or_
             is false.
         OutputBusy: (an :class:`OfflineUsageError`) another live job holds ``out_dir`` and ``wait`` is false.
     """
+    start = time.perf_counter()
+    if not isinstance(workers, int) or workers < 1:
+        raise OfflineUsageError(f"workers ({workers!r}) must be an integer >= 1")
+    if executor is not None and not isinstance(executor, cf.Executor):
+        raise OfflineUsageError(f"executor must be a concurrent.futures.Executor, got {type(executor).__name__}")
     control = runner.Control()
     control.install()
     blas = set_blas_threads(1)  # one thread per process, workers included (they fork from here)
     held: list = []  # the output folder's lock, held from before OUT is read until after the last write
     try:
-        return _augment(in_path, out_dir, pipeline_or_config, copies, workers, seed, resume, shard, fmt,
-                        sample_rate, extensions, progress, on_clip, control, engine, wait, held)
+        spec = JobSpec.create(in_path, out_dir, pipeline_or_config, copies=copies, seed=seed, shard=shard, fmt=fmt,
+                              sample_rate=sample_rate, extensions=extensions, on_clip=on_clip, engine=engine)
+        return _augment(spec, control, workers=workers, resume=resume, progress=progress, wait=wait,
+                        executor=executor, held=held, start=start)
     finally:
         for lock in held:
             lock.release()
         control.restore()
-        runner.restore_threads()  # torch ran single-threaded, if it ran (engine.torch_single_threaded)
+        runner.restore_threads()  # torch ran single-threaded, if it ran (runner.torch_single_threaded)
         if blas is not None:
             set_blas_threads(blas)
 
@@ -368,14 +309,14 @@ def augment(in_path: str | os.PathLike, out_dir: str | os.PathLike, pipeline_or_
 MANIFEST_GROUP = 64
 
 
-def _augment(in_path, out_dir, pipeline_or_config, copies, workers, seed, resume, shard, fmt, sample_rate,
-             extensions, progress, on_clip, control: runner.Control, engine_name: str = "auto", wait: bool = False,
-             held: list | None = None) -> Summary:
-    start = time.perf_counter()
+def _augment(spec: JobSpec, control: runner.Control, *, workers: int = 1, resume: bool = False,
+             progress: bool = True, wait: bool = False, executor: cf.Executor | None = None,
+             held: list | None = None, start: float | None = None) -> Summary:
+    """Run the job of ``spec``: lock OUT, plan, run the items (locally or on ``executor``), keep the JSONL right."""
+    start = time.perf_counter() if start is None else start
     keep_freed_memory()  # workers fork from here and inherit it (audionoise.runtime)
-    in_path, out_dir, pipelines, settings, inputs, plan = _prepare(
-        in_path, out_dir, pipeline_or_config, copies, workers, seed, shard, fmt, sample_rate, extensions, on_clip,
-        engine_name)
+    inputs, plan = _scan(spec)
+    out_dir, shard = spec.out_dir, spec.shard
     manifest = out_dir / manifest_name("manifest", shard)
     errors = out_dir / manifest_name("errors", shard)
     try:  # every check of OUT's contents below is made under the lock
@@ -395,10 +336,12 @@ def _augment(in_path, out_dir, pipeline_or_config, copies, workers, seed, resume
     if manifest.exists() and not resume:
         raise OfflineUsageError(f"{manifest} exists: {out_dir} holds an earlier run; pass resume=True (--resume) "
                                 "to finish it, or choose an empty output folder")
+    settings = spec.settings
     _check_same_settings(out_dir / "run.json", settings, resume)
 
     planned = {o for outs in plan.outputs.values() for o in outs}
     kept: dict[str, str] = {}
+    parts_prefix = lock_name(shard)  # manifest parts of cluster tasks (offline.tasks), per shard and job
 
     def summary(written: int = 0, failed: int = 0) -> Summary:
         return Summary(inputs=len(plan.mine), written=written, resumed=len(kept), failed=len(plan.bad) + failed,
@@ -409,7 +352,8 @@ def _augment(in_path, out_dir, pipeline_or_config, copies, workers, seed, resume
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         write_lines_atomic(out_dir / "run.json", [settings])
-        kept = {o: text for o, text in read_manifest(manifest).items() if o in planned and (out_dir / o).is_file()}
+        earlier = {**tasks_module.parts_lines(out_dir, parts_prefix), **read_manifest(manifest)}  # dead jobs' too
+        kept = {o: text for o, text in earlier.items() if o in planned and (out_dir / o).is_file()}
         own = {manifest.name, errors.name} | ({"run.json"} if shard[1] == 1 else set())
         _remove_stale_temps(out_dir, planned | own)
         write_lines_atomic(manifest, [kept[o] for o in sorted(kept)])
@@ -421,7 +365,7 @@ def _augment(in_path, out_dir, pipeline_or_config, copies, workers, seed, resume
     tasks = [(plan.items[key], [k for k, o in enumerate(outs) if o not in kept])
              for key, outs in plan.outputs.items()]
     tasks = [t for t in tasks if t[1]]
-    job = runner.Job(out_dir, out_dir.resolve(), int(seed), fmt, sample_rate, inputs.kind == "manifest", on_clip)
+    job = spec.worker_job(inputs.kind == "manifest")
     written = failed = 0
     pending: list[tuple[str, str]] = []  # (output, line) of written outputs whose lines are not appended yet
     done = dict(kept)  # output -> manifest line, of every line on disk: the final sorted manifest
@@ -441,7 +385,8 @@ def _augment(in_path, out_dir, pipeline_or_config, copies, workers, seed, resume
         pending.clear()
 
     with Appender(manifest) as mf, Appender(errors) as ef:
-        for result in runner.run(tasks, job, pipelines, workers, progress, len(plan.mine) - len(tasks), control):
+        for result in _results(spec, job, tasks, workers, executor, progress, len(plan.mine) - len(tasks), control,
+                               out_dir / tasks_module.PARTS / f"{parts_prefix}.{lock.job_id}"):
             # Lines go out in groups (one write for up to MANIFEST_GROUP outputs: each append is a metadata update
             # of the file, which costs the kernel as much as creating an output); a job killed with SIGKILL loses
             # at most the lines of the last group, whose files --resume rewrites with the same bytes.
@@ -464,7 +409,21 @@ def _augment(in_path, out_dir, pipeline_or_config, copies, workers, seed, resume
         write_lines_atomic(errors, sorted(read_lines(errors)))
     except OSError as exc:
         control.fatal = control.fatal or f"could not rewrite {manifest} ({exc})"
+    else:
+        tasks_module.remove_parts(out_dir, parts_prefix)  # their lines are in the manifest now
+    if executor is not None:  # temporary files of task attempts whose worker died
+        _remove_stale_temps(out_dir, planned)
     return summary(written, failed)
+
+
+def _results(spec: JobSpec, job: runner.Job, tasks, workers: int, executor: cf.Executor | None, progress: bool,
+             done: int, control: runner.Control, parts: Path) -> Iterator[runner.Result]:
+    """The results of ``tasks``: from this process or a local pool, or from tasks on ``executor``."""
+    if executor is None:
+        yield from runner.run(tasks, runner.Runner(job, spec.pipelines), workers, progress, done, control)
+        return
+    with runner.progress_bar(done + len(tasks), done, progress) as bar:
+        yield from tasks_module.run_executor(executor, tasks, job, parts, bar, control)
 
 
 def dry_run(in_path: str | os.PathLike, out_dir: str | os.PathLike, pipeline_or_config: Any, copies: int = 1,
@@ -474,13 +433,15 @@ def dry_run(in_path: str | os.PathLike, out_dir: str | os.PathLike, pipeline_or_
     """Check a job without writing anything: the config builds, the inputs' headers read, and what would be
     written (counts and bytes). Same arguments as :func:`augment`; raises :class:`OfflineUsageError` where
     :func:`augment` would."""
-    in_path, out_dir, pipelines, settings, inputs, plan = _prepare(
-        in_path, out_dir, pipeline_or_config, copies, 1, seed, shard, fmt, sample_rate, extensions, on_clip, engine)
+    spec = JobSpec.create(in_path, out_dir, pipeline_or_config, copies=copies, seed=seed, shard=shard, fmt=fmt,
+                          sample_rate=sample_rate, extensions=extensions, on_clip=on_clip, engine=engine)
+    inputs, plan = _scan(spec)
+    out_dir = spec.out_dir
     manifest = out_dir / manifest_name("manifest", shard)
     if manifest.exists() and not resume:
         raise OfflineUsageError(f"{manifest} exists: {out_dir} holds an earlier run; pass --resume to finish it, "
                                 "or choose an empty output folder")
-    _check_same_settings(out_dir / "run.json", settings, resume)
+    _check_same_settings(out_dir / "run.json", spec.settings, resume)
     planned = {o for outs in plan.outputs.values() for o in outs}
     kept = {o for o in read_manifest(manifest) if o in planned and (out_dir / o).is_file()} if resume else set()
     unreadable = [(row.get("input") or f"line {row.get('line')}", row["reason"]) for _, row in sorted(plan.bad.items())]

@@ -92,13 +92,13 @@ class Pipelines:
     used as is for files of its own rate (or of any rate if no part of it has a ``sample_rate``).
     """
 
-    def __init__(self, pipeline_or_config: Any, engine: str = "auto") -> None:
+    def __init__(self, pipeline_or_config: Any, engine: str = "auto", base_dir: Path | None = None) -> None:
         if engine not in ENGINES:
             raise OfflineUsageError(f"engine must be one of {list(ENGINES)}, got {engine!r}")
         self.engine = engine
         self.module: Any = None  # an nn.Module
         self.config: dict | None = None
-        self.base_dir: Path | None = None
+        self.base_dir: Path | None = base_dir  # relative paths of a config dict start here (a file's folder)
         self.cache: dict[int, Any] = {}
         self.numpy_cache: dict[int, Any] = {}
         if not isinstance(pipeline_or_config, (dict, str, os.PathLike)):  # a module: torch is imported already
