@@ -10,8 +10,8 @@ DataLoader workers never change a row's output.
 The batch is cut into groups of rows of one shape; each group of a pipeline made of batchable injectors is augmented
 in one batched call that is bit-identical to its rows' one-row calls (each row's plan drawn with its own generator,
 :func:`audionoise.plan.sample_plan`, the plans concatenated and applied once); pipelines with leaves that are not
-exact in a batch (:func:`audionoise.offline.batched.batchable`) run row by row. Needs the ``audionoise[hf]`` extra (``datasets``; ``torchcodec`` + FFmpeg to decode audio
-files, as ``datasets`` 4+ does).
+exact in a batch (:func:`audionoise.offline.batched.batchable`) run row by row. Needs the ``audionoise[hf]``
+extra (``datasets``; ``torchcodec`` + FFmpeg to decode audio files, as ``datasets`` 4+ does).
 
 Example:
     >>> from audionoise import Compose, WhiteNoise

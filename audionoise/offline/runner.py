@@ -2,7 +2,8 @@
 worker of a pool (:func:`run`) or of any ``concurrent.futures`` executor (:mod:`audionoise.offline.tasks`).
 
 A :class:`Runner` holds everything a process needs for one job (the :class:`Job`, the pipelines built for it, the
-output folders already checked): no module state, so one process may run several jobs. Every result is a :class:`Result`; a write failure that would hit every later output too (disk full, read-only
+output folders already checked): no module state, so one process may run several jobs. Every result is a
+:class:`Result`; a write failure that would hit every later output too (disk full, read-only
 or vanished output folder: an ``OSError`` while writing) is ``fatal`` and stops the job, an input's own
 problem is an ``error`` row and the job goes on. :class:`Control` turns SIGINT/SIGTERM into a clean stop: the
 items in flight are finished, nothing new starts.
@@ -233,7 +234,8 @@ class Runner:
     def _save(self, item: Item, k: int, y, rate: int, meta: io.AudioInfo, records: list[dict],
               within: bool = False, engine: str | None = None) -> tuple[str, str]:
         """Write output ``k`` of ``item`` (``y`` is ``(channels, time)``, tensor or NumPy) under the job's clipping
-        policy; its name and manifest line. ``within``: ``y`` is known to lie in [-1, 1] (nothing for the policy to do)."""
+        policy; its name and manifest line. ``within``: ``y`` is known to lie in [-1, 1] (nothing for the policy
+        to do)."""
         job = self.job
         out_rel, dst, subtype = self._target(item, k, meta)
         if within:
