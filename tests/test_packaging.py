@@ -66,7 +66,7 @@ def test_default_augmentation_falls_back_to_the_package_noise():
     from audionoise.kws.augment import BUNDLED_NOISE_DIR, resolve_noise_dir
 
     assert BUNDLED_NOISE_DIR == assets.noise_dir()
-    assert resolve_noise_dir(None, None) == assets.noise_dir()
+    assert resolve_noise_dir(None, None, generate=False) == assets.noise_dir()
 
 
 def test_no_source_tree_paths_in_the_package():

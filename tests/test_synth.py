@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -190,9 +191,8 @@ def test_tiny_build_layout_and_summary(tiny_build):
     kws = out / "kws"
     assert summary.speakers == {"training": 6, "validation": 1, "testing": 1}
     assert summary.clips == {"training": 36, "validation": 6, "testing": 6}
-    assert sorted(p.name for p in (kws / "_background_noise_").iterdir()) == summary.background_noises
+    assert not (kws / "_background_noise_").exists() and summary.background_noises == []
     assert sorted(p.name for p in (out / "noise_eval").iterdir()) == summary.eval_noises
-    assert not set(summary.background_noises) & set(summary.eval_noises)
     for path in list((kws / "yes").iterdir()) + list((out / "noise_eval").iterdir()):
         info = io.info(path)
         assert (info.sample_rate, info.channels, info.subtype) == (SR, 1, "PCM_16")
@@ -214,6 +214,34 @@ def test_tiny_build_splits_by_speaker(tiny_build):
     assert not (seen["training"] & seen["validation"]) and not (seen["training"] & seen["testing"])
     assert not (seen["validation"] & seen["testing"])
     assert set().union(*seen.values()) == set(meta)
+
+
+def test_held_out_speakers_are_new_people_with_training_voice_variants(tiny_build):
+    out, _ = tiny_build
+    meta = json.loads((out / "kws" / "speakers.json").read_text())
+    train = [m for m in meta if m["subset"] == "training"]
+    for m in (m for m in meta if m["subset"] != "training"):
+        same = [t for t in train if t["variant"] == m["variant"]]
+        assert same and all(t["female"] == m["female"] for t in same)
+        assert all((t["pitch"], t["rate"], t["formant_scale"]) != (m["pitch"], m["rate"], m["formant_scale"])
+                   for t in same)
+
+
+def test_held_out_variants_cycle_without_repetition_in_a_subset():
+    parts = voices.split_speakers(voices.make_speakers(40, seed=0), seed=0)
+    moved = voices.held_out_from_training_families(parts, seed=0)
+    assert moved["training"] == parts["training"]
+    train_variants = {s.variant for s in parts["training"]}
+    for name in ("validation", "testing"):
+        assert [s.id for s in moved[name]] == [s.id for s in parts[name]]
+        assert {s.variant for s in moved[name]} <= train_variants
+        assert len({s.variant for s in moved[name]}) == len(moved[name])
+        assert [dataclasses.replace(s, variant="x") for s in moved[name]] == [
+            dataclasses.replace(s, variant="x") for s in parts[name]]
+    assert moved == voices.held_out_from_training_families(parts, seed=0)
+    with pytest.raises(ValueError, match="no training speaker with female=True"):
+        voices.held_out_from_training_families({"training": [s for s in parts["training"] if not s.female],
+                                                "validation": parts["validation"], "testing": []})
 
 
 def test_tiny_build_is_deterministic(tiny_build, tmp_path):
@@ -277,12 +305,29 @@ def test_ensure_interrupted_build_leaves_no_partial_set(tmp_path, monkeypatch):
 
 
 def test_cli_make_data(tmp_path, monkeypatch, capsys):
+    from audionoise.synth import noise_bank
+
     calls: list[int] = []
+    bank_calls: list[int] = []
     monkeypatch.setattr(bundle, "generate_bundled_data", _fake_generate(calls))
+
+    def fake_bank(out, seed=0, **kw):
+        bank_calls.append(seed)
+        out.mkdir(parents=True)
+        return noise_bank.BankSummary({"stationary": 1, "babble": 1}, 12.0, 1000, 0.5)
+
+    monkeypatch.setattr(noise_bank, "generate_training_noise", fake_bank)
+    monkeypatch.setenv("AUDIONOISE_NOISE_BANK", str(tmp_path / "bank"))
     assert cli_main(["make-data", "--out", str(tmp_path / "g"), "--seed", "2"]) == 0
+    assert "training noises: stationary 1, babble 1 clips" in capsys.readouterr().out
     assert cli_main(["make-data", "--out", str(tmp_path / "g"), "--seed", "2"]) == 0
-    assert calls == [2]
-    assert "up to date" in capsys.readouterr().out
+    assert calls == [2] and bank_calls == [2]
+    out = capsys.readouterr().out
+    assert "up to date" in out and f"training-noise bank {tmp_path / 'bank'} is up to date" in out
+    assert cli_main(["make-data", "--out", str(tmp_path / "g"), "--noise-bank", str(tmp_path / "b2")]) == 0
+    assert bank_calls == [2, 0] and f"--noise-dir {tmp_path / 'b2'}" in capsys.readouterr().out
+    assert cli_main(["make-data", "--out", str(tmp_path / "g"), "--no-noise-bank", "--seed", "7"]) == 0
+    assert bank_calls == [2, 0]
     (tmp_path / "file").write_text("x")
     assert cli_main(["make-data", "--out", str(tmp_path / "file")]) == 2
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from audionoise import io
 from audionoise.cli import main as cli_main
 from audionoise.kws.augment import build_augmentation, default_pipeline_config, resolve_noise_dir
 from audionoise.kws.train import TrainConfig, load_train_config, train
@@ -165,6 +166,26 @@ def test_default_augmentation_noise_folder_fallbacks(tiny, tmp_path):
     assert [type(t).__name__ for t in aug.waveform.transforms] == ["TimeShift", "BackgroundNoise", "WhiteNoise"]
     assert [type(t).__name__ for t in aug.spectrogram.transforms] == ["SpecWarp", "SpecTimeMask", "SpecFreqMask"]
     assert default_pipeline_config("n")["transforms"][1]["min_snr_db"] == -5.0
+
+
+def test_default_noise_without_background_folder_is_the_generated_bank(tmp_path, monkeypatch):
+    from audionoise.kws import augment
+    from audionoise.synth import noise_bank
+
+    bank = tmp_path / "bank"
+    bank.mkdir()
+    io.save(bank / "music_00.wav", torch.randn(1, 800), 16000)
+    monkeypatch.setattr(noise_bank, "ensure_training_noise", lambda: bank)
+    assert resolve_noise_dir(None, tmp_path / "no_background") == bank
+    assert resolve_noise_dir(None, None) == bank
+    assert resolve_noise_dir(None, None, generate=False) == augment.BUNDLED_NOISE_DIR
+
+    def missing():
+        raise ImportError("no espeakng_loader")
+
+    monkeypatch.setattr(noise_bank, "ensure_training_noise", missing)
+    with pytest.warns(UserWarning, match="falls back to the 4 short noise clips"):
+        assert resolve_noise_dir(None, None) == augment.BUNDLED_NOISE_DIR
 
 
 def test_pipeline_toml_is_split_into_waveform_and_spectrogram_stages(tiny, tmp_path):

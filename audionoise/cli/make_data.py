@@ -18,9 +18,11 @@ def register(subparsers) -> None:
         help="generate the synthetic keyword-spotting data set ([kws] extra), or prepare the real Speech Commands v2",
         description=(
             "Speak 20 Speech Commands words with 40 synthetic espeak-ng speakers (split by speaker "
-            "into training/validation/testing) and synthesise training and held-out evaluation "
-            "noises. Writes OUT/kws (Speech Commands layout) and OUT/noise_eval. Deterministic "
-            "from --seed; skipped when OUT already holds the same version and seed.\n\n"
+            "into training/validation/testing) and synthesise held-out evaluation noises: OUT/kws (Speech "
+            "Commands layout) and OUT/noise_eval. Also builds the default training-noise bank (9 families "
+            "of procedural noise, 90 clips of 6 s) in --noise-bank, which the trainer's default augmentation "
+            "uses when a data set has no _background_noise_ folder. Deterministic from --seed; skipped when "
+            "already built with the same version and seed.\n\n"
             "With --speech-commands DIR it instead prepares the real Google Speech Commands v2 (35 words, "
             f"105,829 clips) as DIR/{FOLDER} from the official {OFFICIAL_NAME} (2.4 GB): --archive PATH "
             "(a local copy) or --download; SHA-256 checked, extracted safely, layout checked, skipped when "
@@ -30,6 +32,10 @@ def register(subparsers) -> None:
     )
     p.add_argument("--out", default="data/generated", help="output root folder (synthetic set)")
     p.add_argument("--seed", type=int, default=0, help="seed of speakers, utterances and noises (synthetic set)")
+    p.add_argument("--noise-bank", metavar="DIR",
+                   help="folder of the training-noise bank (default: the user cache, where the trainer looks: "
+                        "$AUDIONOISE_NOISE_BANK or ~/.cache/audionoise/training_noise/v<version>-seed<seed>)")
+    p.add_argument("--no-noise-bank", action="store_true", help="do not build the training-noise bank")
     p.add_argument("--force", action="store_true",
                    help="rebuild even if OUT (or the --speech-commands folder) is up to date")
     add_quiet(p)
@@ -59,7 +65,6 @@ def _summary(root: Path) -> str:
     return (
         f"speakers: {speakers}\n"
         f"clips:    {clips} (total {sum(s['clips'].values())})\n"
-        f"training noises ({len(s['background_noises'])}): {', '.join(s['background_noises'])}\n"
         f"evaluation noises ({len(s['eval_noises'])}): {', '.join(s['eval_noises'])}\n"
         f"size:     {s['bytes'] / 1e6:.1f} MB, generated in {s['seconds']:.1f} s"
     )
@@ -119,4 +124,24 @@ def run(args) -> int:
     summary = _summary(root)
     if summary:
         print(summary)
+    if not args.no_noise_bank:
+        _noise_bank(args)
     return 0
+
+
+def _noise_bank(args) -> None:
+    from audionoise.synth.noise_bank import default_bank_dir, ensure_training_noise, training_noise_current
+
+    folder = Path(args.noise_bank) if args.noise_bank is not None else default_bank_dir(args.seed)
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"--noise-bank {str(folder)!r} is a file; pass a folder")
+    if not args.force and training_noise_current(folder, args.seed):
+        print(f"training-noise bank {folder} is up to date")
+    else:
+        ensure_training_noise(folder, seed=args.seed, force=args.force)
+    info = json.loads((folder / "summary.json").read_text())
+    print(f"training noises: {', '.join(f'{k} {v}' for k, v in info['families'].items())} clips "
+          f"({info['seconds_of_audio'] / 60:.0f} min, {info['bytes'] / 1e6:.1f} MB, built in {info['seconds']:.1f} s) "
+          f"in {folder}")
+    if args.noise_bank is not None:
+        print(f"train with it: audionoise train ... --noise-dir {folder}")

@@ -47,6 +47,7 @@ __all__ = [
     "SpecWarp",
     "build_augmentation",
     "default_pipeline_config",
+    "generated_noise_dir",
     "offline_training_set",
     "resolve_noise_dir",
     "split_config",
@@ -84,9 +85,28 @@ def _has_audio(folder: Path) -> bool:
     return folder.is_dir() and any(p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS for p in folder.rglob("*"))
 
 
-def resolve_noise_dir(noise_dir: str | os.PathLike | None, data_root: str | os.PathLike | None) -> Path:
-    """Noise folder of the default pipeline: ``noise_dir``, else ``data_root/_background_noise_``, else the
-    noise clips bundled with the package (:func:`audionoise.assets.noise_dir`).
+def generated_noise_dir() -> Path | None:
+    """The default training-noise bank (:func:`audionoise.synth.noise_bank.ensure_training_noise`: nine families of
+    procedural noise, built on first use in the user cache, under a minute), or ``None`` when its generator cannot
+    run here (the ``[kws]`` extra's speech synthesiser is missing)."""
+    try:
+        from audionoise.synth.noise_bank import ensure_training_noise
+
+        return ensure_training_noise()
+    except ImportError as exc:  # MissingExtraError too
+        import warnings
+
+        warnings.warn(f"cannot generate the default training-noise bank ({exc}); the default augmentation falls back "
+                      f"to the {len(list(BUNDLED_NOISE_DIR.iterdir()))} short noise clips shipped in the package",
+                      stacklevel=2)
+        return None
+
+
+def resolve_noise_dir(noise_dir: str | os.PathLike | None, data_root: str | os.PathLike | None,
+                      generate: bool = True) -> Path:
+    """Noise folder of the default pipeline: ``noise_dir``, else ``data_root/_background_noise_``, else (with
+    ``generate``) the generated training-noise bank (:func:`generated_noise_dir`), else the four noise clips
+    bundled with the package (:func:`audionoise.assets.noise_dir`).
 
     Raises:
         ValueError: ``noise_dir`` is given but holds no audio, or no fallback holds any.
@@ -100,10 +120,15 @@ def resolve_noise_dir(noise_dir: str | os.PathLike | None, data_root: str | os.P
     candidates = []
     if data_root is not None:
         candidates.append(Path(data_root) / "_background_noise_")
+        if _has_audio(candidates[-1]):
+            return candidates[-1]
+    if generate:
+        bank = generated_noise_dir()
+        if bank is not None and _has_audio(bank):
+            return bank
     candidates.append(BUNDLED_NOISE_DIR)
-    for path in candidates:
-        if _has_audio(path):
-            return path
+    if _has_audio(BUNDLED_NOISE_DIR):
+        return BUNDLED_NOISE_DIR
     raise ValueError(f"the default augmentation needs background noise but none of {[str(c) for c in candidates]} "
                      f"holds audio; pass --noise-dir DIR (noise_dir) or --augment none")
 

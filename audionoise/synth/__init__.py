@@ -8,6 +8,8 @@ Modules:
     :mod:`~audionoise.synth.espeak`: ctypes binding to the espeak-ng library of ``espeakng-loader``.
     :mod:`~audionoise.synth.voices`: synthetic speakers, their recording channel, rendering words.
     :mod:`~audionoise.synth.noises`: procedural noise recordings (rain, engine, music, ...).
+    :mod:`~audionoise.synth.noise_families`: the families of the default training-noise bank.
+    :mod:`~audionoise.synth.noise_bank`: that bank on disk, generated on demand (:func:`ensure_training_noise`).
     :mod:`~audionoise.synth.bundle`: the data sets on disk (:func:`ensure_bundled_data`).
 
 Example:

@@ -40,6 +40,7 @@ __all__ = [
     "Speaker",
     "apply_channel",
     "channel_response",
+    "held_out_from_training_families",
     "make_speakers",
     "render_words",
     "split_speakers",
@@ -186,6 +187,39 @@ def split_speakers(speakers: list[Speaker], seed: int = 0, fraction: float = 0.1
         parts["testing"] += group[n_held : 2 * n_held]
         parts["training"] += group[2 * n_held :]
     return parts
+
+
+def held_out_from_training_families(parts: dict[str, list[Speaker]], seed: int = 0) -> dict[str, list[Speaker]]:
+    """Give every validation and testing speaker the voice variant of a training speaker of the same sex.
+
+    Real test speakers are new people, not new synthesis engines: a held-out speaker keeps its own accent, pitch,
+    pitch range, rate, vocal-tract scaling and recording channel (independent draws), and takes a voice variant
+    (``m3``, ``klatt``, ...) that training has, drawn without repetition within a subset while the training
+    variants last. Training speakers are returned unchanged.
+
+    Example:
+        >>> parts = held_out_from_training_families(split_speakers(make_speakers(40)))  # doctest: +SKIP
+        >>> {s.variant for s in parts["testing"]} <= {s.variant for s in parts["training"]}  # doctest: +SKIP
+        True
+    """
+    from dataclasses import replace
+
+    g = torch.Generator().manual_seed(derive_seed("held-out-variants", seed))
+    out = {"training": list(parts["training"])}
+    for name in ("validation", "testing"):
+        group = []
+        pools: dict[bool, list[str]] = {}
+        for s in parts[name]:
+            pool = pools.get(s.female)
+            if not pool:
+                variants = [t.variant for t in parts["training"] if t.female == s.female]
+                if not variants:
+                    raise ValueError(f"no training speaker with female={s.female} to lend a voice variant to "
+                                     f"{name} speaker {s.id}")
+                pool = pools[s.female] = [variants[i] for i in torch.randperm(len(variants), generator=g)]
+            group.append(replace(s, variant=pool.pop()))
+        out[name] = group
+    return out
 
 
 def channel_response(speaker: Speaker, sample_rate: int = SAMPLE_RATE, taps: int = 4096) -> Tensor:
