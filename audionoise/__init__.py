@@ -14,6 +14,9 @@ do not pay for importing torch until something needs it.
 from __future__ import annotations
 
 import importlib
+import importlib.abc
+import importlib.util
+import sys
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -31,7 +34,39 @@ _EXPORTS = {
                     "audionoise.transforms"),
     "preview": "audionoise.pages",
 }
-_SUBMODULES = {"assets", "data", "functional", "io", "offline", "pages", "pipeline", "transforms"}
+_SUBMODULES = {"assets", "data", "functional", "io", "offline", "pages", "pipeline", "plan", "transforms"}
+
+#: modules that moved into the layered folders (0.2): their old names still import, as the same module objects
+MOVED = {
+    "audionoise.grid": "audionoise.robustness.grid", "audionoise.evaluation": "audionoise.robustness.evaluation",
+    "audionoise.stats": "audionoise.robustness.stats", "audionoise.speech_commands": "audionoise.corpora.speech_commands",
+    "audionoise.scan": "audionoise.corpora.scan", "audionoise.cache": "audionoise.corpora.cache",
+    "audionoise.progress": "audionoise.runtime.progress", "audionoise.extras": "audionoise.runtime.extras",
+    "audionoise._wav": "audionoise.io._wav", "audionoise._ffmpeg": "audionoise.io._ffmpeg",
+    "audionoise._tags": "audionoise.io._tags", "audionoise._fs": "audionoise.io.files",
+    "audionoise._lock": "audionoise.io.lock", "audionoise._manifest": "audionoise.corpora.manifests",
+    "audionoise._noise_sources": "audionoise.corpora.noise_sources", "audionoise._gains": "audionoise.kernels.gains",
+    "audionoise._loopable": "audionoise.kernels.loopable", "audionoise._seed": "audionoise.kernels.seeds",
+}
+
+
+class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Imports a moved module's old name as its new module (``import audionoise.grid`` keeps working)."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name not in MOVED:
+            return None
+        return importlib.util.spec_from_loader(name, self)
+
+    def create_module(self, spec):
+        return importlib.import_module(MOVED[spec.name])
+
+    def exec_module(self, module):
+        """Nothing to run: the module object is the new module, already imported."""
+
+
+if not any(type(f).__name__ == "_MovedModules" for f in sys.meta_path):
+    sys.meta_path.append(_MovedModules())
 
 __all__ = sorted(_EXPORTS) + ["functional"]
 
@@ -52,6 +87,8 @@ def __getattr__(name: str) -> Any:
         value = getattr(importlib.import_module(_EXPORTS[name]), name)
     elif name in _SUBMODULES:
         value = importlib.import_module(f"audionoise.{name}")
+    elif f"audionoise.{name}" in MOVED:
+        value = importlib.import_module(MOVED[f"audionoise.{name}"])
     else:
         raise AttributeError(f"module 'audionoise' has no attribute {name!r}")
     globals()[name] = value

@@ -45,7 +45,7 @@ def _config_format(path: Path) -> str:
 
 
 def _yaml():
-    from audionoise.extras import require
+    from audionoise.runtime.extras import require
 
     return require("yaml", extra="yaml", purpose="a YAML pipeline config", package="pyyaml")
 

@@ -32,8 +32,12 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
-from audionoise import _manifest, _seed, io
-from audionoise._fs import _scan_folder
+from audionoise import io
+
+from audionoise.corpora import manifests as _manifest
+
+from audionoise.kernels import seeds as _seed
+from audionoise.io.files import _scan_folder
 
 __all__ = ["AudioFolder", "AudioManifest", "AugmentedDataset", "batch_generator", "derive_seed", "pad_collate"]
 
@@ -209,8 +213,8 @@ def _file_rate(key: str, value: Any) -> bool:
     return key == "sample_rate" and isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
-def _read_manifest(path: Path) -> list[_manifest.Row]:
-    """The rows of the manifest ``path`` (:func:`audionoise._manifest.iter_lines`); ``ValueError`` at the first bad
+def read_manifest(path: Path) -> list[_manifest.Row]:
+    """The rows of the manifest ``path`` (:func:`audionoise.corpora.manifests.iter_lines`); ``ValueError`` at the first bad
     line or the first line that sets a field of :data:`RESERVED_KEYS`, naming the manifest and the line."""
     rows = []
     for row in _manifest.iter_lines(path):
@@ -228,7 +232,7 @@ class AudioManifest(Dataset):
     """The audio of a NeMo-style JSONL manifest as ``(waveform, metadata)``, one item per non-blank line.
 
     Each line is a JSON object with ``"audio_filepath"`` (absolute, or relative to the manifest's folder),
-    usually ``"duration"`` and optionally ``"offset"`` (seconds), parsed by :mod:`audionoise._manifest` with the
+    usually ``"duration"`` and optionally ``"offset"`` (seconds), parsed by :mod:`audionoise.corpora.manifests` with the
     package's one segment rule (its docstring): a line with ``offset`` is the segment of ``duration`` seconds
     from there (without ``duration``, to the end of the file), read by seeking (:func:`audionoise.io.load`
     ``offset``/``duration``); a line without ``offset`` is the whole file, its ``duration`` informative (NeMo
@@ -264,8 +268,8 @@ class AudioManifest(Dataset):
                              '{"audio_filepath": ..., "duration": ...} object per line')
         self.sample_rate = _check_rate(sample_rate)
         self.mono = bool(mono)
-        #: the parsed lines (:class:`audionoise._manifest.Row`: line number, fields, resolved path, segment), in order
-        self.entries = _read_manifest(self.path)
+        #: the parsed lines (:class:`audionoise.corpora.manifests.Row`: line number, fields, resolved path, segment), in order
+        self.entries = read_manifest(self.path)
         if not self.entries:
             raise ValueError(f"{self.path}: the manifest has no entries (only blank lines)")
 

@@ -30,14 +30,14 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from audionoise._seed import derive_seed
-from audionoise.plan import Plan, apply_plan, augment, sample_plan
+from audionoise.kernels.seeds import derive_seed
+from audionoise.plan import Plan, apply_plan, augment, plannable, sample_plan
 
 __all__ = ["Transform", "row_seed"]
 
 
 def row_seed(seed: int, epoch: int, key: Any) -> int:
-    """The seed of the row with ``key`` in ``epoch``: :func:`audionoise._seed.derive_seed` ``(seed, epoch, key)``.
+    """The seed of the row with ``key`` in ``epoch``: :func:`audionoise.kernels.seeds.derive_seed` ``(seed, epoch, key)``.
 
     Example:
         >>> row_seed(0, 1, "a.wav") == row_seed(0, 1, "a.wav") != row_seed(0, 2, "a.wav")
@@ -101,7 +101,7 @@ class Transform:
         if any(getattr(m, "spectrogram", False) for m in pipeline.modules()):
             raise ValueError("pipeline holds spectrogram transforms; Transform augments waveforms: apply "
                              "spectrogram masks after the features, in the training step")
-        if not hasattr(pipeline, "sample_plan"):
+        if not plannable(pipeline):
             raise ValueError(f"pipeline must be an audionoise injector or pipeline, got {type(pipeline).__name__}")
         if sample_rate is not None and (not isinstance(sample_rate, int) or sample_rate <= 0):
             raise ValueError(f"sample_rate must be a positive integer (Hz) or None, got {sample_rate!r}")

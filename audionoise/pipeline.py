@@ -24,7 +24,7 @@ import tomli_w
 import torch
 from torch import Tensor, nn
 
-from audionoise._fs import atomic_write
+from audionoise.io.files import atomic_write
 from audionoise.config_files import CONFIG_FORMATS, _config_format, _resolve, _yaml, read_config  # noqa: F401
 from audionoise.plan import Augmented, Plan, augment, sample_plan
 from audionoise.transforms.base import REGISTRY, Injector, check_probability, draw, tensor

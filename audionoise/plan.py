@@ -31,7 +31,7 @@ from torch import Tensor, nn
 
 from audionoise.transforms.base import Injector, Params, enter
 
-__all__ = ["Augmented", "Plan", "PlanStep", "apply_plan", "augment", "sample_plan"]
+__all__ = ["Augmented", "Plan", "PlanStep", "apply_plan", "augment", "plannable", "sample_plan"]
 
 Records = list[list[dict[str, Any]]]
 
@@ -111,8 +111,13 @@ def _spectrogram(pipeline: nn.Module) -> bool:
     return bool(getattr(pipeline, "spectrogram", False))
 
 
+def plannable(obj: Any) -> bool:
+    """Whether ``obj`` is an audionoise injector or pipeline (what the plan API runs)."""
+    return hasattr(obj, "_plan")
+
+
 def _check_pipeline(pipeline: Any) -> None:
-    if not hasattr(pipeline, "_plan"):
+    if not plannable(pipeline):
         raise TypeError(f"expected an audionoise injector or pipeline (Compose/OneOf/RandomApply), got "
                         f"{type(pipeline).__name__}")
 

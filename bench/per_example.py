@@ -5,7 +5,9 @@ Interleaved in one process against audiomentations 0.43 (the peer that works one
 * white noise at a random SNR: ``WhiteNoise(5, 20)`` vs ``AddGaussianSNR(5, 20)``;
 * background noise from a folder of WAV files **of different lengths, one shorter than the clip** (0.6, 1.7, 3.1,
   4.4 and 7.9 s): ``BackgroundNoise(folder)`` vs ``AddBackgroundNoise(folder)``;
-* waveform time mask: ``TimeMask(0.1 s)`` vs ``TimeMask(0.1 s, fade 0)``.
+* waveform time mask: ``TimeMask(0.1 s)`` vs ``TimeMask(0.1 s, fade 0)``;
+* the floor of a time mask in each world: an ``nn.Module`` that draws, copies a tensor and zeroes one slice vs a
+  NumPy copy with one zeroed slice (the ratio caps what any torch-tensor time mask can reach).
 
 Ratios are audiomentations' time over audionoise's (> 1: audionoise faster), from the median and the minimum of
 the interleaved samples. Run: ``python bench/per_example.py`` (``--repeats N``); prints a Markdown table.
@@ -40,6 +42,26 @@ def _noise_folder(root: Path) -> Path:
     return folder
 
 
+class _TorchFloor(torch.nn.Module):
+    """The least a torch time mask can do per call: draw, copy, zero one slice."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.buf = torch.empty(1, 3, dtype=torch.float64)
+
+    def forward(self, x, lengths=None, generator=None):
+        self.buf.uniform_(generator=generator).tolist()
+        y = x.clone()
+        y.numpy()[..., 100:200] = 0.0
+        return y
+
+
+def _numpy_floor(x: np.ndarray) -> np.ndarray:
+    y = x.copy()
+    y[100:200] = 0.0
+    return y
+
+
 def cases(folder: Path) -> dict[str, dict[str, object]]:
     import audiomentations as am
 
@@ -52,6 +74,7 @@ def cases(folder: Path) -> dict[str, dict[str, object]]:
         an.TimeMask(0.1, sample_rate=SR)
     am_white = am.AddGaussianSNR(min_snr_db=5.0, max_snr_db=20.0, p=1.0)
     am_bg = am.AddBackgroundNoise(sounds_path=str(folder), min_snr_db=5.0, max_snr_db=20.0, p=1.0)
+    floor = _TorchFloor()
     am_mask = am.TimeMask(min_band_part=0.0, max_band_part=0.1 * SR / SR, fade_duration=0.0, p=1.0)
     return {
         "white noise @ SNR": {"audionoise": lambda: white(x_t, generator=g),
@@ -60,6 +83,10 @@ def cases(folder: Path) -> dict[str, dict[str, object]]:
             "audionoise": lambda: bg(x_t, generator=g), "audiomentations": lambda: am_bg(x_n, sample_rate=SR)},
         "waveform time mask": {"audionoise": lambda: mask(x_t, generator=g),
                                "audiomentations": lambda: am_mask(x_n, sample_rate=SR)},
+        # the floor of any torch-tensor time mask vs the floor of a NumPy one: one nn.Module call around one draw,
+        # a copy and one zeroed slice (through a NumPy view), against a NumPy copy and one slice
+        "floor: copy + one zeroed slice": {"audionoise": lambda: floor(x_t, generator=g),
+                                           "audiomentations": lambda: _numpy_floor(x_n)},
     }
 
 

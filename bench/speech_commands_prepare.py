@@ -7,8 +7,8 @@ Usage::
 
 Builds, in a temporary folder, a ``speech_commands_v0.02``-shaped ``.tar.gz`` (35 word folders, 1-s 16-bit
 16 kHz WAVs of quiet noise, the two list files, ``_background_noise_``), then times in the same run:
-:func:`audionoise.speech_commands.sha256_file`, :func:`~audionoise.speech_commands.safe_extract` (member checks +
-tarfile's ``"data"`` filter), :func:`~audionoise.speech_commands.check_layout`, and GNU ``tar -xzf`` on the same
+:func:`audionoise.corpora.speech_commands.sha256_file`, :func:`~audionoise.corpora.speech_commands.safe_extract` (member checks +
+tarfile's ``"data"`` filter), :func:`~audionoise.corpora.speech_commands.check_layout`, and GNU ``tar -xzf`` on the same
 archive (the lower bound of any extraction in one process). Repeats alternate the two extractions; minima shown.
 """
 
@@ -28,7 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from audionoise.speech_commands import V2_WORDS, check_layout, safe_extract, sha256_file
+from audionoise.corpora.speech_commands import V2_WORDS, check_layout, safe_extract, sha256_file
 
 
 def _build(folder: Path, clips: int) -> Path:

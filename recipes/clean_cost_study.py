@@ -27,10 +27,10 @@ try:
 except ImportError:  # running from a source checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from audionoise.evaluation import compare
+from audionoise.robustness.evaluation import compare
 from audionoise.kws import TrainConfig, train
 from audionoise.kws.evaluate import evaluate
-from audionoise.stats import wilson_interval
+from audionoise.robustness.stats import wilson_interval
 
 SNRS = [20.0, 10.0, 5.0, 0.0, -5.0]
 

@@ -11,7 +11,7 @@ from audionoise import io
 from audionoise.cli import main as cli_main
 from audionoise.kws.evaluate import evaluate_run
 from audionoise.kws.train import TrainConfig, train
-from audionoise.scan import BadFilesError, scan_headers
+from audionoise.corpora.scan import BadFilesError, scan_headers
 
 sys.path.insert(0, str(Path(__file__).parent))
 from kws_tiny_data import make_tiny_speech_commands  # noqa: E402

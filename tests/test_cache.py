@@ -1,4 +1,4 @@
-"""`audionoise cache list|prune` and audionoise.cache: sizes, ages (refreshed on use), pruning by age and size."""
+"""`audionoise cache list|prune` and audionoise.corpora.cache: sizes, ages (refreshed on use), pruning by age and size."""
 
 import os
 import subprocess
@@ -10,7 +10,7 @@ import torch
 
 import audionoise as an
 from audionoise import io
-from audionoise.cache import STALE_S, list_cache, prune_cache
+from audionoise.corpora.cache import STALE_S, list_cache, prune_cache
 from audionoise.cli import main as cli_main
 
 DAY = 86400.0

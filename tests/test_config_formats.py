@@ -10,7 +10,7 @@ import soundfile as sf
 import torch
 
 import audionoise as an
-from audionoise.extras import MissingExtraError
+from audionoise.runtime.extras import MissingExtraError
 
 SR = 16000
 CONFIG = {

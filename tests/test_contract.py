@@ -1,6 +1,7 @@
 """The injector contract of issue 9: forward/sample/apply_params, torch-module behaviour, autograd, low precision,
 shapes and reprs."""
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -85,6 +86,30 @@ def test_white_noise_fast_path_equals_tensor_path(dtype, shape):
     assert torch.equal(fast, tensor) and torch.equal(t(x, generator=seeded(12)), tensor.reshape(shape))
     assert t._fast_forward(xb, torch.full((xb.shape[0],), 100), seeded(12)) is None  # lengths: general path
     assert an.ColoredNoise(0, 10, 1, 1)._fast_forward(xb, None, seeded(12)) is None  # shaped noise: general path
+
+
+@pytest.mark.parametrize("weight", ["clip", "duration"])
+@pytest.mark.parametrize("shape", [(1, 3000), (1, 2, 3000), (1, 1, 3000)])
+def test_background_noise_fast_path_equals_tensor_path(tmp_path, weight, shape):
+    """The per-item shortcut of BackgroundNoise (no Params tensors) is taken and gives the general path's bits, for
+    clips longer and shorter than the example (looped windows) and any channel count."""
+    import soundfile as sf
+
+    rng = np.random.default_rng(0)
+    for i, n in enumerate((700, 2500, 9000)):  # one clip shorter than the example
+        sf.write(tmp_path / f"n{i}.wav", (0.1 * rng.standard_normal(n)).astype(np.float32), SR)
+    t = an.BackgroundNoise(tmp_path, -5.0, 25.0, sample_rate=SR, p=0.8, weight=weight)
+    x = torch.randn(shape, generator=seeded(13))
+    taken = 0
+    for seed in range(40):
+        fast = t._fast_forward(x, None, seeded(seed))
+        assert fast is not None
+        tensor = t._apply_params(x, t._sample(x, None, seeded(seed)), None, True)[0]
+        assert torch.equal(fast, tensor), seed
+        taken += not torch.equal(fast, x)
+    assert 20 < taken < 40  # p = 0.8: most examples got noise, some did not
+    assert t._fast_forward(x, torch.tensor([3000]), seeded(0)) is None  # lengths: general path
+    assert t._fast_forward(torch.randn(2, 3000), None, seeded(0)) is None  # a batch: general path
 
 
 def test_pipeline_matches_its_leaves(bank):

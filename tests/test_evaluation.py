@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from audionoise import NoiseBank
-from audionoise.evaluation import LabelledCollate, compare, evaluate_model, noise_choice, summarise
+from audionoise.robustness.evaluation import LabelledCollate, compare, evaluate_model, noise_choice, summarise
 from audionoise.functional import snr_db
-from audionoise.stats import Z95, mcnemar_exact, paired_counts, wilson_interval
+from audionoise.robustness.stats import Z95, mcnemar_exact, paired_counts, wilson_interval
 
 SR = 8000
 
@@ -137,7 +137,7 @@ class _BNModel(torch.nn.Module):
 
 
 def test_adapt_batchnorm_re_estimates_statistics_only():
-    from audionoise.evaluation import adapt_batchnorm
+    from audionoise.robustness.evaluation import adapt_batchnorm
 
     model = _BNModel().eval()
     batches = [(torch.full((4, 1, 10), float(v)), None) for v in (1.0, 3.0)]  # clip means 1 and 3

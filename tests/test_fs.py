@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from audionoise._fs import atomic_write, temp_name, temp_target
+from audionoise.io.files import atomic_write, temp_name, temp_target
 
 
 def test_writes_text_bytes_and_callables(tmp_path):
@@ -56,7 +56,7 @@ def test_concurrent_writers_never_leave_a_mixed_file(tmp_path):
 
 
 def test_write_file_atomically_short_writes_and_failures(tmp_path, monkeypatch):
-    from audionoise._fs import write_file_atomically
+    from audionoise.io.files import write_file_atomically
 
     path = tmp_path / "a.wav"
     write_file_atomically(path, b"old")

@@ -9,7 +9,7 @@ import torch
 from audionoise import NoiseBank, io
 from audionoise.cli import main as cli_main
 from audionoise.data import AudioManifest
-from audionoise.grid import GridUsageError, make_grid
+from audionoise.robustness.grid import GridUsageError, make_grid
 
 SR = 16000
 

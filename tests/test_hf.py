@@ -11,7 +11,7 @@ datasets = pytest.importorskip("datasets", reason="the audionoise[hf] extra (dat
 
 import audionoise as an  # noqa: E402
 from audionoise import io  # noqa: E402
-from audionoise._seed import derive_seed  # noqa: E402
+from audionoise.kernels.seeds import derive_seed  # noqa: E402
 from audionoise.hf import Transform, row_seed  # noqa: E402
 
 RATE = 16000

@@ -347,21 +347,21 @@ def test_failed_write_leaves_no_temp_and_keeps_old_file(tmp_path, monkeypatch, e
     io.save(tmp_path / "a.wav", old, 16000)
     before = _listing(tmp_path)
 
-    real_write = io.sf.SoundFile.write
+    real_write = sf.SoundFile.write
 
     def broken_write(self, data):
         real_write(self, data[:10])  # some bytes reach the temp file, then it fails
         raise exc
 
-    monkeypatch.setattr(io.sf.SoundFile, "write", broken_write)
-    real_pcm16 = io._wav.Pcm16Writer.write  # plain 16-bit WAV is encoded by NumPy (audionoise._wav)
+    monkeypatch.setattr(sf.SoundFile, "write", broken_write)
+    real_pcm16 = io._wav.Pcm16Writer.write  # plain 16-bit WAV is encoded by NumPy (audionoise.io._wav)
 
     def broken_pcm16(self, data):
         real_pcm16(self, data[:10])
         raise exc
 
     monkeypatch.setattr(io._wav.Pcm16Writer, "write", broken_pcm16)
-    real_os_write = os.write  # a short WAV is written in one system call (audionoise._fs.write_file_atomically)
+    real_os_write = os.write  # a short WAV is written in one system call (audionoise.io.files.write_file_atomically)
 
     def broken_os_write(fd, data):
         real_os_write(fd, bytes(data[:10]))
@@ -388,7 +388,7 @@ def test_save_replaces_atomically_via_rename(tmp_path, monkeypatch):
         calls.append((src.parent == dst.parent, src.name.startswith(".a.wav."), sf.info(str(src)).frames))
         real_replace(src, dst)
 
-    monkeypatch.setattr(io.os, "replace", spy)
+    monkeypatch.setattr(os, "replace", spy)
     io.save(tmp_path / "a.wav", torch.zeros(1, 123), 16000)
     assert calls == [(True, True, 123)]
     assert [p.name for p in tmp_path.iterdir()] == ["a.wav"]

@@ -13,7 +13,9 @@ import numpy as np
 import pytest
 import torch
 
-from audionoise import _ffmpeg, io
+from audionoise import io
+
+from audionoise.io import _ffmpeg
 
 
 def _tone(channels: int, frames: int, rate: int) -> torch.Tensor:
@@ -94,7 +96,7 @@ def test_save_in_memory_and_streamed_give_the_same_bytes(tmp_path, monkeypatch, 
     x = _tone(channels, frames, 16000)
     x[0, :3] = torch.tensor([1.5, -1.5, 1.0])[:frames]  # beyond full scale: clipped the same way by both paths
     io.save(tmp_path / f"memory{ext}", x, 16000, subtype=subtype)  # short: encoded in memory, one write
-    monkeypatch.setattr(io, "SAVE_IN_MEMORY_BYTES", 0)
+    monkeypatch.setattr(io.write, "SAVE_IN_MEMORY_BYTES", 0)
     io.save(tmp_path / f"streamed{ext}", x, 16000, subtype=subtype)  # block by block to the file
     memory, streamed = (tmp_path / f"memory{ext}").read_bytes(), (tmp_path / f"streamed{ext}").read_bytes()
     if ext == ".ogg":  # the stream serial is derived from the file name: compare with the name's serial swapped
@@ -107,16 +109,16 @@ def test_save_in_memory_and_streamed_give_the_same_bytes(tmp_path, monkeypatch, 
 @pytest.mark.parametrize("ext", [".wav", ".flac", ".ogg"])
 def test_disk_full_raises_a_write_error_with_the_os_error_and_leaves_nothing(tmp_path, monkeypatch, ext, in_memory):
     if not in_memory:
-        monkeypatch.setattr(io, "SAVE_IN_MEMORY_BYTES", 0)
-    real = io.atomic_open
+        monkeypatch.setattr(io.write, "SAVE_IN_MEMORY_BYTES", 0)
+    real = io.write.atomic_open
 
     @contextlib.contextmanager
     def full(path, **kw):
         with real(path, **kw) as fh:
             yield _FullDisk(fh, 5000)
 
-    monkeypatch.setattr(io, "atomic_open", full)
-    real_write = os.write  # a short WAV goes out in system writes (audionoise._fs.write_file_atomically)
+    monkeypatch.setattr(io.write, "atomic_open", full)
+    real_write = os.write  # a short WAV goes out in system writes (audionoise.io.files.write_file_atomically)
 
     def full_write(fd, data):
         real_write(fd, bytes(data[:5000]))

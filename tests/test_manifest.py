@@ -1,4 +1,4 @@
-"""audionoise._manifest: the one JSONL manifest parser, and the same segments through every user of it.
+"""audionoise.corpora.manifests: the one JSONL manifest parser, and the same segments through every user of it.
 
 AudioManifest (raises at a bad line), the offline inputs of `audionoise augment` (error lines, the job goes on),
 noise banks (skip with a warning) and `audionoise grid` (reads like AudioManifest) parse with one parser and one
@@ -18,12 +18,13 @@ import pytest
 import torch
 
 import audionoise as an
-from audionoise import _manifest, io
+from audionoise import io
+from audionoise.corpora import manifests as _manifest
 from audionoise.data import AudioManifest
-from audionoise.grid import grid_inputs
+from audionoise.robustness.grid import grid_inputs
 from audionoise.offline import augment
 from audionoise.offline.inputs import collect as offline_inputs
-from audionoise._noise_sources import collect as noise_entries
+from audionoise.corpora.noise_sources import collect as noise_entries
 
 from offline_helpers import jsonl, make_setup
 

@@ -267,11 +267,11 @@ def test_mapped_bank_pickles_as_its_file_name(corpus, tmp_path):
 
 
 def test_progress_of_the_first_build(corpus, tmp_path, capsys, monkeypatch):
-    import audionoise.progress
+    import audionoise.runtime.progress
 
     an.NoiseBank.from_source(corpus, SR, cache_dir=False)  # not a terminal, a short build: nothing
     assert "noise bank" not in capsys.readouterr().err
-    monkeypatch.setattr(audionoise.progress, "_interactive", lambda file: True)  # as on a terminal: a bar
+    monkeypatch.setattr(audionoise.runtime.progress, "_interactive", lambda file: True)  # as on a terminal: a bar
     an.NoiseBank.from_source(corpus, SR, cache_dir=tmp_path / "cache")
     assert "noise bank" in capsys.readouterr().err
     an.NoiseBank.from_source(corpus, SR, cache_dir=tmp_path / "cache")  # from the cache: nothing to show

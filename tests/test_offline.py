@@ -23,7 +23,7 @@ from audionoise.cli import main as cli_main
 from audionoise.offline import (OfflineUsageError, augment_folder, output_name, output_seed, output_subtype,
                                 shard_of)
 
-from audionoise import _ffmpeg
+from audionoise.io import _ffmpeg
 from messy_audio import BAD, CONTAINERS, GOOD, NOT_AUDIO, build_messy_folder
 from offline_helpers import content, jsonl, make_setup, tone_files, tree
 

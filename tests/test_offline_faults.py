@@ -40,7 +40,7 @@ def assert_consistent(out: Path) -> None:
 
 def _disk_full_after(monkeypatch, n: int) -> list[int]:
     """Audio writes succeed ``n`` times, then fail like a full disk."""
-    real, calls = io.atomic_open, [0]
+    real, calls = io.write.atomic_open, [0]
 
     @contextlib.contextmanager
     def fake(path, **kw):
@@ -50,7 +50,7 @@ def _disk_full_after(monkeypatch, n: int) -> list[int]:
         with real(path, **kw) as fh:
             yield fh
 
-    real_bytes = io.write_file_atomically  # short WAV PCM_16 outputs: one system write (no file object)
+    real_bytes = io.write.write_file_atomically  # short WAV PCM_16 outputs: one system write (no file object)
 
     def fake_bytes(path, data):
         calls[0] += 1
@@ -58,8 +58,8 @@ def _disk_full_after(monkeypatch, n: int) -> list[int]:
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
         real_bytes(path, data)
 
-    monkeypatch.setattr(io, "atomic_open", fake)
-    monkeypatch.setattr(io, "write_file_atomically", fake_bytes)
+    monkeypatch.setattr(io.write, "atomic_open", fake)
+    monkeypatch.setattr(io.write, "write_file_atomically", fake_bytes)
     return calls
 
 

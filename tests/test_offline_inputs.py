@@ -11,7 +11,8 @@ import soundfile as sf
 import torch
 
 import audionoise
-from audionoise import _ffmpeg, io
+from audionoise import io
+from audionoise.io import _ffmpeg
 from audionoise.cli import main as cli_main
 from audionoise.offline import augment, dry_run, output_name, output_seed, safe_key
 

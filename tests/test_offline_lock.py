@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from audionoise import _lock
+from audionoise.io import lock as _lock
 from audionoise.offline import OutputBusy, augment, lock_output
 from audionoise.offline.lock import lock_name
 from offline_helpers import content, jsonl, tone_files

@@ -206,7 +206,7 @@ def test_bank_equals_the_torch_bank(folders):
                             torch.tensor([offset]), length)[0]
         assert np.array_equal(got, want.numpy())
     clip = np.random.default_rng(1).standard_normal(999).astype(np.float32)
-    from audionoise._loopable import make_loopable as make_loopable_np
+    from audionoise.kernels.loopable import make_loopable as make_loopable_np
 
     assert np.array_equal(make_loopable_np(clip, 100), make_loopable(torch.from_numpy(clip), 100).numpy())
 

@@ -16,7 +16,7 @@ import pytest
 import soundfile as sf
 
 from audionoise import assets
-from audionoise.extras import MissingExtraError, require
+from audionoise.runtime.extras import MissingExtraError, require
 
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())

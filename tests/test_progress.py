@@ -1,8 +1,8 @@
-"""audionoise.progress: tqdm only on terminals; elsewhere a plain line at most every interval, nothing when off."""
+"""audionoise.runtime.progress: tqdm only on terminals; elsewhere a plain line at most every interval, nothing when off."""
 
 import io
 
-from audionoise.progress import PlainProgress, progress
+from audionoise.runtime.progress import PlainProgress, progress
 
 
 class FakeClock:

@@ -2,7 +2,7 @@
 
 import hashlib
 
-from audionoise._seed import derive_seed
+from audionoise.kernels.seeds import derive_seed
 from audionoise.offline import output_seed
 
 

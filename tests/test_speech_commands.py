@@ -19,7 +19,7 @@ import torch
 from audionoise import io
 from audionoise.cli import main
 from audionoise.kws.data import SpeechCommands
-from audionoise.speech_commands import (FOLDER, MARKER, OFFICIAL_NAME, OFFICIAL_SHA256, V1_SHA256, V2_ONLY_WORDS,
+from audionoise.corpora.speech_commands import (FOLDER, MARKER, OFFICIAL_NAME, OFFICIAL_SHA256, V1_SHA256, V2_ONLY_WORDS,
                                         V2_WORDS, DataPrepError, _check_digest, check_layout)
 
 SR = 16000
@@ -335,8 +335,8 @@ def test_second_run_does_nothing_and_force_extracts_again(fake, tmp_path, capsys
 
 
 def test_ctrl_c_leaves_nothing_and_leftovers_of_a_killed_run_are_removed(fake, tmp_path, capsys, monkeypatch):
-    import audionoise.speech_commands as sc
-    from audionoise._fs import temp_name
+    import audionoise.corpora.speech_commands as sc
+    from audionoise.io.files import temp_name
 
     def interrupted(root, **kw):
         assert (Path(root) / "yes").is_dir()  # extracted into the hidden folder, not yet in place

@@ -1,4 +1,4 @@
-"""audionoise._wav: plain 16-bit WAV read and written by NumPy, byte for byte and value for value libsndfile's."""
+"""audionoise.io._wav: plain 16-bit WAV read and written by NumPy, byte for byte and value for value libsndfile's."""
 
 import io as pyio
 
@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audionoise import _wav, io
+from audionoise import io
+
+from audionoise.io import _wav
 
 
 def _libsndfile_bytes(frames: np.ndarray, rate: int) -> bytes:

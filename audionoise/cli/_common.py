@@ -13,7 +13,7 @@ import errno
 import os
 from pathlib import Path
 
-from audionoise.extras import MissingExtraError
+from audionoise.runtime.extras import MissingExtraError
 
 
 class UsageError(Exception):
@@ -63,7 +63,7 @@ def existing_file(path: str | os.PathLike, what: str) -> Path:
 def is_user_error(exc: BaseException) -> bool:
     """Whether ``exc`` is a user error (one line, exit 2) rather than a bug (traceback).
 
-    User errors: :class:`UsageError`; a missing optional dependency (:class:`~audionoise.extras.MissingExtraError`);
+    User errors: :class:`UsageError`; a missing optional dependency (:class:`~audionoise.runtime.extras.MissingExtraError`);
     an ``OSError`` about a named path (missing, unreadable, not writable, disk full); a ``ValueError`` raised by
     audionoise's own input validation (every public entry point checks its arguments and says what to do). A
     ``ValueError`` raised inside torch, numpy or other libraries is not: it means audionoise let bad input through.

@@ -1,6 +1,6 @@
 """``audionoise cache list|prune``: the noise-bank cache (sizes, ages, sources), pruned by age or total size.
 
-Thin layer over :mod:`audionoise.cache` (torch-free).
+Thin layer over :mod:`audionoise.corpora.cache` (torch-free).
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def _rows(entries, now: float) -> list[str]:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from audionoise.cache import default_cache_dir, list_cache
+    from audionoise.corpora.cache import default_cache_dir, list_cache
 
     folder = args.dir or default_cache_dir()
     entries = list_cache(folder)
@@ -103,7 +103,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_prune(args: argparse.Namespace) -> int:
-    from audionoise.cache import default_cache_dir, list_cache, prune_cache
+    from audionoise.corpora.cache import default_cache_dir, list_cache, prune_cache
 
     folder = args.dir or default_cache_dir()
     now = time.time()

@@ -79,10 +79,10 @@ def run(args: argparse.Namespace) -> int:
         existing_dir(args.noise, "--noise")
     if args.plot or args.confusion:  # before the evaluation: a missing extra should not cost a whole run
         from audionoise.kws.plots import plot_accuracy_by_noise, plot_accuracy_vs_snr, plot_confusion
-    from audionoise._fs import atomic_write
-    from audionoise.evaluation import compare
+    from audionoise.io.files import atomic_write
+    from audionoise.robustness.evaluation import compare
     from audionoise.kws.evaluate import evaluate, format_table
-    from audionoise.scan import BadFilesError
+    from audionoise.corpora.scan import BadFilesError
 
     try:
         results = evaluate(args.runs, args.data, subset=args.subset, noise=args.noise, snrs=args.snr,

@@ -1,6 +1,6 @@
 """``audionoise grid IN OUT --noise DIR --snr 20 10 0 -5``: a noisy test set for any task.
 
-Thin layer over :func:`audionoise.grid.make_grid` (exit status 0 all ok, 1 some inputs failed, 2 usage error).
+Thin layer over :func:`audionoise.robustness.grid.make_grid` (exit status 0 all ok, 1 some inputs failed, 2 usage error).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from audionoise.grid import GridUsageError, make_grid
+    from audionoise.robustness.grid import GridUsageError, make_grid
 
     try:
         s = make_grid(args.inp, args.out, args.noise, args.snr, seed=args.seed, per_noise=args.per_noise,

@@ -1,5 +1,5 @@
 """``audionoise make-data``: build the synthetic keyword-spotting set and the evaluation noises, or prepare the
-real Speech Commands v2 from its official tarball (``--speech-commands DIR``, :mod:`audionoise.speech_commands`)."""
+real Speech Commands v2 from its official tarball (``--speech-commands DIR``, :mod:`audionoise.corpora.speech_commands`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from audionoise.cli._common import HelpFormatter, UsageError, add_quiet, existing_file
-from audionoise.speech_commands import FOLDER, OFFICIAL_NAME, OFFICIAL_URL, V2_WORDS
+from audionoise.corpora.speech_commands import FOLDER, OFFICIAL_NAME, OFFICIAL_URL, V2_WORDS
 
 
 def register(subparsers) -> None:
@@ -71,7 +71,7 @@ def _summary(root: Path) -> str:
 
 
 def _speech_commands(args) -> int:
-    from audionoise.speech_commands import prepare_speech_commands
+    from audionoise.corpora.speech_commands import prepare_speech_commands
 
     for flag, given in (("--url", args.url != OFFICIAL_URL), ("--keep-archive", args.keep_archive)):
         if given and not args.download:

@@ -155,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     cfg = load_train_config(getattr(args, "config", None), **overrides)
     _check_run_paths(cfg)
-    from audionoise.scan import BadFilesError
+    from audionoise.corpora.scan import BadFilesError
 
     try:
         summary = train(cfg)

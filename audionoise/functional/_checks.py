@@ -9,7 +9,7 @@ from torch import Tensor
 
 #: Attribute that :func:`audionoise.io.load` sets on the ``(channels, time)`` tensors it returns, so that a
 #: multichannel file passed straight to an injector (which reads 2-D as a batch of mono clips) is an error.
-from audionoise._tags import CHANNELS_FIRST_TAG  # noqa: E402,F401 - torch-free home (audionoise.io)
+from audionoise.io._tags import CHANNELS_FIRST_TAG  # noqa: E402,F401 - torch-free home (audionoise.io)
 
 
 def check_waveform(x: Tensor, name: str = "x") -> None:

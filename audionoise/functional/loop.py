@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from audionoise import _loopable
+from audionoise.kernels import loopable as _loopable
 
 
 def equal_power_fades(n: int, dtype: torch.dtype = torch.float32) -> tuple[Tensor, Tensor]:
@@ -69,6 +69,16 @@ def make_loopable(clip: Tensor, crossfade: int) -> Tensor:
     return y
 
 
+def loop_window(data: Tensor, start: int, n: int, offset: int, length: int) -> Tensor:
+    """``(1, length)``: the one window of :func:`loop_windows` for a clip at ``data[start:start + n]`` (CPU)."""
+    off = offset % n
+    if off + length <= n:
+        return data[start + off:start + off + length].clone()[None]
+    out = torch.empty(1, length, dtype=data.dtype)
+    _complete_wrapped(out[0], data, start, n, off, False)
+    return out
+
+
 def loop_windows(data: Tensor, starts: Tensor, lengths: Tensor, clip: Tensor, offset: Tensor,
                  length: int) -> Tensor:
     """``(batch, length)`` circular windows ``data[starts[k] + (offset + j) mod lengths[k]]`` (a fresh tensor).
@@ -98,13 +108,7 @@ def loop_windows(data: Tensor, starts: Tensor, lengths: Tensor, clip: Tensor, of
         starts, lengths = starts.numpy(), lengths.numpy()
     if clip.shape[0] == 1:  # one example (per-item augmentation in DataLoader workers): plain integers
         k = clip.item()
-        n, s = int(lengths[k]), int(starts[k])
-        off = offset.item() % n
-        if off + length <= n:
-            return data[s + off:s + off + length].clone()[None]
-        out = torch.empty(1, length, dtype=data.dtype)
-        _complete_wrapped(out[0], data, s, n, off, False)
-        return out
+        return loop_window(data, int(starts[k]), int(lengths[k]), offset.item(), length)
     c = clip.numpy() if clip.device.type == "cpu" else clip.cpu().numpy()
     o = offset.numpy() if offset.device.type == "cpu" else offset.cpu().numpy()
     batch, total = c.shape[0], data.shape[0]

@@ -28,7 +28,7 @@ VAD_FRAME = 400
 VAD_THRESHOLD_DB = 35.0
 
 # TINY_POWER: noise power below it (about -300 dB re full scale) counts as "no noise" (scaling it would overflow)
-from audionoise._gains import LN10_OVER_20, TINY_POWER, gain_scalar  # noqa: E402,F401 - torch-free home
+from audionoise.kernels.gains import LN10_OVER_20, TINY_POWER, gain_scalar  # noqa: E402,F401 - torch-free home
 
 
 def _power(x: Tensor, mask: Tensor | None) -> Tensor:

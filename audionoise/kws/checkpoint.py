@@ -1,7 +1,7 @@
 """Checkpoints of the keyword-spotting trainer: what a run's state is, how it is saved, resumed and loaded.
 
 A checkpoint (``RUN_DIR/last.pt`` every epoch, ``RUN_DIR/best.pt`` when validation accuracy improves) is one
-``torch.save`` dict, written atomically (:func:`audionoise._fs.atomic_write`, fsynced):
+``torch.save`` dict, written atomically (:func:`audionoise.io.files.atomic_write`, fsynced):
 
 =========================  ==========================================================================
 ``model``                  weights to evaluate: the weight average when the run keeps one
@@ -29,7 +29,7 @@ from typing import Any
 import torch
 from torch.optim.swa_utils import AveragedModel
 
-from audionoise._fs import atomic_write
+from audionoise.io.files import atomic_write
 from audionoise.kws.config import TrainConfig
 from audionoise.kws.distributed import Dist
 from audionoise.kws.model import KeywordSpotter, ModelConfig

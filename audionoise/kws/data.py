@@ -32,13 +32,13 @@ import torch
 from torch import Tensor
 
 from audionoise import io
-from audionoise._seed import derive_seed
+from audionoise.corpora.speech_commands import V2_12_WORDS
+from audionoise.kernels.seeds import derive_seed
 
 __all__ = ["SpeechCommands", "collate", "split_unreadable", "V2_12_WORDS", "SILENCE", "UNKNOWN",
            "BACKGROUND_FOLDER"]
 
-#: The ten command words of the standard 12-class Speech Commands task.
-V2_12_WORDS = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"]
+#: the labels of the two extra classes of the 12-class task, and the noise folder of a Speech Commands tree
 SILENCE = "_silence_"
 UNKNOWN = "_unknown_"
 BACKGROUND_FOLDER = "_background_noise_"
@@ -211,8 +211,8 @@ class SpeechCommands(torch.utils.data.Dataset):
         self._cache = (torch.stack([x for x, _ in items]), torch.tensor([n for _, n in items]))
 
     def check_files(self) -> list:
-        """Every unreadable clip file of this subset, from its header alone (:func:`audionoise.scan.scan_headers`)."""
-        from audionoise.scan import scan_headers
+        """Every unreadable clip file of this subset, from its header alone (:func:`audionoise.corpora.scan.scan_headers`)."""
+        from audionoise.corpora.scan import scan_headers
 
         return scan_headers(self.files)
 

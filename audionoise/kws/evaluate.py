@@ -1,11 +1,11 @@
-"""Robustness evaluation of keyword-spotting runs: :mod:`audionoise.evaluation` applied to a trained run.
+"""Robustness evaluation of keyword-spotting runs: :mod:`audionoise.robustness.evaluation` applied to a trained run.
 
-A run's model takes log-Mel features; :class:`audionoise.evaluation.FeatureModel` puts the run's frontend in
+A run's model takes log-Mel features; :class:`audionoise.robustness.evaluation.FeatureModel` puts the run's frontend in
 front of it, so the task-independent core evaluates it like any ``model(waveform, lengths) -> logits``. The test
 clips are the run's :class:`~audionoise.kws.data.SpeechCommands` subset, keyed by their path relative to the
 data root: the same clip meets the same noise window at every SNR and in every evaluated run (see
-:func:`audionoise.evaluation.noise_choice`), results do not depend on batch size or device, and runs can be
-compared pairwise (:func:`audionoise.evaluation.compare`).
+:func:`audionoise.robustness.evaluation.noise_choice`), results do not depend on batch size or device, and runs can be
+compared pairwise (:func:`audionoise.robustness.evaluation.compare`).
 
 Example:
     >>> res = evaluate_run("runs/quickstart/augmented", "data/generated/kws",
@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from audionoise.evaluation import DEFAULT_SNRS, FeatureModel, dataset_keys, evaluate_model, noise_windows
+from audionoise.robustness.evaluation import DEFAULT_SNRS, FeatureModel, dataset_keys, evaluate_model, noise_windows
 from audionoise.kws.checkpoint import load_model
 from audionoise.kws.model import make_frontend
 
@@ -65,15 +65,15 @@ def evaluate_run(
         bank: An already built ``NoiseBank`` to use instead of loading ``noise``.
         skip_bad: Leave out test files whose header shows they are unreadable (else raise); a file that fails
             to decode later is always left out and listed in ``unreadable``.
-        adapt_bn: AdaBN test-time adaptation per condition (:func:`audionoise.evaluation.adapt_batchnorm`).
+        adapt_bn: AdaBN test-time adaptation per condition (:func:`audionoise.robustness.evaluation.adapt_batchnorm`).
 
     Returns:
-        The dict of :func:`audionoise.evaluation.evaluate_model` (``clean``, ``snr``, ``n``, ``ci95``,
+        The dict of :func:`audionoise.robustness.evaluation.evaluate_model` (``clean``, ``snr``, ``n``, ``ci95``,
         ``by_noise``, ``confusion``, ...) plus ``run``, ``subset``, ``noise`` and ``bad_files`` (``path: reason``
         lines of the files left out after the header check).
 
     Raises:
-        audionoise.scan.BadFilesError: unreadable test files (all listed) and not ``skip_bad``.
+        audionoise.corpora.scan.BadFilesError: unreadable test files (all listed) and not ``skip_bad``.
     """
     from audionoise.kws.data import SpeechCommands
 
@@ -90,7 +90,7 @@ def evaluate_run(
     )  # fmt: skip
     bad = ds.check_files()
     if bad and not skip_bad:
-        from audionoise.scan import BadFilesError
+        from audionoise.corpora.scan import BadFilesError
 
         raise BadFilesError(bad, f"{subset} set of {data}", "fix or remove them, or pass --skip-bad to evaluate "
                             "without them")

@@ -14,13 +14,13 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from audionoise.extras import require
+from audionoise.runtime.extras import require
 
 require("matplotlib", extra="kws", purpose="plotting (audionoise evaluate --plot)")
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from audionoise._fs import atomic_write
+from audionoise.io.files import atomic_write
 
 __all__ = ["plot_accuracy_by_noise", "plot_accuracy_vs_snr", "plot_confusion", "plot_frontier"]
 

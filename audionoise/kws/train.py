@@ -45,12 +45,12 @@ from torch.optim.swa_utils import AveragedModel
 from torch.utils.data import DataLoader, Subset
 
 from audionoise import io
-from audionoise._fs import atomic_write
-from audionoise._seed import derive_seed
+from audionoise.io.files import atomic_write
+from audionoise.kernels.seeds import derive_seed
 from audionoise.kws import distributed
-from audionoise.progress import progress as progress_bar
+from audionoise.runtime.progress import progress as progress_bar
 from audionoise.data import batch_generator
-from audionoise.evaluation import noise_windows
+from audionoise.robustness.evaluation import noise_windows
 from audionoise.functional import mix_at_snr
 from audionoise.kws.augment import Augmentation, build_augmentation
 from audionoise.kws.batches import ClipBatches, PreparedBatches, epoch_batches, first
@@ -62,7 +62,7 @@ from audionoise.kws.features import LogMel
 from audionoise.kws.model import KeywordSpotter, ModelConfig, count_parameters, init_weights, make_frontend
 from audionoise.kws.monitor import StepTimer, WaitTimer, run_log
 from audionoise.runtime import keep_freed_memory
-from audionoise.scan import BadFile, BadFilesError, write_bad_files
+from audionoise.corpora.scan import BadFile, BadFilesError, write_bad_files
 
 __all__ = ["TrainConfig", "load_train_config", "train"]
 
@@ -373,7 +373,7 @@ def _check_files(cfg: TrainConfig, out: Path, env: Dist, train_ds: SpeechCommand
     """Read every clip's header before training (no decoding); stop on unreadable ones unless ``skip_bad``.
 
     All of them are listed at once, one line each, in the log and in ``out/bad_files.txt``. With ``skip_bad``
-    they are left out of both subsets; otherwise :class:`~audionoise.scan.BadFilesError` is raised.
+    they are left out of both subsets; otherwise :class:`~audionoise.corpora.scan.BadFilesError` is raised.
     """
     t0 = time.perf_counter()
     bad = train_ds.check_files() + val_ds.check_files()

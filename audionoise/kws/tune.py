@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from audionoise._fs import atomic_write
+from audionoise.io.files import atomic_write
 from audionoise.kws.config import TrainConfig
 
 __all__ = ["choose", "snr_range_candidates", "tune"]

@@ -14,8 +14,8 @@
 It is built for inputs that are precious and messy:
 
 * **Deterministic.** Output ``k`` of input ``key`` uses a generator seeded with ``output_seed(seed, key, k)``
-  (a BLAKE2b hash): a ``torch.Generator``, or NumPy's PCG64 for the pipelines the NumPy engine runs without
-  importing torch (:mod:`audionoise.offline.numpy_engine`; ``engine="torch"`` turns it off), and all maths
+  (a BLAKE2b hash): a ``torch.Generator``, whose stream the NumPy engine reproduces for the pipelines it runs
+  without importing torch (:mod:`audionoise.offline.numpy_engine`; ``engine="torch"`` turns it off), and all maths
   runs on one thread, so 1 worker, W workers, any ``shard`` split and an interrupted-then-resumed run give
   byte-identical files and manifests.
 * **Safe.** Nothing in the input is opened for writing; ``out_dir`` may not be, contain or lie inside an input

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from audionoise import io
-from audionoise._manifest import BadLine
-from audionoise._manifest import read as read_manifest
+from audionoise.corpora.manifests import BadLine
+from audionoise.corpora.manifests import read as read_manifest
 from audionoise.offline.naming import safe_key
 
 __all__ = ["LONG_SAMPLES", "Item", "Inputs", "collect", "is_long", "is_within", "segment_frames"]
@@ -132,7 +132,7 @@ def _error(key: str, reason: str, **extra: Any) -> dict[str, Any]:
 
 
 def _read_manifest(path: Path) -> Inputs:
-    """Items of a NeMo-style JSONL manifest, parsed by :mod:`audionoise._manifest` (its one segment rule: a line is
+    """Items of a NeMo-style JSONL manifest, parsed by :mod:`audionoise.corpora.manifests` (its one segment rule: a line is
     a segment only when it has ``offset``; a ``duration`` alone is informative, the whole file is read). Other
     fields are kept in the output manifest. A bad line is an error row with its line number; the others go on."""
     inputs = Inputs("manifest", path.parent)

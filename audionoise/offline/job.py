@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from audionoise import _ffmpeg, io
-from audionoise._fs import temp_target
+from audionoise import io
+
+from audionoise.io import _ffmpeg
+from audionoise.io.files import temp_target
 from audionoise.offline import clipping
 from audionoise.offline import runner
 from audionoise.offline import tasks as tasks_module
@@ -238,8 +240,8 @@ def augment(in_path: str | os.PathLike, out_dir: str | os.PathLike, pipeline_or_
     ``in_path`` is a folder (its tree is mirrored), a single audio file, or a NeMo-style ``.jsonl`` manifest
     (see :mod:`audionoise.offline`). Output ``k`` of input ``key`` is
     ``pipeline(x[None], generator=Generator().manual_seed(s))[0]`` with ``s = output_seed(seed, key, k)`` (with
-    ``engine="torch"``; by default the configs :mod:`audionoise.offline.numpy_engine` implements run there, without
-    torch, on ``numpy.random.Generator(PCG64(s))``: the same maths, other random numbers), saved at
+    any engine: the configs :mod:`audionoise.offline.numpy_engine` implements run there without torch, drawing the
+    same stream with the same kernels: the same parameters and records, audio equal to float rounding), saved at
     the file's sample rate (or ``sample_rate``) with the file's channel count and, where the format allows, its
     subtype. An output that exceeds full scale in an integer subtype is handled by ``on_clip``
     (:mod:`audionoise.offline.clipping`): by default scaled down to full scale as a whole.

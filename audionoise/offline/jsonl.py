@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Iterable
 
-from audionoise._fs import atomic_write
+from audionoise.io.files import atomic_write
 
 __all__ = ["Appender", "line", "output_of", "read_lines", "read_manifest", "write_lines_atomic"]
 

@@ -1,7 +1,7 @@
 """The lock on an output folder: one job per OUT (or per shard of OUT) for the job's whole life.
 
 Files (hidden, in OUT, removed by their holder when it ends; a killed job's file is taken over by the next job,
-the kernel having released its ``flock``, see :mod:`audionoise._lock`):
+the kernel having released its ``flock``, see :mod:`audionoise.io.lock`):
 
 - ``.audionoise.lock``: held by an unsharded job (``--shard 0/1``) from before it reads OUT until its last write;
 - ``.audionoise.shard-I-of-N.lock``: held by shard I of N; shards of the same N run side by side, each writing
@@ -33,8 +33,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from audionoise import _lock
-from audionoise._lock import Holder, Lock, LockBusy
+from audionoise.io import lock as _lock
+from audionoise.io.lock import Holder, Lock, LockBusy
 from audionoise.offline.pipelines import OfflineUsageError
 
 __all__ = ["OutputBusy", "lock_name", "lock_output"]
@@ -84,11 +84,11 @@ def lock_output(out_dir: str | os.PathLike, shard: tuple[int, int] = (0, 1), *, 
         out_dir: The output folder.
         shard: ``(i, n)`` of the job.
         wait: Wait for colliding jobs to end instead of raising :class:`OutputBusy`.
-        job_id: The job id to record (default: a fresh one, :func:`audionoise._lock.new_job_id`).
+        job_id: The job id to record (default: a fresh one, :func:`audionoise.io.lock.new_job_id`).
         should_stop: Polled while waiting; true ends the wait with :class:`OutputBusy` (a stop signal).
 
     Returns:
-        The held :class:`audionoise._lock.Lock`; release it (or leave its ``with`` block) when the job ends.
+        The held :class:`audionoise.io.lock.Lock`; release it (or leave its ``with`` block) when the job ends.
 
     Raises:
         OutputBusy: a colliding live job holds ``out_dir``.

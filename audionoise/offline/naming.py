@@ -6,7 +6,7 @@ import functools
 from pathlib import PurePosixPath, PureWindowsPath
 
 from audionoise import io
-from audionoise._seed import derive_seed
+from audionoise.kernels.seeds import derive_seed
 
 __all__ = ["output_seed", "output_name", "output_subtype", "shard_of", "manifest_name", "safe_key",
            "converted_from"]

@@ -49,8 +49,8 @@ import numpy as np
 import soundfile as sf
 
 from audionoise import io
-from audionoise._gains import gain_scalar
-from audionoise._loopable import make_loopable
+from audionoise.kernels.gains import gain_scalar
+from audionoise.kernels.loopable import make_loopable
 from audionoise.kernels.draws import coin, mask_intervals, pick_clip, uniform
 from audionoise.kernels.stream import TorchStream
 from audionoise.config_files import _resolve
@@ -159,7 +159,7 @@ class _Bank:
 
 def _bank(noise: Any, rate: int, crossfade_s: float, base_dir, where: str) -> _Bank | None:
     """Decode the bank as :meth:`NoiseBank.from_source` does (mono, loopable), or ``None`` (torch engine)."""
-    from audionoise._noise_sources import collect
+    from audionoise.corpora.noise_sources import collect
 
     field = "noise"
     try:

@@ -34,7 +34,7 @@ def _noise_source(noise: str | os.PathLike | list) -> str | list[str]:
     is read from); a source that does not exist, or a pattern that matches nothing, is a usage error."""
     import glob
 
-    from audionoise._noise_sources import SOURCE_KINDS
+    from audionoise.corpora.noise_sources import SOURCE_KINDS
 
     items = list(noise) if isinstance(noise, (list, tuple)) else [noise]
     out = []

@@ -128,7 +128,8 @@ def restore_threads() -> None:
         torch.set_num_threads(_THREADS.pop("threads"))
 
 
-def _error_reason(exc: BaseException) -> str:
+def error_reason(exc: BaseException) -> str:
+    """The one-line reason an input failed, as ``errors.jsonl`` words it."""
     if isinstance(exc, io.AudioFileError):
         return exc.reason
     if isinstance(exc, clipping.ClippingError):
@@ -167,7 +168,7 @@ def _failure(result: Result, item: Item, exc: Exception) -> None:
     if isinstance(exc, io.AudioWriteError) and exc.os_error is not None:
         result.fatal = str(exc)  # every later write would fail too
     else:
-        result.error = error_row(item, _error_reason(exc))
+        result.error = error_row(item, error_reason(exc))
 
 
 #: most samples (all channels) stacked in one batch; longer inputs run alone
@@ -445,7 +446,7 @@ def _process_chunk(chunk: list[tuple[Item, list[int]]]) -> list[Result]:
 
 # ---------------------------------------------------------------------------------------------- the loop
 def progress_bar(total: int, initial: int, enabled: bool):
-    from audionoise.progress import progress
+    from audionoise.runtime.progress import progress
 
     return progress(total=total, initial=initial, enabled=enabled, unit="file", desc="augment")
 

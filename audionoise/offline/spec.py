@@ -71,7 +71,7 @@ class JobSpec:
         """
         in_path, out_dir = Path(in_path), Path(out_dir)
         exts = _check_options(copies, shard, fmt, sample_rate, extensions, on_clip)
-        _check_paths(in_path, out_dir)
+        check_paths(in_path, out_dir)
         if in_path.is_file() and in_path.suffix.lower() != ".jsonl" and in_path.suffix.lower() not in exts:
             raise OfflineUsageError(f"input {str(in_path)!r} is neither a folder, an audio file "
                                     f"({', '.join(sorted(e[1:] for e in exts))}) nor a .jsonl manifest")
@@ -140,7 +140,8 @@ def _check_options(copies, shard, fmt, sample_rate, extensions, on_clip) -> froz
     return exts
 
 
-def _check_paths(in_path: Path, out_dir: Path) -> None:
+def check_paths(in_path: Path, out_dir: Path) -> None:
+    """``OfflineUsageError`` unless ``in_path`` exists and ``out_dir`` can hold outputs without touching the input."""
     if not in_path.exists():
         raise OfflineUsageError(f"input {str(in_path)!r} does not exist; pass a folder of audio files, an audio "
                                 "file or a .jsonl manifest")

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from audionoise._fs import atomic_write
+from audionoise.io.files import atomic_write
 
 __all__ = ["Page", "esc", "fmt", "table"]
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from audionoise.extras import require
+from audionoise.runtime.extras import require
 
 __all__ = ["DYNAMIC_RANGE_DB", "ExamplePainter", "confusion_png", "example_png", "line_png", "histograms_png", "png_bytes", "spectrogram_db"]
 

@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from audionoise import _wav
-from audionoise._seed import derive_seed
+from audionoise.io import _wav
+from audionoise.kernels.seeds import derive_seed
 from audionoise.offline import clipping
 from audionoise.offline.naming import output_seed
 from audionoise.offline.pipelines import OfflineUsageError, Pipelines
@@ -202,14 +202,14 @@ def preview_files(in_path: str | os.PathLike, pipeline_or_config: Any, n: int = 
         OfflineUsageError: ``in_path`` missing or not an input, ``out_dir`` inside the input, bad options/config.
     """
     from audionoise import io
-    from audionoise.offline.engine import _error_reason
+    from audionoise.offline.runner import error_reason
     from audionoise.offline.inputs import collect
-    from audionoise.offline.job import _check_paths
+    from audionoise.offline.spec import check_paths
 
     in_path = Path(in_path)
     if int(n) < 1 or int(copies) < 1:
         raise OfflineUsageError(f"-n ({n}) and --copies ({copies}) must be >= 1")
-    _check_paths(in_path, Path(out_dir) if out_dir is not None else in_path.parent / ".audionoise-preview")
+    check_paths(in_path, Path(out_dir) if out_dir is not None else in_path.parent / ".audionoise-preview")
     exts = frozenset(e if e.startswith(".") else f".{e}" for e in (e.lower() for e in extensions)) \
         if extensions else io.READABLE_EXTENSIONS
     if in_path.is_file() and in_path.suffix.lower() != ".jsonl" and in_path.suffix.lower() not in exts:
@@ -232,7 +232,7 @@ def preview_files(in_path: str | os.PathLike, pipeline_or_config: Any, n: int = 
             data, meta = io.load_array(item.source, offset=item.offset, duration=item.duration)
             examples.append(_example(pipelines, item.key, data, meta.sample_rate, int(seed), int(copies)))
         except Exception as exc:  # one bad file never stops the page
-            errors.append({"input": item.key, "reason": _error_reason(exc)})
+            errors.append({"input": item.key, "reason": error_reason(exc)})
     examples.sort(key=lambda e: e.key)
     return _finish(pipelines, examples, errors, int(seed), int(copies), int(dry_draws),
                    _pipeline_text(pipelines), str(in_path))

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from audionoise._seed import derive_seed
+from audionoise.kernels.seeds import derive_seed
 
 __all__ = ["Draws", "dry_draw", "summarize"]
 

@@ -33,9 +33,9 @@ import torch
 from torch import Tensor
 
 from audionoise import io
-from audionoise._fs import atomic_write
-from audionoise._seed import derive_seed
-from audionoise.kws.data import V2_12_WORDS
+from audionoise.io.files import atomic_write
+from audionoise.kernels.seeds import derive_seed
+from audionoise.corpora.speech_commands import V2_12_WORDS
 from audionoise.synth import noises
 from audionoise.synth.voices import (SAMPLE_RATE, Speaker, held_out_from_training_families, make_speakers,
                                      render_words, split_speakers, talker_stream)
@@ -133,7 +133,7 @@ def _write_kws(
     out: Path, speakers: list[Speaker], parts: dict[str, list[Speaker]], words: tuple[str, ...],
     seed: int, repetitions: int, progress: bool,
 ) -> dict[str, int]:
-    from audionoise.progress import progress as progress_bar
+    from audionoise.runtime.progress import progress as progress_bar
 
     subset_of = {s.id: name for name, group in parts.items() for s in group}
     for w in words:

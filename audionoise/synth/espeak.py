@@ -46,7 +46,7 @@ _SESSION_LOCK = threading.Lock()
 
 
 def _loader():
-    from audionoise.extras import require
+    from audionoise.runtime.extras import require
 
     return require("espeakng_loader", extra="kws", purpose="speech synthesis (audionoise make-data)",
                    package="espeakng-loader")

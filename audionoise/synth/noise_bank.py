@@ -31,8 +31,8 @@ from pathlib import Path
 import torch
 
 from audionoise import io
-from audionoise._fs import atomic_write
-from audionoise._seed import derive_seed
+from audionoise.io.files import atomic_write
+from audionoise.kernels.seeds import derive_seed
 from audionoise.synth import noises
 from audionoise.synth.noise_families import FAMILIES, vary
 from audionoise.synth.voices import SAMPLE_RATE, make_speakers, talker_stream

@@ -9,7 +9,7 @@ pitch, intonation (``yes``, ``yes.``, ``yes?``, ``yes!``), onset inside the clip
 model has to learn the words rather than the synthesiser's quirks.
 
 Everything is a deterministic function of the seed: speakers come from a ``torch.Generator`` seeded with
-:func:`audionoise._seed.derive_seed`, and each call of :func:`render_words` from one fresh espeak-ng session
+:func:`audionoise.kernels.seeds.derive_seed`, and each call of :func:`render_words` from one fresh espeak-ng session
 and the generator it is given, so the samples do not depend on what ran before in the process.
 
 Example:
@@ -27,7 +27,7 @@ import torch
 import torchaudio.functional as AF
 from torch import Tensor
 
-from audionoise._seed import derive_seed
+from audionoise.kernels.seeds import derive_seed
 from audionoise.functional import colored_noise, fft_convolve, room_impulse
 from audionoise.functional.rir import fast_fft_size
 from audionoise.synth.espeak import ESPEAK_RATE, Espeak

@@ -3,10 +3,10 @@
 Layout: ``<cache_dir>/noisebank-<key>.npy`` and ``noisebank-<key>.json``. The key is a hash of everything the
 decoded samples depend on: each entry's absolute path, size, modification time (ns) and segment, its record name,
 the sample rate and the cross-fade length. Files are written under a unique temporary name (process id + random
-suffix, :func:`audionoise._fs.atomic_write`) and renamed into place, the ``.npy`` before the ``.json``: a reader
+suffix, :func:`audionoise.io.files.atomic_write`) and renamed into place, the ``.npy`` before the ``.json``: a reader
 that finds the ``.json`` finds a complete ``.npy``, and processes building the same bank at once never see each
 other's partial files (the last rename wins; both wrote the same bytes). A use refreshes the ``.json``'s
-modification time; ``audionoise cache list|prune`` (:mod:`audionoise.cache`) shows and prunes the cache.
+modification time; ``audionoise cache list|prune`` (:mod:`audionoise.corpora.cache`) shows and prunes the cache.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from audionoise.cache import default_cache_dir  # the one definition (torch-free)
+from audionoise.corpora.cache import default_cache_dir  # the one definition (torch-free)
 
 #: bumped whenever the stored samples of a given source would change (decoding, looping, layout)
 CACHE_VERSION = 1
@@ -137,13 +137,13 @@ class NpyStream:
 
 
 def write_bank(cache_dir: Path, key: str, fill: Callable[[Callable[[np.ndarray], None]], Any]) -> tuple[Any, Path]:
-    """Write ``noisebank-<key>.npy`` atomically (:func:`audionoise._fs.atomic_write`) from ``fill(append)``, which
+    """Write ``noisebank-<key>.npy`` atomically (:func:`audionoise.io.files.atomic_write`) from ``fill(append)``, which
     calls ``append(clip)`` for every clip in order; returns what ``fill`` returned and the file.
 
     Raises:
         OSError: the folder cannot be created or written (nothing is left behind).
     """
-    from audionoise._fs import atomic_write
+    from audionoise.io.files import atomic_write
 
     npy = paths(cache_dir, key)[0]
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -160,7 +160,7 @@ def write_bank(cache_dir: Path, key: str, fill: Callable[[Callable[[np.ndarray],
 
 def write_metadata(cache_dir: Path, key: str, meta: dict[str, Any]) -> None:
     """Write the ``.json`` next to a finished ``.npy`` (atomically); failures only warn."""
-    from audionoise._fs import atomic_write
+    from audionoise.io.files import atomic_write
 
     try:
         atomic_write(paths(cache_dir, key)[1], json.dumps({"version": CACHE_VERSION, "key": key, **meta}))

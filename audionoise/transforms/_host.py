@@ -20,7 +20,7 @@ from audionoise.transforms.base import needs_grad
 def require_module(name: str, who: str, extra: str) -> None:
     """Raise ``ImportError`` with the install command unless ``name`` can be imported (checked, not imported)."""
     if importlib.util.find_spec(name) is None:
-        from audionoise.extras import MissingExtraError
+        from audionoise.runtime.extras import MissingExtraError
 
         raise MissingExtraError(f"{who} needs {name}, which is not installed; install it with "
                                 f"pip install 'audionoise[{extra}]'", name=name)

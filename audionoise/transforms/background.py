@@ -14,11 +14,13 @@ from torch import Tensor
 
 from audionoise.functional._checks import check_finite, valid_mask
 from audionoise.functional.snr import LN10_OVER_20, TINY_POWER, _power, active_mask, gain_for_snr, gain_numpy
+from audionoise.kernels.gains import gain_scalar
 from audionoise.transforms._bank_use import check_weight, pick, resolve_bank
 from audionoise.transforms._mixing import LOW_PRECISION, check_snr_reference
 from audionoise.kernels.draws import pick_clip, uniform
+from audionoise.functional.loop import loop_window
 from audionoise.transforms.base import (Injector, Params, check_number, check_range, draw, needs_grad, scale_int,
-                                        scale_uniform, tensor)
+                                        scale_uniform, tensor, uniform_rows)
 from audionoise.transforms.noisebank import NoiseBank, NoiseBankWarning
 
 __all__ = ["BackgroundNoise", "BackgroundParams", "NoiseBank", "NoiseBankWarning"]
@@ -159,6 +161,37 @@ class BackgroundNoise(Injector):
                                 noise_level_dbfs=torch.full((1,), dbfs), clip=torch.full((1,), clip),
                                 offset=torch.full((1,), offset), source_db=torch.zeros(1))
 
+    def _fast_forward(self, x: Tensor, lengths: Tensor | None,
+                      generator: torch.Generator | None) -> Tensor | None:
+        """One unpadded float32 example on the CPU, one source at an exact SNR (the per-item ``Dataset`` pattern):
+        the draws, window, powers, gain and mix of :meth:`_sample` then :meth:`_apply_params`, bit for bit (tested),
+        without building ``Params`` tensors or records."""
+        if (x.shape[0] != 1 or lengths is not None or not x.is_cpu or x.dtype != torch.float32 or needs_grad(x)
+                or self.snr_reference != "full" or self._k != (1, 1) or self.noise_level_dbfs is not None
+                or not self._host_paths or not self.bank.data.is_cpu):
+            return None
+        rows = uniform_rows(1, 4, generator)
+        if rows is None:  # not a CPU generator
+            return None
+        u_applied, u_level, u_clip, u_offset = rows[0]
+        snr = uniform(u_level, *self._range)
+        clip, offset = pick_clip(u_clip, u_offset, self._sizes, self._ends, self.weight)
+        t, bank = x.shape[-1], self.bank
+        bank.note_read(4 * t + bank.MAP_GRANULE_BYTES)
+        noise = loop_window(bank.data, int(bank.clip_starts[clip]), int(self._sizes[clip]), offset, t)
+        xa, w = x.detach().numpy(), noise.numpy()[0]
+        pn = float(np.dot(w, w)) / float(max(t, 1))
+        channels = math.prod(x.shape[1:-1])
+        ss = float(np.dot(xa[0], xa[0])) if x.dim() == 2 else sum(np.dot(c, c) for c in xa[0])
+        ps = float(np.array([ss], np.float64)[0] / (float(max(t, 1)) * channels))
+        if not math.isfinite(ps):
+            check_finite(x)
+        g, _ = self._gain_one(ps, pn, snr, u_applied < self.p)
+        scale = torch.full((1,) * x.dim(), g, dtype=torch.float32)
+        if x.dim() > 2:
+            return torch.addcmul(x, noise.view(1, *([1] * (x.dim() - 2)), t), scale)
+        return torch.addcmul(x, noise, scale, out=noise)
+
     def _pick(self, u_clip: Any, u_offset: Any) -> tuple[Any, Any]:
         """Clip indices and uniform offsets in them, from two uniform arrays (:func:`_bank_use.pick`)."""
         return pick(u_clip, u_offset, self._sizes, self._ends, self.weight)
@@ -288,13 +321,13 @@ class BackgroundNoise(Injector):
         return g.clamp(max=self._cap), capped
 
     def _gain_one(self, ps: float, pn: float, target: float, applied: bool) -> tuple[float, bool]:
-        """:meth:`_gains` for one example in Python floats: the same IEEE operations in the same order (the one
-        transcendental, ``exp``, through NumPy like the batch), so an example alone and in a batch gets
-        bit-identical noise."""
+        """:meth:`_gains` for one example in Python floats: the same function in SNR mode (the kernel
+        :func:`~audionoise.kernels.gains.gain_scalar`, which the batch's ``gain_numpy`` runs row by row), so an
+        example alone and in a batch gets bit-identical noise."""
         if not applied or not pn > TINY_POWER:
             return 0.0, False
         if self.noise_level_dbfs is None:
-            g = math.sqrt(ps / pn) * float(np.exp(np.array([target], np.float64) * -LN10_OVER_20)[0])
+            g = gain_scalar(ps, pn, target)
         else:
             g = float(np.exp(np.array([target], np.float64) * LN10_OVER_20)[0]) / math.sqrt(pn)
         if not math.isfinite(g):

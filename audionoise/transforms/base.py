@@ -329,20 +329,6 @@ class Injector(nn.Module):
         _, info = self._apply_params(torch.zeros_like(x), params, lengths, False)
         return info["length"]
 
-    # -- the plan API (see :mod:`audionoise.plan`) -----------------------------------------------------------
-    def sample_plan(self, x: Tensor, lengths: Tensor | None = None, generator: torch.Generator | None = None):
-        """:func:`audionoise.plan.sample_plan` of this injector."""
-        from audionoise.plan import sample_plan
-
-        return sample_plan(self, x, lengths, generator)
-
-    def augment(self, x: Tensor, lengths: Tensor | None = None, generator: torch.Generator | None = None, *,
-                record: bool = True):
-        """:func:`audionoise.plan.augment`: ``Augmented(audio, lengths, records)``, the one return shape."""
-        from audionoise.plan import augment
-
-        return augment(self, x, lengths, generator, record=record)
-
     # -- configuration ------------------------------------------------------------------------------------------
     def config(self) -> dict[str, Any]:
         """Constructor arguments as a dict (``type(self)(**self.config())`` rebuilds an equal injector)."""

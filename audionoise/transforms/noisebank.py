@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from audionoise.functional.loop import loop_crossfade, loop_windows, make_loopable
 from audionoise.transforms import _bank_cache as cache
-from audionoise._noise_sources import Entry, NoiseBankWarning, collect, flatten_sources, skip
+from audionoise.corpora.noise_sources import Entry, NoiseBankWarning, collect, flatten_sources, skip
 
 #: default length of the cross-fade that makes each clip loop without a seam, seconds
 DEFAULT_CROSSFADE_S = 0.01
@@ -102,7 +102,7 @@ class NoiseBank(nn.Module):
             source: a folder (every audio file under it, recursively, sorted; hidden ones skipped), a text file
                 listing audio paths (one per line, relative to the list's folder; blank lines and ``#`` comments
                 skipped), a NeMo-style JSONL manifest (``audio_filepath`` relative to the manifest's folder;
-                the segment rule of :mod:`audionoise._manifest`: a line with ``offset`` is the segment from there,
+                the segment rule of :mod:`audionoise.corpora.manifests`: a line with ``offset`` is the segment from there,
                 ``duration`` seconds long or to the end; without ``offset`` the whole file, its ``duration``
                 informative), an audio file, a glob pattern (``"noise/**/*.wav"``), or a list of any of these.
             sample_rate: rate to resample every clip to.
@@ -118,7 +118,7 @@ class NoiseBank(nn.Module):
             extensions: file suffixes to take from folders and patterns (default: every format of
                 :mod:`audionoise.io`).
             progress: ``False`` hides the progress of the first build; otherwise
-                :func:`audionoise.progress.progress` shows it (a bar on a terminal, a line every 10 s in a log).
+                :func:`audionoise.runtime.progress.progress` shows it (a bar on a terminal, a line every 10 s in a log).
 
         Bad entries (missing file, undecodable or silent audio, bad list or manifest line) are skipped with one
         :class:`NoiseBankWarning` each naming the entry and the reason, and listed in ``bank.skipped``.
@@ -278,7 +278,7 @@ def _decode(entries: list[Entry], sample_rate: int, fade: int, root, key, progre
 def _each_clip(entries: list[Entry], sample_rate: int, fade: int, append, progress):
     """``append(clip)`` (float32 NumPy, loopable) for every usable entry; ``(names, lengths, skipped)``."""
     from audionoise import io as aio
-    from audionoise.progress import progress as progress_bar
+    from audionoise.runtime.progress import progress as progress_bar
 
     names, lengths, skipped = [], [], []
     with progress_bar(entries, desc="noise bank", unit="file", enabled=progress is not False, leave=False) as bar:

@@ -120,7 +120,7 @@ class PitchParams(Params):
 
 
 def _librosa():
-    from audionoise.extras import require
+    from audionoise.runtime.extras import require
 
     return require("librosa", extra="pitch", purpose="PitchShift and TimeStretch")
 

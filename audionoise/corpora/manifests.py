@@ -9,7 +9,7 @@ one line at a time). It only parses: what to do with a bad line, and any further
   ``ValueError`` at the first bad line, and refuses the fields it sets itself (``path``, ``sample_rate``);
 * ``audionoise augment`` (:mod:`audionoise.offline.inputs`) writes one error line per bad line to
   ``OUT/errors.jsonl`` and goes on with the others, naming outputs after ``audio_filepath``;
-* noise banks (:mod:`audionoise._noise_sources`) skip a bad line with one ``NoiseBankWarning``.
+* noise banks (:mod:`audionoise.corpora.noise_sources`) skip a bad line with one ``NoiseBankWarning``.
 
 **The segment rule.** A line with an ``offset`` is a segment: it starts ``offset`` seconds into the file and
 lasts ``duration`` seconds when the line has one, else runs to the end of the file. A line without ``offset``

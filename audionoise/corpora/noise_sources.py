@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from audionoise import io as aio
-from audionoise._manifest import BadLine, iter_lines, resolve
+from audionoise.corpora.manifests import BadLine, iter_lines, resolve
 
 #: file suffixes read as NeMo-style JSONL manifests (one JSON object per line)
 MANIFEST_SUFFIXES = frozenset({".jsonl", ".json"})
@@ -86,7 +86,7 @@ def collect(source: Any, extensions: frozenset[str] | None = None) -> tuple[list
 
 def _folder(root: Path, exts: frozenset[str]) -> list[Entry]:
     """Audio files under ``root`` (recursive, sorted, hidden files and folders skipped), named relative to it."""
-    from audionoise._fs import _scan_folder  # the one folder scan of the package
+    from audionoise.io.files import _scan_folder  # the one folder scan of the package
 
     rel = _scan_folder(root, exts)
     if not rel:
@@ -113,7 +113,7 @@ def _list_file(path: Path, skipped: list[dict[str, str]]) -> list[Entry]:
 
 
 def _manifest(path: Path, skipped: list[dict[str, str]]) -> list[Entry]:
-    """A NeMo-style JSONL manifest, parsed by :mod:`audionoise._manifest` with its one segment rule (a line with
+    """A NeMo-style JSONL manifest, parsed by :mod:`audionoise.corpora.manifests` with its one segment rule (a line with
     ``offset`` is a segment; a ``duration`` alone is informative: the whole file); bad lines are skipped."""
     out = []
     for row in iter_lines(path):

@@ -6,7 +6,7 @@ clip, all channels together), so
 
 * the SNR is exact over the clip: ``10*log10(P_clip / P_{g n}) == snr`` (the clean clip is never rescaled),
 * a clip meets the **same** noise window at every SNR (only ``g`` changes), chosen from ``(seed, clip key)``
-  alone: with one drawn noise per clip it is the window :func:`audionoise.evaluation.noise_choice` gives, i.e.
+  alone: with one drawn noise per clip it is the window :func:`audionoise.robustness.evaluation.noise_choice` gives, i.e.
   the one ``audionoise evaluate`` uses with the same seed; with ``per_noise`` every noise clip of the folder is
   used, each at an offset drawn from ``(seed, clip key, noise clip name)``,
 * outputs are float WAV by default (``subtype="FLOAT"``), so nothing clips at low SNR.
@@ -38,12 +38,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from audionoise.progress import progress as progress_bar
+from audionoise.runtime.progress import progress as progress_bar
 
 from audionoise import io
-from audionoise._fs import atomic_write
-from audionoise._seed import derive_seed
-from audionoise.evaluation import condition_names, noise_choice
+from audionoise.io.files import atomic_write
+from audionoise.kernels.seeds import derive_seed
+from audionoise.robustness.evaluation import condition_names, noise_choice
 from audionoise.functional import mix_at_snr
 
 __all__ = ["GridUsageError", "grid_inputs", "make_grid"]
@@ -61,12 +61,12 @@ def grid_inputs(inp: str | os.PathLike) -> list[dict[str, Any]]:
 
     A folder gives its audio files (sorted relative paths, hidden files skipped), a file with an audio
     extension gives itself, a ``.jsonl``/``.json`` file gives its lines, read as
-    :class:`audionoise.data.AudioManifest` reads them (the segment rule of :mod:`audionoise._manifest`: a line
+    :class:`audionoise.data.AudioManifest` reads them (the segment rule of :mod:`audionoise.corpora.manifests`: a line
     with ``offset`` is a segment, a ``duration`` alone is informative); segments and lines that share a path get
     ``_<line>`` in their output name.
     """
-    from audionoise._fs import _scan_folder
-    from audionoise.data import _read_manifest
+    from audionoise.io.files import _scan_folder
+    from audionoise.data import read_manifest
 
     inp = Path(inp)
     if inp.is_dir():
@@ -76,7 +76,7 @@ def grid_inputs(inp: str | os.PathLike) -> list[dict[str, Any]]:
     if not inp.is_file():
         raise GridUsageError(f"input {str(inp)!r} does not exist; pass a folder, an audio file or a JSONL manifest")
     if inp.suffix.lower() in _MANIFEST_SUFFIXES:
-        lines = _read_manifest(inp)
+        lines = read_manifest(inp)
         rels = [Path(line.audio).as_posix().lstrip("/") for line in lines]
         shared = Counter(rels)
         rows = []

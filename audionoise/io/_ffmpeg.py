@@ -39,7 +39,7 @@ def available() -> bool:
 
 
 def _av():
-    from audionoise.extras import require
+    from audionoise.runtime.extras import require
 
     return require("av", extra="ffmpeg", purpose="decoding m4a/AAC, MP4, WMA, AMR, ...")
 

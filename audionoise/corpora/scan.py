@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from audionoise import io
-from audionoise._fs import atomic_write
+from audionoise.io.files import atomic_write
 
 __all__ = ["BadFile", "BadFilesError", "format_bad_files", "scan_headers", "write_bad_files"]
 

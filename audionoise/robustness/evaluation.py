@@ -40,11 +40,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
-from audionoise.progress import progress as progress_bar
+from audionoise.runtime.progress import progress as progress_bar
 
-from audionoise._seed import derive_seed
+from audionoise.kernels.seeds import derive_seed
 from audionoise.functional import mix_at_snr
-from audionoise.stats import mcnemar_exact, paired_counts, wilson_interval
+from audionoise.robustness.stats import mcnemar_exact, paired_counts, wilson_interval
 
 __all__ = ["DEFAULT_SNRS", "FeatureModel", "adapt_batchnorm", "LabelledCollate", "compare", "condition_names", "dataset_keys",
            "evaluate_model", "noise_choice", "noise_windows", "summarise"]
@@ -339,7 +339,7 @@ def compare(results: dict[str, dict[str, Any]], reference: str | None = None) ->
     """Paired comparison of every run against ``reference`` (default: the first) on the identical clips.
 
     For each condition (clean and every SNR) the discordant counts ``b`` (only the reference right) and ``c``
-    (only the other run right) and McNemar's exact two-sided p-value (:func:`audionoise.stats.mcnemar_exact`).
+    (only the other run right) and McNemar's exact two-sided p-value (:func:`audionoise.robustness.stats.mcnemar_exact`).
 
     Returns:
         ``{"<run> vs <reference>": {condition: {"b", "c", "p", "delta"}}}`` where ``delta`` is the other run's

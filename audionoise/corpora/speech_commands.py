@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-__all__ = ["FOLDER", "MARKER", "OFFICIAL_NAME", "OFFICIAL_SHA256", "OFFICIAL_URL", "V2_WORDS", "DataPrepError",
+__all__ = ["FOLDER", "MARKER", "OFFICIAL_NAME", "OFFICIAL_SHA256", "OFFICIAL_URL", "V2_WORDS", "V2_12_WORDS", "DataPrepError",
            "Layout", "check_layout", "download", "prepare_speech_commands", "safe_extract", "sha256_file"]
 
 OFFICIAL_URL = "http://download.tensorflow.org/data/speech_commands_v0.02.tar.gz"
@@ -57,6 +57,9 @@ MARKER = ".audionoise-prepared.json"
 LISTS = ("validation_list.txt", "testing_list.txt")
 BACKGROUND = "_background_noise_"
 #: The 35 words of v0.02; v0.01 had 30 (without :data:`V2_ONLY_WORDS`).
+#: The ten command words of the standard 12-class Speech Commands task (the corpus definition; the KWS task
+#: and the bundled data both read it from here).
+V2_12_WORDS = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"]
 V2_WORDS = ("backward", "bed", "bird", "cat", "dog", "down", "eight", "five", "follow", "forward", "four", "go",
             "happy", "house", "learn", "left", "marvin", "nine", "no", "off", "on", "one", "right", "seven",
             "sheila", "six", "stop", "three", "tree", "two", "up", "visual", "wow", "yes", "zero")
@@ -105,7 +108,7 @@ def _check_digest(what: str, expected: str | None, actual: str) -> None:
 
 def sha256_file(path: str | os.PathLike, *, progress: bool = True) -> str:
     """The SHA-256 hex digest of ``path``, read in 1 MiB blocks (with a progress display)."""
-    from audionoise.progress import progress as progress_bar
+    from audionoise.runtime.progress import progress as progress_bar
 
     path = Path(path)
     h = hashlib.sha256()
@@ -137,8 +140,8 @@ def download(url: str, folder: str | os.PathLike, *, progress: bool = True,
     The caller renames or deletes the file. On any failure nothing is left behind and :class:`DataPrepError`
     says why ("could not download URL: reason; download it elsewhere and pass --archive PATH").
     """
-    from audionoise._fs import temp_name
-    from audionoise.progress import progress as progress_bar
+    from audionoise.io.files import temp_name
+    from audionoise.runtime.progress import progress as progress_bar
 
     name = _url_name(url)
     tmp = Path(folder) / temp_name(name)
@@ -247,7 +250,7 @@ def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike, *, progres
     with tarfile's ``"data"`` filter, which also refuses links resolving outside ``dest``. Raises
     :class:`DataPrepError` naming the archive and the member; the caller removes ``dest`` on failure.
     """
-    from audionoise.progress import progress as progress_bar
+    from audionoise.runtime.progress import progress as progress_bar
 
     archive, dest = Path(archive), Path(dest)
     files = 0
@@ -359,7 +362,7 @@ _LEFTOVER = re.compile(rf"^\.{re.escape(FOLDER)}\.[0-9a-f]{{16}}\.(partial|old)$
 
 def _remove_leftovers(folder: Path, download_name: str) -> None:
     """Temporary folders and downloads of an earlier run that was killed (we hold the lock: nobody uses them)."""
-    from audionoise._fs import temp_target
+    from audionoise.io.files import temp_target
 
     for entry in folder.iterdir():
         if _LEFTOVER.match(entry.name):
@@ -499,7 +502,7 @@ def _prepare_locked(folder: Path, archive, download_from: str | None, name: str,
 def _extract_and_install(tarball: Path, folder: Path, final: Path, *, force: bool, progress: bool,
                          record: dict[str, Any]) -> Layout:
     """Extract into a hidden folder of ``folder``, check it, write the marker, rename it to ``final``."""
-    from audionoise._fs import atomic_write
+    from audionoise.io.files import atomic_write
 
     _check_free_space(folder, tarball.stat().st_size, f"extracting {tarball.name}")
     tmp = _temp_dir(folder, "partial")
