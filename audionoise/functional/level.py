@@ -10,11 +10,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from audionoise.kernels.loopable import CLIP_POLICIES
 from audionoise.functional._checks import expand_to, valid_mask
 from audionoise.functional.snr import _power
 
 #: what to do with samples beyond full scale [-1, 1] (see :func:`handle_clipping`)
-CLIP_POLICIES = ("clip", "normalize", "error")
 
 
 def peak(x: Tensor, lengths: Tensor | None = None) -> Tensor:

@@ -8,6 +8,11 @@ import math
 import numpy as np
 
 
+#: default seam cross-fade of looped noise clips (seconds), for every noise bank (torch and the NumPy engine)
+DEFAULT_CROSSFADE_S = 0.01
+#: what to do with an output beyond full scale: clip it, scale it down, or refuse (offline jobs and Normalize)
+CLIP_POLICIES = ("clip", "normalize", "error")
+
 def equal_power_fades(n: int) -> tuple[np.ndarray, np.ndarray]:
     """float64 ``(sin, cos)`` of ``pi/2 * i/n``, ``i = 0 .. n-1``, with exact ends (``fade_in[0] = 0``,
     ``fade_out[0] = 1`` whatever the libm)."""

@@ -20,14 +20,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from audionoise.kernels.loopable import CLIP_POLICIES
+
 if TYPE_CHECKING:
     from torch import Tensor
 
 __all__ = ["DEFAULT_POLICY", "POLICIES", "ClippingError", "fixed_scale", "limit", "rows_within_full_scale",
            "scale_for_peak"]
 
-#: the policies (:data:`audionoise.functional.CLIP_POLICIES`, which this module must not import: it is torch-free)
-POLICIES = ("clip", "normalize", "error")
+#: the policies: :data:`audionoise.kernels.loopable.CLIP_POLICIES` (torch-free, like this module)
+POLICIES = CLIP_POLICIES
 DEFAULT_POLICY = "normalize"
 
 

@@ -50,7 +50,7 @@ import soundfile as sf
 
 from audionoise import io
 from audionoise.kernels.gains import gain_scalar
-from audionoise.kernels.loopable import make_loopable
+from audionoise.kernels.loopable import DEFAULT_CROSSFADE_S, make_loopable
 from audionoise.kernels.draws import coin, mask_intervals, pick_clip, uniform
 from audionoise.kernels.stream import TorchStream
 from audionoise.config_files import _resolve
@@ -61,8 +61,6 @@ __all__ = ["ENGINE", "MAX_BANK_SAMPLES", "NumpyPipeline", "gaussian", "plan"]
 ENGINE = "numpy"
 #: larger noise banks go to the torch engine (memory-mapped on-disk cache): 30 min at 16 kHz
 MAX_BANK_SAMPLES = 30 * 60 * 16000
-#: default seam cross-fade of looped noise clips (seconds): :data:`audionoise.transforms.noisebank.DEFAULT_CROSSFADE_S`
-CROSSFADE_S = 0.01
 
 
 # ---------------------------------------------------------------------------------------------- the config
@@ -142,7 +140,7 @@ def _step(entry: Any, rate: int, base_dir, where: str) -> "_Step | None":
     if (params.get("num_sources", 1) != 1 or weight not in ("clip", "duration")
             or not (cap is None or _number(cap)) or not (fade_s is None or (_number(fade_s) and fade_s >= 0))):
         return None
-    bank = _bank(params.get("noise"), rate, CROSSFADE_S if fade_s is None else float(fade_s), base_dir, where)
+    bank = _bank(params.get("noise"), rate, DEFAULT_CROSSFADE_S if fade_s is None else float(fade_s), base_dir, where)
     if bank is None:
         return None
     return _Step(name, p, r, bank=bank, weight=weight, cap=None if cap is None else 10.0 ** (float(cap) / 20.0))

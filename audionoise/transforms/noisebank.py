@@ -11,12 +11,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from audionoise.kernels.loopable import DEFAULT_CROSSFADE_S
 from audionoise.functional.loop import loop_crossfade, loop_windows, make_loopable
 from audionoise.transforms import _bank_cache as cache
 from audionoise.corpora.noise_sources import Entry, NoiseBankWarning, collect, flatten_sources, skip
 
 #: default length of the cross-fade that makes each clip loop without a seam, seconds
-DEFAULT_CROSSFADE_S = 0.01
 
 __all__ = ["DEFAULT_CROSSFADE_S", "NoiseBank", "NoiseBankWarning"]
 
