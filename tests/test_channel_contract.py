@@ -44,6 +44,7 @@ def injectors():
         "PolarityInversion": an.PolarityInversion(p=0.7),
         "BandStop": an.BandStop(200, 4000, 0.5, 2.0, sample_rate=SR, p=0.7),
         "PeakingEQ": an.PeakingEQ(sample_rate=SR, p=0.7),
+        "LoudnessNormalize": an.LoudnessNormalize(-30, -15, sample_rate=SR, p=0.7),
     }
 
 

@@ -183,3 +183,73 @@ def test_eq_validation_names_the_parameter():
         an.BandStop(100, 200, 0.0, 1.0, sample_rate=SR)
     with pytest.raises(ValueError, match="min_gain_db"):
         an.PeakingEQ(100, 200, 6.0, -6.0, sample_rate=SR)
+
+
+# -- loudness -------------------------------------------------------------------------------------------------------
+def speech_clips(sr, seconds, count, seed):
+    from speech_like import speech_like
+
+    return speech_like(count, int(seconds * sr), seeded(seed)) * torch.logspace(0, -2, count)[:, None]
+
+
+@pytest.mark.parametrize("sr,seconds", [(16000, 3.0), (16000, 1.0), (44100, 2.5), (8000, 4.2), (48000, 1.7)])
+def test_integrated_loudness_matches_pyloudnorm(sr, seconds):
+    pyln = pytest.importorskip("pyloudnorm")
+    x = speech_clips(sr, seconds, 4, int(seconds * 10))
+    ours = an.functional.integrated_loudness(x, sr)
+    for b in range(4):
+        ref = pyln.Meter(sr).integrated_loudness(x[b].double().numpy())
+        assert float(ours[b]) == pytest.approx(ref, abs=0.01)  # the issue asks for 0.1 LU
+
+
+def test_integrated_loudness_of_the_asset_words_and_stereo():
+    pyln = pytest.importorskip("pyloudnorm")
+    from audionoise import io as aio
+    from audionoise.assets import example_clip
+
+    for path in (example_clip("yes"), example_clip("stop")):
+        x, sr = aio.load(path, mono=True)
+        assert float(an.functional.integrated_loudness(x[0], sr)) == pytest.approx(
+            pyln.Meter(sr).integrated_loudness(x[0].double().numpy()), abs=0.01)
+    st = speech_clips(SR, 2.0, 2, 3)  # two channels of one example: BS.1770 sums their weighted powers
+    ref = pyln.Meter(SR).integrated_loudness(st.T.double().numpy())
+    assert float(an.functional.integrated_loudness(st[None], SR)) == pytest.approx(ref, abs=0.01)
+
+
+def test_loudness_closed_forms_gates_and_short_clips():
+    sr = 48000
+    t = torch.arange(2 * sr, dtype=torch.float64) / sr
+    tone = torch.sin(2 * math.pi * 997 * t)
+    lufs = an.functional.integrated_loudness
+    k = float(lufs(tone, sr))
+    assert float(lufs(0.1 * tone, sr)) == pytest.approx(k - 20.0, abs=1e-9)  # scale-invariant: 20 dB
+    # 1 s of tone then 1 s at -30 dB: 17 blocks; the 7 quiet ones are below the relative gate (-10 LU under the
+    # mean of all 17) and do not count; 7 loud ones and 3 that straddle the step (75 / 50 / 25 % loud) do
+    gated = torch.cat([tone[:sr], 10 ** (-30 / 20) * tone[sr:]])
+    kept = 7 + sum(f + (1 - f) * 1e-3 for f in (0.75, 0.5, 0.25))
+    assert float(lufs(gated, sr)) == pytest.approx(k + 10 * math.log10(kept / 10), abs=0.01)
+    assert float(lufs(torch.zeros(sr), sr)) == float("-inf")
+    assert float(lufs(1e-5 * tone, sr)) == float("-inf")  # -103 LUFS: below the absolute gate
+    # shorter than one 400 ms block: one block over the whole clip (pyloudnorm refuses such clips)
+    short = tone[: int(0.3 * sr)]
+    assert float(lufs(short, sr)) == pytest.approx(k, abs=0.05)
+    # lengths: the padding is not measured
+    padded = torch.stack([tone, torch.cat([tone[:sr], 5 * torch.ones(sr, dtype=torch.float64)])])
+    out = lufs(padded, sr, torch.tensor([2 * sr, sr]))
+    assert float(out[1]) == pytest.approx(float(lufs(tone[:sr], sr)), abs=1e-9)
+
+
+def test_loudness_normalize_hits_the_target_and_records_it():
+    x = speech_clips(SR, 2.0, 6, 4)
+    x[5] = 0.0
+    lengths = torch.tensor([32000, 20000, 5000, 32000, 3000, 32000])  # 5000 / 3000: shorter than 400 ms
+    t = an.LoudnessNormalize(-30, -16, sample_rate=SR)
+    y, rec = an.Compose([t])(x, lengths, seeded(5), return_params=True)
+    after = an.functional.integrated_loudness(y, SR, lengths)
+    for b in range(5):
+        r = rec[b][0]
+        assert r["normalized"] and float(after[b]) == pytest.approx(r["target_lufs"], abs=1e-4)
+        assert r["gain_db"] == pytest.approx(r["target_lufs"] - r["loudness_lufs"], abs=1e-6)
+        n = int(lengths[b])
+        assert torch.equal(y[b, n:], x[b, n:])
+    assert rec[5][0]["normalized"] is False and torch.equal(y[5], x[5])  # silence: left as it is

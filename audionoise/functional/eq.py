@@ -53,7 +53,8 @@ def biquad_coefficients(kind: str, center_hz: Tensor, q: Tensor, gain_db: Tensor
 
 
 def biquad_filter(x: Tensor, b: Tensor, a: Tensor, block: int = 128) -> Tensor:
-    """Filter each example of ``x`` ``(batch, ..., T)`` with its own biquad ``(b[i], a[i])`` (``(batch, 3)``):
+    """Filter each example of ``x`` ``(batch, ..., T)`` with its own biquad ``(b[i], a[i])`` (``(batch, 3)``, or
+    ``(1, 3)``: one section for all):
 
         a0 y[t] = b0 x[t] + b1 x[t-1] + b2 x[t-2] - a1 y[t-1] - a2 y[t-2]      (zero initial state)
 
@@ -73,9 +74,9 @@ def biquad_filter(x: Tensor, b: Tensor, a: Tensor, block: int = 128) -> Tensor:
         tensor([[1.0000, 0.5000, 0.2500, 0.1250]])
     """
     shape, t = x.shape, x.shape[-1]
-    batch = shape[0]
-    if t == 0 or batch == 0:
+    if t == 0 or shape[0] == 0:
         return x.clone()
+    batch = b.shape[0]  # 1: one section shared by every row (a plain matrix product)
     real = torch.float64 if x.dtype == torch.float64 else torch.float32
     size = max(1, min(block, t))
     chunks = -(-t // size)
@@ -83,19 +84,21 @@ def biquad_filter(x: Tensor, b: Tensor, a: Tensor, block: int = 128) -> Tensor:
     k = rows.shape[1]
     h, z2, g, m = _state_space(a.detach().cpu().double(), b.detach().cpu().double(), size)
     dev = x.device
-    # H[j, i] = h[i - j] for the outputs and z1 (i <= L; 0 for i < j): a strided view of [0]*(L-1) + h, flipped
-    # along j; the z2 column, h[L+1-j] + a1 h[L-j], is not Toeplitz and is appended
+    # H[j, i] = h[i - j] for the outputs (i < L) and z1 (i = L), 0 for i < j: a strided view of [0]*(L-1) + h,
+    # flipped along j; the z2 column, h[L+1-j] + a1 h[L-j], is not Toeplitz
     hp = torch.nn.functional.pad(torch.from_numpy(h), (size - 1, 0)).to(dev, real)
-    toeplitz = torch.empty(batch, size, size + 2, dtype=real, device=dev)
-    toeplitz[:, :, :size + 1] = hp.as_strided((batch, size, size + 1), (hp.shape[1], 1, 1)).flip(1)
-    toeplitz[:, :, size + 1] = torch.from_numpy(z2).to(dev, real)
+    full = hp.as_strided((batch, size, size + 1), (hp.shape[1], 1, 1)).flip(1)
+    outputs = full[:, :, :size]
+    state_cols = torch.stack([full[:, :, size], torch.from_numpy(z2).to(dev, real)], 2)  # (batch, L, 2)
     xin = rows.to(real)
     if chunks * size != t:
         xin = torch.nn.functional.pad(xin, (0, chunks * size - t))
-    out = torch.bmm(xin.reshape(batch, k * chunks, size), toeplitz).view(batch, k, chunks, size + 2)
-    st = _BlockStates.apply(out[..., size:], torch.from_numpy(m).to(dev, real)).reshape(batch, k * chunks, 2)
+    blocks = xin.reshape(batch, k * chunks, size)
+    e = torch.bmm(blocks, state_cols).view(batch, k, chunks, 2)  # the state each block leaves (from zero)
+    st = _BlockStates.apply(e, torch.from_numpy(m).to(dev, real)).reshape(batch, k * chunks, 2)
     zi = torch.from_numpy(g).to(dev, real)  # (batch, 2, L): responses to a unit z1 and a unit z2
-    y = torch.baddbmm(out[..., :size].reshape(batch, k * chunks, size), st, zi)
+    y = torch.bmm(blocks, outputs)  # zero-state response of each block, plus the response to its state:
+    y = y.addcmul_(st[..., :1], zi[:, :1]).addcmul_(st[..., 1:], zi[:, 1:])  # (two passes: a K=2 matmul is slower)
     y = y.view(batch, k, chunks * size)
     if chunks * size != t:
         y = y[..., :t]
