@@ -30,7 +30,7 @@ _EXPORTS = {
                      "SpecTimeMask", "SpecWarp", "TimeMask", "TimeShift", "WhiteNoise",
                      "BandPass", "Codec", "HighPass", "LowPass", "Normalize", "PitchShift", "RIRBank", "Reverb",
                      "ShortNoises", "SpeedPerturb", "Telephone", "TimeStretch"], "audionoise.transforms"),
-    **dict.fromkeys(["BandStop", "BitCrush", "ClippingDistortion", "LoudnessNormalize", "PeakingEQ",
+    **dict.fromkeys(["BandStop", "BitCrush", "ClippingDistortion", "LoudnessNormalize", "Mix", "PeakingEQ",
                      "PolarityInversion"],
                     "audionoise.transforms"),
     "preview": "audionoise.pages",
@@ -79,8 +79,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
                                        Params, SpecFreqMask, SpecTimeMask, SpecWarp, TimeMask, TimeShift, WhiteNoise)
     from audionoise.transforms import (BandPass, Codec, HighPass, LowPass, Normalize, PitchShift, Reverb, RIRBank,
                                        ShortNoises, SpeedPerturb, Telephone, TimeStretch)
-    from audionoise.transforms import (BandStop, BitCrush, ClippingDistortion, LoudnessNormalize, PeakingEQ,
-                                       PolarityInversion)
+    from audionoise.transforms import (BandStop, BitCrush, ClippingDistortion, LoudnessNormalize, Mix,
+                                       PeakingEQ, PolarityInversion)
     from audionoise.pages import preview
 
 

@@ -216,7 +216,7 @@ def _config(t: nn.Module) -> dict[str, Any]:
 
 
 #: transform name -> its field that names files or folders (resolved against the config file's folder)
-PATH_FIELDS = {"BackgroundNoise": "noise", "Reverb": "rir", "ShortNoises": "noise"}
+PATH_FIELDS = {"BackgroundNoise": "noise", "Reverb": "rir", "ShortNoises": "noise", "Mix": "source"}
 
 
 def _build(entry: Any, sample_rate: int | None, base_dir: Path | None, where: str,
@@ -244,7 +244,7 @@ def _build(entry: Any, sample_rate: int | None, base_dir: Path | None, where: st
     if "sample_rate" in fields and force_rate:
         entry["sample_rate"] = sample_rate
     elif "sample_rate" in fields and "sample_rate" not in entry:
-        if sample_rate is None:
+        if sample_rate is None and sig.parameters["sample_rate"].default is not None:
             raise ValueError(f"{where}: {name} needs sample_rate; set it in the table or at the top of the config")
         entry["sample_rate"] = sample_rate
     field = PATH_FIELDS.get(name)
@@ -317,7 +317,8 @@ def pipeline_config(pipeline: nn.Module, base_dir: str | os.PathLike | None = No
         cfg = {"p": pipeline.p, "transforms": [_config(t) for t in pipeline.transforms]}
     else:
         cfg = {"transforms": [_config(pipeline)]}
-    rates = {t.sample_rate for t in pipeline.modules() if isinstance(t, Injector) and hasattr(t, "sample_rate")}
+    rates = {t.sample_rate for t in pipeline.modules()
+             if isinstance(t, Injector) and getattr(t, "sample_rate", None) is not None}
     if len(rates) == 1:
         rate = rates.pop()
         cfg = {"sample_rate": rate, **cfg}

@@ -45,6 +45,7 @@ def injectors():
         "BandStop": an.BandStop(200, 4000, 0.5, 2.0, sample_rate=SR, p=0.7),
         "PeakingEQ": an.PeakingEQ(sample_rate=SR, p=0.7),
         "LoudnessNormalize": an.LoudnessNormalize(-30, -15, sample_rate=SR, p=0.7),
+        "Mix": an.Mix(-5, 15, p=0.7),
     }
 
 
@@ -72,6 +73,8 @@ def batch():
 
 @pytest.mark.parametrize("name", NAMES)
 def test_batched_equals_per_example_and_padding_untouched(name, batch):
+    if name == "Mix":
+        pytest.skip("Mix takes its interferer from another example of the batch: not separable by design")
     x, lengths = batch
     t = make(name)
     params = t.sample(x, lengths, torch.Generator().manual_seed(1))

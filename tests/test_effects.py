@@ -253,3 +253,45 @@ def test_loudness_normalize_hits_the_target_and_records_it():
         n = int(lengths[b])
         assert torch.equal(y[b, n:], x[b, n:])
     assert rec[5][0]["normalized"] is False and torch.equal(y[5], x[5])  # silence: left as it is
+
+
+# -- mixing another utterance ---------------------------------------------------------------------------------------
+def test_mix_in_batch_is_exact_and_records_the_source():
+    from audionoise import functional as F
+
+    x = torch.randn(6, 2, 4000, generator=seeded(12))
+    lengths = torch.tensor([4000, 3000, 1000, 4000, 2500, 10])
+    t = an.Mix(-5, 20)
+    assert torch.equal(t(x, lengths, seeded(13)), t.apply_params(x, t.sample(x, lengths, seeded(13)), lengths))
+    y, rec = an.Compose([t])(x, lengths, seeded(13), return_params=True)
+    sir = F.snr_db(x, y - x, lengths)
+    for b, n in enumerate(lengths.tolist()):
+        j = rec[b][0]["source_index"]
+        assert j != b and 0 <= j < 6
+        assert float(sir[b]) == pytest.approx(rec[b][0]["sir_db"], abs=0.01)
+        added = (y - x)[b, :, :n]
+        m = min(n, int(lengths[j]))
+        g = float(added[0, 0] / x[j, 0, 0])  # the interferer, scaled, from its start and only up to its length
+        assert torch.allclose(added[:, :m], g * x[j, :, :m], atol=1e-5) and torch.all(added[:, m:] == 0)
+        assert torch.equal(y[b, :, n:], x[b, :, n:])
+    one = an.Compose([t])(x[:1], generator=seeded(14), return_params=True)
+    assert torch.equal(one[0], x[:1]) and one[1][0][0]["noise_added"] is False  # nobody to mix in
+
+
+def test_mix_from_a_folder_of_utterances(tmp_path):
+    from audionoise import functional as F
+    from audionoise import io as aio
+
+    for i in range(3):
+        aio.save(tmp_path / f"utt{i}.wav", 0.1 * torch.randn(1, 3000, generator=seeded(20 + i)), SR, subtype="FLOAT")
+    t = an.Mix(0, 10, str(tmp_path), sample_rate=SR)
+    x = torch.randn(4, 5000, generator=seeded(15))
+    y, rec = an.Compose([t])(x, generator=seeded(16), return_params=True)
+    for b in range(4):
+        r = rec[b][0]
+        assert r["transform"] == "Mix" and r["source"].startswith("utt") and "sir_db" in r
+        assert float(F.snr_db(x[b], y[b] - x[b])) == pytest.approx(r["sir_db"], abs=0.01)
+    again = an.load_pipeline(an.pipeline_config(an.Compose([t])))(x, generator=seeded(16))
+    assert torch.equal(again, y)
+    with pytest.raises(ValueError, match="sample_rate"):
+        an.Mix(0, 10, str(tmp_path))
