@@ -112,9 +112,19 @@ def bit_crush(x: Tensor, bits: Tensor) -> Tensor:
         >>> bit_crush(torch.tensor([[0.3, -0.8, 1.0]]), torch.tensor([2]))
         tensor([[ 0.5000, -1.0000,  0.5000]])
     """
-    scale = per_example(torch.pow(2.0, bits.to(x.device, torch.float64) - 1.0).to(x.dtype), x)
     if x.dtype in (torch.float16, torch.bfloat16):  # 2^15 steps do not fit their mantissa: quantise in float32
         return bit_crush(x.float(), bits).to(x.dtype)
-    q = torch.round(x * scale)
-    q = torch.minimum(torch.maximum(q, -scale), scale - 1.0) / scale
-    return x + (q - x).detach() if x.requires_grad and torch.is_grad_enabled() else q
+    scale = per_example(torch.pow(2.0, bits.to(x.device, torch.float64) - 1.0).to(x.dtype), x)
+    grad = x.requires_grad and torch.is_grad_enabled()
+    q = x * scale
+    if grad:
+        q = torch.minimum(torch.maximum(torch.round(q), -scale), scale - 1.0) / scale
+    else:  # the same operations in place: one buffer
+        q.round_()
+        if q.device.type == "cpu":  # a clamp with scalar bounds per example: 5x faster than broadcast bounds
+            for row, top in zip(q, scale.reshape(-1).tolist()):
+                row.clamp_(-top, top - 1.0)
+        else:
+            q.clamp_(-scale, scale - 1.0)
+        q.div_(scale)
+    return x + (q - x).detach() if grad else q

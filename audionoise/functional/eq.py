@@ -90,15 +90,26 @@ def biquad_filter(x: Tensor, b: Tensor, a: Tensor, block: int = 128) -> Tensor:
     full = hp.as_strided((batch, size, size + 1), (hp.shape[1], 1, 1)).flip(1)
     outputs = full[:, :, :size]
     state_cols = torch.stack([full[:, :, size], torch.from_numpy(z2).to(dev, real)], 2)  # (batch, L, 2)
-    xin = rows.to(real)
-    if chunks * size != t:
-        xin = torch.nn.functional.pad(xin, (0, chunks * size - t))
-    blocks = xin.reshape(batch, k * chunks, size)
-    e = torch.bmm(blocks, state_cols).view(batch, k, chunks, 2)  # the state each block leaves (from zero)
-    st = _BlockStates.apply(e, torch.from_numpy(m).to(dev, real)).reshape(batch, k * chunks, 2)
     zi = torch.from_numpy(g).to(dev, real)  # (batch, 2, L): responses to a unit z1 and a unit z2
-    y = torch.bmm(blocks, outputs)  # zero-state response of each block, plus the response to its state:
-    y = y.addcmul_(st[..., :1], zi[:, :1]).addcmul_(st[..., 1:], zi[:, 1:])  # (two passes: a K=2 matmul is slower)
+    m_t = torch.from_numpy(m).to(dev, real)
+    # each block's L samples, then the 2 values of the state entering it: one product gives the whole output
+    weights = torch.cat([outputs, zi], 1)  # (batch, L + 2, L)
+    if torch.is_grad_enabled() and x.requires_grad:
+        blocks = torch.nn.functional.pad(rows.to(real), (0, chunks * size - t)).reshape(batch, k * chunks, size)
+        e = torch.bmm(blocks, state_cols).view(batch, k, chunks, 2)  # the state each block leaves (from zero)
+        ext = torch.cat([blocks, _BlockStates.apply(e, m_t).reshape(batch, k * chunks, 2)], 2)
+    else:  # the same values, written into one buffer (no padded copy, no concatenation)
+        ext = torch.empty(batch, k, chunks, size + 2, dtype=real, device=dev)
+        whole = t // size
+        if whole:
+            ext[:, :, :whole, :size].copy_(rows[..., : whole * size].reshape(batch, k, whole, size))
+        if whole < chunks:
+            ext[:, :, -1, : t - whole * size].copy_(rows[..., whole * size:])
+            ext[:, :, -1, t - whole * size: size].zero_()
+        ext = ext.view(batch, k * chunks, size + 2)
+        e = torch.bmm(ext[..., :size], state_cols).view(batch, k, chunks, 2)
+        ext[..., size:] = _BlockStates.apply(e, m_t).reshape(batch, k * chunks, 2)
+    y = torch.bmm(ext, weights)
     y = y.view(batch, k, chunks * size)
     if chunks * size != t:
         y = y[..., :t]

@@ -143,7 +143,8 @@ class BitCrush(Injector):
 
 
 class PolarityInversion(Injector):
-    """Multiply each applied example by -1 (``y = -x``); padding is never written. Differentiable.
+    """Multiply each applied example by -1 (``y = -x``); padding is never written. Differentiable. Like ``Gain``,
+    it passes NaN/Inf through instead of scanning for them (a sign flip cannot spread them).
 
     Example:
         >>> PolarityInversion()(torch.tensor([[0.5, -0.25]]))
@@ -154,7 +155,6 @@ class PolarityInversion(Injector):
         return Params(applied=tensor(draw(x.shape[0], 1, generator)[:, 0] < self.p))
 
     def _apply_params(self, x, params, lengths, owned):
-        check_finite(x)
         applied = params.applied.to(x.device)
         sign = per_example(1.0 - 2.0 * applied.to(x.dtype), x)
         y = x * sign
