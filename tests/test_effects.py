@@ -295,3 +295,21 @@ def test_mix_from_a_folder_of_utterances(tmp_path):
     assert torch.equal(again, y)
     with pytest.raises(ValueError, match="sample_rate"):
         an.Mix(0, 10, str(tmp_path))
+
+
+def test_the_docs_examples_run():
+    import pathlib
+    import re
+
+    doc = (pathlib.Path(__file__).resolve().parents[1] / "docs" / "injectors.md").read_text(encoding="utf-8")
+    section = doc[doc.index("<!-- effects examples"):doc.index("<!-- end of effects examples -->")]
+    blocks = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    assert blocks
+    for i, source in enumerate(blocks):
+        exec(compile(source, f"docs/injectors.md[effects python block {i}]", "exec"), {"__name__": "docs"})
+    toml = re.findall(r"```toml\n(.*?)```", section, flags=re.S)[0]
+    import tomllib
+
+    cfg = tomllib.loads(toml.replace('source = "utterances"     # omit to mix in another example of the batch\n', ""))
+    pipe = an.load_pipeline(cfg)
+    assert [type(t).__name__ for t in pipe.transforms] == ["ClippingDistortion", "Mix", "LoudnessNormalize"]
