@@ -59,6 +59,8 @@ class ClippingDistortion(Injector):
         0.1
     """
 
+    batchable = True
+
     def __init__(self, min_percentile: float | None = None, max_percentile: float | None = None,
                  min_threshold_db: float | None = None, max_threshold_db: float | None = None,
                  p: float = 1.0) -> None:
@@ -123,6 +125,8 @@ class BitCrush(Injector):
         True
     """
 
+    batchable = True
+
     def __init__(self, min_bits: int, max_bits: int, p: float = 1.0) -> None:
         super().__init__(p)
         for name, v in (("min_bits", min_bits), ("max_bits", max_bits)):
@@ -150,6 +154,8 @@ class PolarityInversion(Injector):
         >>> PolarityInversion()(torch.tensor([[0.5, -0.25]]))
         tensor([[-0.5000,  0.2500]])
     """
+
+    batchable = True
 
     def _sample(self, x, lengths, generator):
         return Params(applied=tensor(draw(x.shape[0], 1, generator)[:, 0] < self.p))

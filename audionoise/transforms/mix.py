@@ -56,6 +56,9 @@ class Mix(Injector):
         self.snr_reference = check_snr_reference(snr_reference)
         self.source, self.sample_rate = source, sample_rate
         self.utterances = None
+        # from a folder, each example's interferer is its own draw (exact when files are stacked into a batch);
+        # from the batch, the interferer is another file of the batch
+        self.batchable = source is not None
         if source is not None:
             if sample_rate is None:
                 raise ValueError("Mix(source=...) needs sample_rate (the utterances are resampled to it)")
