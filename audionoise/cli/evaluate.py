@@ -27,6 +27,10 @@ def register(subparsers) -> None:
     p.add_argument("--json", help="write the results here")
     p.add_argument("--plot", help="write the accuracy-vs-SNR PNG here (needs audionoise[kws])")
     p.add_argument("--confusion", help="confusion-matrix PNG (default: next to --plot, *_confusion.png)")
+    p.add_argument("--html", metavar="REPORT_DIR",
+                   help="write the report page REPORT_DIR/index.html: accuracy vs SNR with intervals (all clips and "
+                   "per noise type), McNemar comparison, confusion matrices, training curves, misclassified clips "
+                   "at 0 dB to listen to (needs audionoise[kws])")
     p.add_argument("--checkpoint", default="best", choices=["best", "last"],
                    help="best.pt (best validation accuracy) or last.pt of each run")
     p.add_argument("--seed", type=int, default=0, help="seed of the per-clip noise choice")
@@ -79,6 +83,10 @@ def run(args: argparse.Namespace) -> int:
         existing_dir(args.noise, "--noise")
     if args.plot or args.confusion:  # before the evaluation: a missing extra should not cost a whole run
         from audionoise.kws.plots import plot_accuracy_by_noise, plot_accuracy_vs_snr, plot_confusion
+    if args.html:
+        from audionoise.runtime.extras import require
+
+        require("matplotlib", extra="kws", purpose="the report page (--html)")
     from audionoise.io.files import atomic_write
     from audionoise.robustness.evaluation import compare
     from audionoise.kws.evaluate import evaluate, format_table
@@ -127,4 +135,23 @@ def run(args: argparse.Namespace) -> int:
             worst = "0" if "0" in r["snr"] else min(r["snr"], key=float)
             panels[worst] = r["confusion"][worst]
         print(f"wrote {plot_confusion(panels, r['labels'], path, title=name)}")
+    if args.html:
+        print(f"wrote {write_html(args.html, results, paired, args)}")
     return 0
+
+
+def write_html(folder: str, results: dict, paired: dict | None, args: argparse.Namespace) -> Path:
+    """The report page, with misclassified clips at 0 dB (or the lowest SNR) to listen to when noise was added."""
+    from audionoise.kws.evaluate import listening_clips, run_names
+    from audionoise.pages.report import write_report
+
+    runs = dict(zip(run_names(args.runs), args.runs))
+    first = next(iter(results.values()))
+    condition = "0" if "0" in first["snr"] else (min(first["snr"], key=float) if first["snr"] else "0")
+    listening = []
+    if args.noise is not None and first["snr"]:
+        plain = {n: r for n, r in results.items() if not n.endswith(" +AdaBN")}
+        listening = listening_clips(plain, args.data, args.noise, condition=condition, seed=args.seed,
+                                    subset=args.subset, checkpoint=args.checkpoint)
+    return write_report(folder, results, paired, {n: runs.get(n.removesuffix(" +AdaBN")) for n in results},
+                        listening, condition)

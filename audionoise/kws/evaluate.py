@@ -27,7 +27,8 @@ from audionoise.robustness.evaluation import DEFAULT_SNRS, FeatureModel, dataset
 from audionoise.kws.checkpoint import load_model
 from audionoise.kws.model import make_frontend
 
-__all__ = ["DEFAULT_SNRS", "evaluate", "evaluate_run", "format_table", "noise_windows", "run_names"]
+__all__ = ["DEFAULT_SNRS", "evaluate", "evaluate_run", "format_table", "listening_clips", "noise_windows",
+           "run_names"]
 
 
 def evaluate_run(
@@ -159,3 +160,55 @@ def format_table(results: dict[str, dict]) -> str:
         cells = [row[0].ljust(widths[0])] + [cell.rjust(w + 1) for cell, w in zip(row[1:], widths[1:])]
         lines.append(" ".join(cells).rstrip())
     return "\n".join(lines)
+
+
+def listening_clips(results: dict[str, dict], data: str | os.PathLike, noise: str | os.PathLike, *,
+                    condition: str = "0", count: int = 4, seed: int = 0, subset: str = "testing",
+                    checkpoint: str = "best") -> list[dict[str, Any]]:
+    """Up to ``count`` test clips the last run of ``results`` got wrong in ``condition``, clean and noisy, to listen to.
+
+    The clips are rebuilt exactly as :func:`evaluate_run` fed them (the run's :class:`SpeechCommands` item, its
+    noise window from ``(seed, key)``, :func:`audionoise.functional.mix_at_snr` over the valid samples), chosen
+    in a seeded order among the misclassified word clips (silence examples have no file).
+
+    Returns:
+        ``[{"key", "label", "noise", "sample_rate", "clean" (channels, time) float32 NumPy, "noisy",
+        "predictions": {run: label}}]``.
+    """
+    import random
+
+    from audionoise import NoiseBank
+    from audionoise.kernels.seeds import derive_seed
+    from audionoise.functional import mix_at_snr
+    from audionoise.kws.data import SpeechCommands
+
+    names = list(results)
+    last = results[names[-1]]
+    if condition not in last.get("correct", {}) or "predictions" not in last:
+        return []
+    model, saved = load_model(last["run"], "cpu", checkpoint)
+    labels, rate = list(saved["labels"]), model.config.sample_rate
+    tc = saved.get("train_config", {})
+    ds = SpeechCommands(data, subset, labels=labels, clip_seconds=tc.get("clip_seconds", 1.0), sample_rate=rate,
+                        silence_fraction=tc.get("silence_fraction", 0.1),
+                        unknown_fraction=tc.get("unknown_fraction", 0.1), seed=seed, skip_unreadable=True)
+    index = {k: i for i, k in enumerate(dataset_keys(ds.files, ds.root))}
+    wrong = [j for j, (k, ok) in enumerate(zip(last["keys"], last["correct"][condition]))
+             if not ok and not k.startswith("#") and k in index]
+    random.Random(derive_seed(seed, "listening-clips", condition)).shuffle(wrong)
+    chosen = sorted(wrong[:count], key=lambda j: last["keys"][j])
+    if not chosen:
+        return []
+    bank = NoiseBank.from_folder(noise, rate)
+    out = []
+    for j in chosen:
+        key = last["keys"][j]
+        x, length, target = ds[index[key]]
+        x = x.reshape(1, 1, -1) if x.dim() == 1 else x.reshape(1, x.shape[-2] if x.dim() > 1 else 1, -1)
+        n = noise_windows(bank, [key], x.shape[-1], seed)[:, None, :]
+        y = mix_at_snr(x, n, float(condition), torch.tensor([int(length)]))
+        out.append({"key": key, "label": labels[int(target)], "noise": last["noise_of"][j], "sample_rate": rate,
+                    "clean": x[0, :, :int(length)].numpy().copy(), "noisy": y[0, :, :int(length)].numpy().copy(),
+                    "predictions": {name: labels[r["predictions"][condition][r["keys"].index(key)]]
+                                    for name, r in results.items() if key in r["keys"]}})
+    return out

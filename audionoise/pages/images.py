@@ -19,7 +19,8 @@ import numpy as np
 
 from audionoise.runtime.extras import require
 
-__all__ = ["DYNAMIC_RANGE_DB", "ExamplePainter", "confusion_png", "example_png", "line_png", "histograms_png", "png_bytes", "spectrogram_db"]
+__all__ = ["DYNAMIC_RANGE_DB", "ExamplePainter", "confusion_png", "curves_png", "example_png", "histograms_png",
+           "line_png", "png_bytes", "spectrogram_db", "training_png"]
 
 #: colour range of the spectrograms, below the loudest bin of an example
 DYNAMIC_RANGE_DB = 80.0
@@ -239,4 +240,67 @@ def confusion_png(matrix: Sequence[Sequence[int]], labels: Sequence[str], title:
     ax.set_xlabel("predicted", fontsize=8)
     ax.set_ylabel("true", fontsize=8)
     ax.set_title(title, fontsize=9)
+    return png_bytes(fig)
+
+
+def curves_png(panels: Mapping[str, Mapping[str, tuple[Sequence[float], Sequence[float], Sequence[float]]]],
+               xticks: Sequence[str], ylabel: str = "accuracy (%)", cols: int = 3,
+               ylim: tuple[float, float] = (0, 100)) -> bytes:
+    """Small multiples: one panel per title, one line per run ``name -> (y, lo, hi)`` over the ``xticks``
+    positions, each with its interval as a shaded band (runs keep their colour across panels)."""
+    titles = list(panels)
+    cols = max(1, min(cols, len(titles)))
+    nrows = -(-len(titles) // cols)
+    fig = _figure(3.6 * cols if len(titles) > 1 else 6.4, 2.7 * nrows if len(titles) > 1 else 3.8)
+    axes = fig.subplots(nrows, cols, squeeze=False)
+    colours: dict[str, str] = {}
+    palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf", "#7f7f7f"]
+    x = list(range(len(xticks)))
+    for i, ax in enumerate(axes.ravel()):
+        if i >= len(titles):
+            ax.set_axis_off()
+            continue
+        for name, (y, lo, hi) in panels[titles[i]].items():
+            colour = colours.setdefault(name, palette[len(colours) % len(palette)])
+            ax.plot(x[:len(y)], y, marker="o", markersize=3, color=colour, label=name)
+            ax.fill_between(x[:len(y)], lo, hi, color=colour, alpha=0.15, linewidth=0)
+        ax.set_xticks(x, xticks, fontsize=7)
+        ax.set_ylim(*ylim)
+        ax.set_title(titles[i], fontsize=9)
+        ax.set_ylabel(ylabel, fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+        if i == 0:
+            ax.legend(fontsize=7, loc="lower left")
+    return png_bytes(fig)
+
+
+def training_png(histories: Mapping[str, Mapping[str, Sequence[float]]]) -> bytes:
+    """Training curves per run: loss, accuracy (train solid, validation dashed) and the curriculum's clean share,
+    against the epoch (``histories[run]`` holds ``epoch``, ``train_loss``, ``val_loss``, ``train_acc``,
+    ``val_acc``, ``clean_share`` lists; missing ones are left out)."""
+    fig = _figure(11.0, 3.0)
+    axes = fig.subplots(1, 3, squeeze=False)[0]
+    palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf", "#7f7f7f"]
+    for k, (name, h) in enumerate(histories.items()):
+        colour = palette[k % len(palette)]
+        epochs = h.get("epoch", [])
+        for ax, keys, scale in ((axes[0], ("train_loss", "val_loss"), 1), (axes[1], ("train_acc", "val_acc"), 100),
+                                (axes[2], ("clean_share",), 100)):
+            for key, style in zip(keys, ("-", "--")):
+                values = h.get(key)
+                if values and len(values) == len(epochs):
+                    ax.plot(epochs, [scale * v for v in values], style, color=colour, linewidth=1.2,
+                            label=f"{name} {key.split('_')[0]}" if key != "clean_share" else name)
+    for ax, title, ylabel in ((axes[0], "loss (train solid, validation dashed)", "loss"),
+                              (axes[1], "accuracy (train solid, validation dashed)", "%"),
+                              (axes[2], "clean share of training batches", "%")):
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("epoch", fontsize=8)
+        ax.set_ylabel(ylabel, fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+        if ax.lines:
+            ax.legend(fontsize=6)
+    axes[2].set_ylim(-5, 105)
     return png_bytes(fig)

@@ -207,6 +207,7 @@ def evaluate_model(
         ``{"clean": acc, "snr": {"20": acc, ...}, "n": N, "ci95": {"clean": [lo, hi], "20": [lo, hi], ...},
         "by_noise": {noise clip: {"20": acc, ...}}, "by_noise_n": {noise clip: clips}, "labels",
         "confusion": {condition: rows = true, columns = predicted}, "correct": {condition: [0/1 per clip]},
+        "predictions": {condition: [predicted class per clip]},
         "keys": [clip key...], "noise_of": [noise clip per clip], "unreadable": [keys left out]}`` with accuracies
         in [0, 1].
     """
@@ -332,6 +333,7 @@ def summarise(preds: dict[str, list[int]], targets: list[int], keys: list[str], 
         "correct": correct,
         "keys": list(keys),
         "noise_of": list(noise_of),
+        "predictions": {c: list(v) for c, v in preds.items()},
     }
 
 
