@@ -6,7 +6,8 @@
    with the default on-the-fly pipeline (time shift, background noise at -5..20 dB, white noise, vocal-tract
    and tempo warping, SpecAugment masks; see ``audionoise/kws/augment.py``).
 3. Evaluate both on held-out voices (test split), clean and mixed with held-out noise types (rain, engine,
-   music, cafe, keyboard, wind) at 20, 10, 5, 0 and -5 dB; print the table, write JSON and plots.
+   music, cafe, keyboard, wind) at 20, 10, 5, 0 and -5 dB; print the table, write JSON, plots and the report
+   page ``runs/quickstart/report/index.html`` (curves, McNemar, confusions, training curves, clips to listen to).
 
 Usage (from the repository root, after ``pip install -e ".[kws]"``: plots and the speech synthesiser)::
 
@@ -32,9 +33,11 @@ except ImportError:  # running from a source checkout without `pip install -e .`
 
 import torch
 
+from audionoise.evaluation import compare
 from audionoise.kws import TrainConfig, train
-from audionoise.kws.evaluate import evaluate, format_table
+from audionoise.kws.evaluate import evaluate, format_table, listening_clips
 from audionoise.kws.plots import plot_accuracy_vs_snr, plot_confusion
+from audionoise.pages.report import write_report
 
 SNRS = [20.0, 10.0, 5.0, 0.0, -5.0]
 
@@ -111,7 +114,10 @@ def run(args: argparse.Namespace, start: float) -> int:
                                 title="Held-out voices + held-out noise types")
     cm = plot_confusion({"clean": aug["confusion"]["clean"], "0": aug["confusion"]["0"]}, aug["labels"],
                         out / "confusion_augmented.png", title="augmented model")
-    print(f"wrote {out / 'results.json'}, {plot}, {cm}")
+    # the report page: curves with intervals, per noise type, McNemar, confusions, training curves, clips to hear
+    page = write_report(out / "report", results, compare(results), dict(zip(results, runs)),
+                        listening_clips(results, data, noise_eval, condition="0", checkpoint="last"))
+    print(f"wrote {out / 'results.json'}, {plot}, {cm}, {page} (open it in a browser)")
     print(f"total {time.perf_counter() - start:.0f} s")
     return 0
 

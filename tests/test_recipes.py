@@ -33,6 +33,8 @@ def test_quickstart(tiny, tmp_path, capsys):
     assert set(results) == {"clean", "augmented"}
     assert list(results["augmented"]["snr"]) == ["20", "10", "5", "0", "-5"]
     assert (out / "accuracy_vs_snr.png").is_file() and (out / "confusion_augmented.png").is_file()
+    html = (out / "report" / "index.html").read_text()
+    assert 'id="comparison"' in html and "augmented vs clean" in html and 'id="training"' in html
     printed = capsys.readouterr()
     assert "at 0 dB: augmented" in printed.out and "-5 dB" in printed.out
     assert "epoch 1/1" in printed.err  # the training log line
