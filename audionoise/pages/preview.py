@@ -272,9 +272,12 @@ def _stats_table(page: Draws, dry: Draws) -> str:
     for name in list(dict.fromkeys([*dry.values, *page.values])):
         d = np.asarray(dry.values.get(name, []), dtype=np.float64)
         p = np.asarray(page.values.get(name, []), dtype=np.float64)
-        rows.append([name, str(d.size), fmt(float(d.min()), 2) if d.size else "", fmt(float(np.median(d)), 2)
-                     if d.size else "", fmt(float(d.max()), 2) if d.size else "", str(p.size),
-                     fmt(p.tolist(), 2) if 0 < p.size <= 16 else (f"median {np.median(p):.2f}" if p.size else "")])
+        whole = bool(np.all(np.concatenate([d, p]) == np.round(np.concatenate([d, p]))))
+        digits = 0 if whole else 2  # sample counts and indices as integers
+        rows.append([name, str(d.size), fmt(float(d.min()), digits) if d.size else "",
+                     fmt(float(np.median(d)), digits) if d.size else "", fmt(float(d.max()), digits) if d.size else "",
+                     str(p.size), fmt(p.tolist(), digits) if 0 < p.size <= 16 else
+                     (f"median {np.median(p):.{digits}f}" if p.size else "")])
     return table(["parameter", "dry draw n", "min", "median", "max", "page n", "page values"], rows,
                  [False, True, True, True, True, True, False])
 

@@ -34,11 +34,15 @@ def training_history(run: str | os.PathLike) -> dict[str, list[float]] | None:
     path = Path(run)
     path = path / "metrics.json" if path.is_dir() else path.with_name("metrics.json")
     try:
-        epochs = json.loads(path.read_text())["epochs"]
+        doc = json.loads(path.read_text())
+        epochs = doc["epochs"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
     keys = ("epoch", "train_loss", "val_loss", "train_acc", "val_acc", "clean_share")
-    return {k: [float(e[k]) for e in epochs] for k in keys if epochs and all(k in e for e in epochs)}
+    out = {k: [float(e[k]) for e in epochs] for k in keys if epochs and all(k in e for e in epochs)}
+    if "clean_share" in out and (doc.get("config") or {}).get("augment") == "none":
+        out["clean_share"] = [1.0] * len(epochs)  # no augmentation: every batch is clean (metrics record 0)
+    return out
 
 
 def _conditions(results: Mapping[str, Mapping]) -> list[str]:
