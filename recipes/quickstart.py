@@ -33,11 +33,11 @@ except ImportError:  # running from a source checkout without `pip install -e .`
 
 import torch
 
-from audionoise.evaluation import compare
 from audionoise.kws import TrainConfig, train
 from audionoise.kws.evaluate import evaluate, format_table, listening_clips
 from audionoise.kws.plots import plot_accuracy_vs_snr, plot_confusion
 from audionoise.pages.report import write_report
+from audionoise.robustness.evaluation import compare
 
 SNRS = [20.0, 10.0, 5.0, 0.0, -5.0]
 
