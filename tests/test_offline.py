@@ -215,12 +215,16 @@ def test_resume_redoes_exactly_the_missing_outputs(setup, tmp_path):
     assert content(out) == reference
 
 
-def test_existing_manifest_without_resume_is_a_usage_error(setup, tmp_path):
+def test_existing_manifest_without_resume_is_a_usage_error(setup, tmp_path, capsys):
     tone_files(tmp_path / "in", 2)
     augment_folder(tmp_path / "in", tmp_path / "out", setup, progress=False)
     before = content(tmp_path / "out")
-    with pytest.raises(OfflineUsageError, match="--resume"):
+    with pytest.raises(OfflineUsageError, match=r"earlier run; pass resume=True to finish it") as err:
         augment_folder(tmp_path / "in", tmp_path / "out", setup, progress=False)
+    assert "--resume" not in str(err.value)  # Python words from Python, command-line words from the CLI:
+    assert cli_main(["augment", str(tmp_path / "in"), str(tmp_path / "out"), "--config", str(setup), "-q"]) == 2
+    message = capsys.readouterr().err
+    assert "earlier run; pass --resume to finish it" in message and "resume=True" not in message
     assert content(tmp_path / "out") == before
 
 

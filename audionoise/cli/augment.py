@@ -143,9 +143,20 @@ def _pipeline(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from audionoise.offline import augment, dry_run
+    from audionoise.offline import OfflineUsageError
 
     # bad inputs, options or configs raise OfflineUsageError/UsageError: one line and exit 2 (see cli/__init__)
+    try:
+        return _run(args)
+    except OfflineUsageError as exc:
+        if exc.cli is None:
+            raise
+        raise UsageError(exc.cli) from None  # the message in command-line words (--resume, not resume=True)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from audionoise.offline import augment, dry_run
+
     pipeline = _pipeline(args)
     if args.print_config:
         return _print_config(pipeline)

@@ -9,7 +9,7 @@ import argparse
 import re
 import time
 
-from audionoise.cli._common import HelpFormatter
+from audionoise.cli._common import HelpFormatter, UsageError
 
 DESCRIPTION = """\
 Noise banks built from files are decoded once and cached (one .npy of samples + one .json per bank) in
@@ -105,6 +105,9 @@ def run_list(args: argparse.Namespace) -> int:
 def run_prune(args: argparse.Namespace) -> int:
     from audionoise.corpora.cache import default_cache_dir, list_cache, prune_cache
 
+    if args.older_than is None and args.max_size is None and not args.everything:
+        raise UsageError("say what to prune: an age (--older-than 30d), a total size to keep under (--max-size 5G), "
+                         "or --all")
     folder = args.dir or default_cache_dir()
     now = time.time()
     removed = prune_cache(folder, older_than_s=args.older_than, max_bytes=args.max_size,

@@ -125,8 +125,8 @@ def prune_cache(cache_dir: str | os.PathLike | None = None, *, older_than_s: flo
         ValueError: none of ``older_than_s``, ``max_bytes``, ``everything`` given, or a negative one.
     """
     if older_than_s is None and max_bytes is None and not everything:
-        raise ValueError("say what to prune: an age (--older-than), a total size to keep under (--max-size), or "
-                         "--all")
+        raise ValueError("say what to prune: older_than_s (an age in seconds), max_bytes (a total size to keep "
+                         "under) or everything=True")
     if (older_than_s is not None and older_than_s < 0) or (max_bytes is not None and max_bytes < 0):
         raise ValueError(f"older_than_s ({older_than_s}) and max_bytes ({max_bytes}) must be >= 0")
     now = time.time() if now is None else now

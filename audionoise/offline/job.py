@@ -141,6 +141,13 @@ def _size(n: int) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- checks
+def _earlier_run(manifest: Path, out_dir: Path) -> OfflineUsageError:
+    """OUT holds a job already: the error, in Python words and in command-line words."""
+    earlier = f"{manifest} exists: {out_dir} holds an earlier run; pass"
+    return OfflineUsageError(f"{earlier} resume=True to finish it, or choose an empty output folder",
+                             cli=f"{earlier} --resume to finish it, or choose an empty output folder")
+
+
 def _check_same_settings(path: Path, settings: str, resume: bool) -> None:
     if not (resume and path.is_file()):
         return
@@ -336,8 +343,7 @@ def _augment(spec: JobSpec, control: runner.Control, *, workers: int = 1, resume
     if held is not None:
         held.append(lock)
     if manifest.exists() and not resume:
-        raise OfflineUsageError(f"{manifest} exists: {out_dir} holds an earlier run; pass resume=True (--resume) "
-                                "to finish it, or choose an empty output folder")
+        raise _earlier_run(manifest, out_dir)
     settings = spec.settings
     _check_same_settings(out_dir / "run.json", settings, resume)
 
@@ -441,8 +447,7 @@ def dry_run(in_path: str | os.PathLike, out_dir: str | os.PathLike, pipeline_or_
     out_dir = spec.out_dir
     manifest = out_dir / manifest_name("manifest", shard)
     if manifest.exists() and not resume:
-        raise OfflineUsageError(f"{manifest} exists: {out_dir} holds an earlier run; pass --resume to finish it, "
-                                "or choose an empty output folder")
+        raise _earlier_run(manifest, out_dir)
     _check_same_settings(out_dir / "run.json", spec.settings, resume)
     planned = {o for outs in plan.outputs.values() for o in outs}
     kept = {o for o in read_manifest(manifest) if o in planned and (out_dir / o).is_file()} if resume else set()

@@ -18,7 +18,14 @@ ENGINES = ("auto", "torch")
 
 
 class OfflineUsageError(ValueError):
-    """The job cannot start: bad inputs, folders, options or pipeline config (the CLI exits with status 2)."""
+    """The job cannot start: bad inputs, folders, options or pipeline config (the CLI exits with status 2).
+
+    The message names Python arguments (``resume=True``); ``cli``, when given, is the same message in command-line
+    words (``--resume``), which ``audionoise augment`` prints instead."""
+
+    def __init__(self, message: str, cli: str | None = None) -> None:
+        super().__init__(message)
+        self.cli = cli
 
 
 def _snr_range(snr: float | tuple[float, ...] | list[float], flag: str) -> tuple[float, float]:
