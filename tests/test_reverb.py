@@ -107,7 +107,12 @@ def test_rir_bank_from_folder_and_config(tmp_path):
     y, records = pipe(x, generator=torch.Generator().manual_seed(0), return_params=True)
     assert {r[0]["rir_name"] for r in records} <= {str(folder / f"room{i}.wav") for i in range(3)}
     an.save_pipeline(pipe, tmp_path / "pipe.toml")
-    assert "rirs" in (tmp_path / "pipe.toml").read_text()
+    saved = (tmp_path / "pipe.toml").read_text()
+    assert "rirs" in saved
+    # measured responses ignore the synthetic RT60/DRR ranges: the repr and the saved config do not show them
+    assert "rt60" not in saved and "drr" not in saved
+    assert "rt60" not in repr(pipe) and "drr" not in repr(pipe) and "normalize='energy'" in repr(pipe)
+    assert "min_rt60=0.2" in repr(an.Reverb(sample_rate=SR))  # synthetic: they are what it uses
     again = an.load_pipeline(tmp_path / "pipe.toml")
     assert torch.equal(again(x, generator=torch.Generator().manual_seed(0)), y)
     listed = an.Reverb([str(folder / "room0.wav"), str(folder / "room2.wav")], sample_rate=SR)

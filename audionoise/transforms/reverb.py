@@ -253,6 +253,18 @@ class Reverb(Injector):
                              f"({sample_rate}); build it with RIRBank.from_paths(path, {sample_rate})")
         self.rir_taps = int(-(-self.max_rt60 * sample_rate // 1))
 
+    #: the settings of synthetic responses, which a bank of measured ones ignores
+    SYNTHETIC_ONLY = ("min_rt60", "max_rt60", "min_drr_db", "max_drr_db")
+
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments; with a bank of measured responses, without the synthetic-only settings (RT60 and
+        DRR ranges), which it ignores: the repr and a saved config show only what is used."""
+        config = super().config()
+        if self.bank is not None:
+            for name in self.SYNTHETIC_ONLY:
+                del config[name]
+        return config
+
     @property
     def rir(self) -> Any:
         """``None`` (synthetic), the paths the bank was built from, or the in-memory bank (configs cannot hold)."""
