@@ -129,7 +129,7 @@ def test_absolute_level_puts_noise_on_silence_and_configs_hold_either_mode(bank,
     assert float((dbfs(y, None) - params.noise_level_dbfs).abs().max()) < 1e-3
     assert float(params.noise_level_dbfs.min()) >= -30 and float(params.noise_level_dbfs.max()) <= -20
     _, rec = an.Compose([t])(x, generator=seeded(1), return_params=True)
-    assert "snr_db" not in rec[0][0] and rec[0][0]["noise_added"] and rec[0][0]["snr_db_actual"] == "-inf"
+    assert "snr_db" not in rec[0][0] and rec[0][0]["noise_added"] and rec[0][0]["snr_db_actual"] is None
     cfg = {"name": "BackgroundNoise", "noise": str(tmp_path), "noise_level_dbfs": [-30, -20]}
     with pytest.raises(ValueError, match="either min_snr_db/max_snr_db .* or noise_level_dbfs .*, not both"):
         an.BackgroundNoise(bank, 0, 10, noise_level_dbfs=(-30, -20))
@@ -273,3 +273,23 @@ def test_a_padded_batch_equals_its_examples_without_lengths(shape, bank):
     y = t.apply_params(x, params, full)
     for b in range(4):
         assert torch.equal(t.apply_params(x[b:b + 1], params.select(b)), y[b:b + 1])
+
+
+def test_records_of_examples_without_noise_are_null_not_strings(bank):
+    """A record names no clip for an example that got no noise, and holds no "inf" strings: strict JSON."""
+    x = torch.randn(64, 3000, generator=seeded(5))
+    x[:8] = 0  # silent: no SNR to reach, no noise in SNR mode
+    t = an.BackgroundNoise(bank, 0, 10, sample_rate=SR, p=0.5)
+    _, rec = an.Compose([t])(x, generator=seeded(6), return_params=True)
+    rows = [r[0] for r in rec]
+    assert {r["applied"] for r in rows} == {True, False}
+    for r in rows:
+        if r["noise_added"]:
+            assert isinstance(r["clip_name"], str) and isinstance(r["snr_db_actual"], float)
+        else:
+            assert r["clip"] is r["offset"] is r["clip_name"] is r["snr_db_actual"] is None
+            assert isinstance(r["snr_db"], float)  # the drawn target stays, like any drawn parameter
+    assert not any(rows[i]["noise_added"] for i in range(8))
+    json.dumps(rec, allow_nan=False)
+    plain = t.records(t.sample(x, None, seeded(6)))  # without apply-time info: applied decides
+    assert all((r["clip_name"] is None) == (not r["applied"]) for r in plain)

@@ -305,9 +305,14 @@ class NumpyPipeline:
                 y = x + w
         ratio = ps / (g * g * pn) if g > 0 else (math.nan if ps == 0 else math.inf)
         actual = _f32(10.0 * math.log10(ratio)) if 0 < ratio < math.inf else ratio
-        return y, {"transform": "BackgroundNoise", "applied": applied, "snr_db": snr, "clip": clip,
-                   "offset": offset, "noise_added": g > 0, "gain_capped": capped,
-                   "snr_db_actual": actual if math.isfinite(actual) else str(actual), "clip_name": bank.names[clip]}
+        if g > 0:
+            mixed = {"clip": clip, "offset": offset}
+        else:  # no noise mixed in: the noise fields are null, as in BackgroundNoise.records
+            mixed = {"clip": None, "offset": None}
+        return y, {"transform": "BackgroundNoise", "applied": applied, "snr_db": snr, **mixed,
+                   "noise_added": g > 0, "gain_capped": capped,
+                   "snr_db_actual": actual if math.isfinite(actual) else None,
+                   "clip_name": bank.names[clip] if g > 0 else None}
 
     @staticmethod
     def _TimeMask(x, step, stream, key):

@@ -350,7 +350,15 @@ class BackgroundNoise(Injector):
                 for key in ("clip", "offset", "source_db"):
                     row[key] = row[key][:k]
                 row["clip_name"] = [self.bank.names[c] for c in row["clip"]]
+            if row.get("noise_added") is False or (info is None and not row["applied"]):
+                for key in NOISE_FIELDS:  # no noise was mixed in: no clip to name (drawn, but unused)
+                    if key in row:
+                        row[key] = None
         return rows
+
+
+#: record fields that describe the noise mixed in: ``None`` (null) in the record of an example that got none
+NOISE_FIELDS = ("clip", "offset", "clip_name", "source_db", "snr_db_actual")
 
 
 class _Info(Mapping):

@@ -62,8 +62,9 @@ REGISTRY: dict[str, type["Injector"]] = {}
 
 
 def _jsonable(v: Any) -> Any:
+    """A record value as JSON holds it: a non-finite float (no such JSON number) is ``None`` (null)."""
     if isinstance(v, float):
-        return v if math.isfinite(v) else str(v)
+        return v if math.isfinite(v) else None
     if isinstance(v, list):
         return [_jsonable(i) for i in v]
     return v
