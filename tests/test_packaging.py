@@ -74,18 +74,42 @@ def test_no_source_tree_paths_in_the_package():
         assert "parents[" not in path.read_text(encoding="utf-8"), path
 
 
+def _extra(name: str) -> set[str]:
+    """Distributions of an extra, with the extras it names (``audionoise[plot]``) expanded."""
+    out = set()
+    for req in PYPROJECT["project"]["optional-dependencies"][name]:
+        if req.startswith("audionoise["):
+            for inner in req[len("audionoise["):req.index("]")].split(","):
+                out |= _extra(inner.strip())
+        else:
+            out |= _dist_names([req])
+    return out
+
+
 def test_core_imports_only_core_dependencies_and_kws_only_adds_the_kws_extra():
     core = _dist_names(PYPROJECT["project"]["dependencies"])
-    extras = {k: _dist_names(v) for k, v in PYPROJECT["project"]["optional-dependencies"].items()}
-    # the pages' pictures (audionoise.pages) need the plots of the kws extra, imported on use
+    extras = {k: _extra(k) for k in PYPROJECT["project"]["optional-dependencies"]}
+    # the pages' pictures (audionoise.pages) need only the plot extra (matplotlib), imported on use
     core_files = [p for p in PACKAGE.rglob("*.py") if not {"kws", "pages"} & set(p.relative_to(PACKAGE).parts)]
-    kws_files = list((PACKAGE / "kws").rglob("*.py")) + list((PACKAGE / "pages").rglob("*.py"))
+    kws_files = list((PACKAGE / "kws").rglob("*.py"))
+    page_files = list((PACKAGE / "pages").rglob("*.py"))
     assert set(_third_party_imports(core_files)) <= core
     assert set(_third_party_imports(kws_files)) <= core | extras["kws"]
-    unused = core - set(_third_party_imports(core_files + kws_files))
+    assert set(_third_party_imports(page_files + [PACKAGE / "kws" / "plots.py"])) <= core | extras["plot"]
+    assert extras["plot"] == {"matplotlib", "pillow"} and extras["plot"] < extras["kws"]  # no GPL synthesiser
+    unused = core - set(_third_party_imports(core_files + kws_files + page_files))
     assert not unused, f"declared core dependencies that nothing imports: {unused}"
     assert not any("<" in r for r in PYPROJECT["project"]["dependencies"]), "no upper caps on core dependencies"
-    assert {"kws", "yaml", "test", "bench", "all"} <= set(extras)
+    assert {"plot", "kws", "yaml", "test", "bench", "all"} <= set(extras)
+
+
+def test_readme_install_lists_every_extra():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    install = readme[readme.index("## Install"):]
+    install = install[:install.index("\n## ", 1)]
+    for name in PYPROJECT["project"]["optional-dependencies"]:
+        assert f'".[{name}]"' in install or f"[{name}]" in install, f"README Install does not list the [{name}] extra"
+    assert "--index-url https://download.pytorch.org/whl/cpu" in install  # CPU-only torch: no 5 GB CUDA wheels
 
 
 def test_require_names_the_extra_and_keeps_real_import_errors(tmp_path, monkeypatch):
@@ -100,12 +124,12 @@ def test_require_names_the_extra_and_keeps_real_import_errors(tmp_path, monkeypa
     assert not isinstance(exc.value, MissingExtraError)
 
 
-def test_plots_without_matplotlib_name_the_kws_extra():
+def test_plots_without_matplotlib_name_the_plot_extra():
     code = ("import sys\nsys.modules['matplotlib'] = None\n"
             "try:\n    import audionoise.kws.plots\nexcept ImportError as exc:\n    print(type(exc).__name__, exc)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == ("MissingExtraError plotting (audionoise evaluate --plot) needs matplotlib, which is not "
-                           "installed; install it with pip install 'audionoise[kws]'")
+                           "installed; install it with pip install 'audionoise[plot]'")
 
 
 def test_wheel_holds_the_package_data_and_declares_the_extras(tmp_path):
@@ -129,4 +153,5 @@ def test_wheel_holds_the_package_data_and_declares_the_extras(tmp_path):
     core = [line for line in metadata.splitlines() if line.startswith("Requires-Dist:") and "extra ==" not in line]
     assert _dist_names([c.split(":", 1)[1].strip() for c in core]) == \
         {"torch", "torchaudio", "soundfile", "numpy", "tqdm", "tomli-w"}
-    assert 'Requires-Dist: matplotlib>=3.7; extra == "kws"' in metadata
+    assert 'Requires-Dist: matplotlib>=3.7; extra == "plot"' in metadata
+    assert 'Requires-Dist: audionoise[plot]; extra == "kws"' in metadata

@@ -25,7 +25,7 @@ def register(subparsers) -> None:
     p.add_argument("--noise", help="folder of noise recordings to mix in (default: none, clean accuracy only)")
     p.add_argument("--snr", type=float, nargs="+", default=[20.0, 10.0, 5.0, 0.0, -5.0], help="SNRs in dB")
     p.add_argument("--json", help="write the results here")
-    p.add_argument("--plot", help="write the accuracy-vs-SNR PNG here (needs audionoise[kws])")
+    p.add_argument("--plot", help="write the accuracy-vs-SNR PNG here (needs audionoise[plot])")
     p.add_argument("--confusion", help="confusion-matrix PNG (default: next to --plot, *_confusion.png)")
     p.add_argument("--html", metavar="REPORT_DIR",
                    help="write the report page REPORT_DIR/index.html: accuracy vs SNR with intervals (all clips and "

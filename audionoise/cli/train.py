@@ -23,7 +23,7 @@ def _config_defaults() -> dict:
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("_audionoise_train_config",
-                                                  Path(__file__).parents[1] / "kws" / "config.py")
+                                                  Path(__file__).parent.parent / "kws" / "config.py")  # in the package
     config = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = config  # dataclasses look their module up there
     try:

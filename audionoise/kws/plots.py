@@ -16,7 +16,7 @@ from pathlib import Path
 
 from audionoise.runtime.extras import require
 
-require("matplotlib", extra="kws", purpose="plotting (audionoise evaluate --plot)")
+require("matplotlib", extra="plot", purpose="plotting (audionoise evaluate --plot)")
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 

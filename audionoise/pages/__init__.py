@@ -6,7 +6,7 @@
 * the robustness report of ``audionoise evaluate --html DIR`` (:mod:`audionoise.pages.report`).
 
 Pages are self-contained: one inline stylesheet, no script, nothing loaded from the network; assets (WAV, PNG)
-sit beside ``index.html`` (or inline as data: URIs in Jupyter). Pictures need matplotlib (``audionoise[kws]``).
+sit beside ``index.html`` (or inline as data: URIs in Jupyter). Pictures need matplotlib (``audionoise[plot]``).
 """
 
 from audionoise.pages.preview import Preview, preview, preview_files

@@ -29,7 +29,7 @@ DPI = 80
 
 
 def _figure(width: float, height: float, layout: str | None = "constrained"):
-    require("matplotlib", extra="kws", purpose="the preview and report pages' pictures")
+    require("matplotlib", extra="plot", purpose="the preview and report pages' pictures")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 

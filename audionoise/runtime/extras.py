@@ -1,7 +1,7 @@
 """Optional dependencies: import one, or say which ``audionoise[...]`` extra brings it.
 
 The core (``import audionoise``, injectors, pipelines, I/O, offline augmentation) needs only the core
-dependencies. Plots and speech synthesis need ``audionoise[kws]``; YAML pipeline configs need ``audionoise[yaml]``.
+dependencies. Plots need ``audionoise[plot]`` (also in ``[kws]``), speech synthesis ``audionoise[kws]``; YAML pipeline configs need ``audionoise[yaml]``.
 
 Example:
     >>> json = require("json", extra="yaml", purpose="an example")  # any importable module comes back
