@@ -132,7 +132,11 @@ def prune_cache(cache_dir: str | os.PathLike | None = None, *, older_than_s: flo
     now = time.time() if now is None else now
     entries = list_cache(cache_dir)
     drop = []
+    from audionoise.io import lock as _lock
+
     for e in entries:
+        if not e.complete and _lock.probe(_folder(cache_dir) / f"noisebank-{e.key}.lock") is not None:
+            continue  # being built right now (however long it takes): not a leftover
         if everything or (not e.complete and e.age_s(now) > STALE_S) or (
                 older_than_s is not None and e.complete and e.age_s(now) > older_than_s):
             drop.append(e)

@@ -165,6 +165,7 @@ class _Step:
         clip = int(p.clip[0])
         start, n = int(bank.starts[clip]), int(bank.lengths[clip])
         index = (int(p.offset[0]) + torch.arange(t0, t0 + length)) % n + start
+        bank.check_clips([clip])  # a cached bank's samples are verified on first read
         bank.note_read(4 * length)
         return bank.data.index_select(0, index).to(torch.float32).view(1, 1, length)
 

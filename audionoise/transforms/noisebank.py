@@ -66,6 +66,11 @@ class NoiseBank(nn.Module):
         #: most bytes of a memory-mapped bank read into this process between two page drops (see :meth:`windows`)
         self.resident_limit_bytes = max(int(self.RESIDENT_FRACTION * data.numel() * 4), self.RESIDENT_MIN_BYTES)
         self._touched = 0
+        #: lazy verification of a cached bank's samples (see :mod:`audionoise.transforms._bank_cache`)
+        self._check: cache.BlockCheck | None = None
+        self._clip_ok = np.zeros(len(names), dtype=bool)
+        self._token: str | None = None
+        self._origin: dict[str, Any] | None = None  # from_source's arguments: what a rebuild needs
 
     # -- construction -------------------------------------------------------------------------------------------
     @classmethod
@@ -155,26 +160,47 @@ class NoiseBank(nn.Module):
         root = cache.resolve_cache_dir(cache_dir)
         key = cache.cache_key(stamps, sample_rate, fade) if kept else None
         hit = cache.load(root, key) if root is not None and key is not None else None
-        if hit is not None:
-            data, meta, npy = hit
-            for s in meta["skipped"]:
-                skip(skipped, s["clip"], s["reason"])
-            names, lengths = meta["names"], torch.tensor(meta["lengths"], dtype=torch.long)
-        else:
-            data, names, lengths, npy, decode_skipped = _decode(kept, sample_rate, fade, root, key, progress)
-            skipped += decode_skipped
-            if npy is not None:
-                cache.write_metadata(root, key, {"samples": int(data.shape[0]), "sample_rate": int(sample_rate),
-                                                 "crossfade": fade, "names": names, "lengths": lengths.tolist(),
-                                                 "skipped": decode_skipped, "source": label,
-                                                 "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        lock = None
+        if hit is None and root is not None and key is not None:
+            try:  # one builder per bank: the others wait here, then map what it wrote
+                lock = cache.build_lock(root, key)
+            except OSError:  # a read-only cache folder: built in memory below (with a warning)
+                lock = None
+            hit = cache.load(root, key, quiet=True) if lock is not None else None
+        try:
+            if hit is not None:
+                data, meta, npy, check = hit
+                for s in meta["skipped"]:
+                    skip(skipped, s["clip"], s["reason"])
+                names, lengths, token = meta["names"], torch.tensor(meta["lengths"], dtype=torch.long), meta["token"]
+            else:
+                data, names, lengths, npy, decode_skipped, fields = _decode(kept, sample_rate, fade, root, key,
+                                                                            progress)
+                skipped += decode_skipped
+                check = token = None
+                if npy is not None:
+                    meta = {"samples": int(data.shape[0]), "sample_rate": int(sample_rate), "crossfade": fade,
+                            "names": names, "lengths": lengths.tolist(), "skipped": decode_skipped, **fields,
+                            "source": label, "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
+                    check = cache.BlockCheck(bytes.fromhex(fields["blocks"]), fields["block_samples"],
+                                             int(data.shape[0]))
+                    token = fields["token"]
+                    cache.write_metadata(root, key, meta)
+        finally:
+            if lock is not None:
+                lock.release()
         if not names:
             reasons = "; ".join(f"{s['clip']}: {s['reason']}" for s in skipped[:3])
             raise ValueError(f"noise bank from {label} holds no usable clip: {tried} entr{'y' if tried == 1 else 'ies'}"
                              f" tried, {len(skipped)} skipped ({reasons}{'; ...' if len(skipped) > 3 else ''}); "
                              f"add noise recordings with some signal in them")
         starts = torch.cumsum(lengths, 0) - lengths
-        return cls(data, starts, lengths, sample_rate, names, _keep_source(source), skipped, fade, npy)
+        bank = cls(data, starts, lengths, sample_rate, names, _keep_source(source), skipped, fade, npy)
+        if npy is not None:
+            bank._check, bank._token = check, token
+            bank._origin = {"source": source, "sample_rate": sample_rate, "cache_dir": root, "crossfade_s": crossfade_s,
+                            "max_clips": max_clips, "max_clips_seed": max_clips_seed, "extensions": extensions}
+        return bank
 
     @classmethod
     def from_folder(cls, path: str | os.PathLike, sample_rate: int, cache_dir: Any = None,
@@ -207,11 +233,68 @@ class NoiseBank(nn.Module):
         at least 32 MB) it drops its mapped pages from this process (``madvise(MADV_DONTNEED)``; they stay in the
         page cache), so random windows over hours of noise never make the whole bank resident in every worker.
         """
+        if self._check is not None:
+            self.check_clips(clip)
         data = self.data
         if data.is_cpu:  # host index arithmetic from the host copies (no buffer lookups)
             self.note_read((4 * int(length) + self.MAP_GRANULE_BYTES) * int(clip.numel()))
             return loop_windows(data, self.clip_starts, self.clip_lengths, clip, offset, int(length))
         return loop_windows(data, self.starts, self.lengths, clip, offset, int(length))
+
+    def check_clips(self, clip: Any) -> None:
+        """Verify the cached samples of clips ``clip`` (indices) the first time each is read in this process (their
+        blocks' BLAKE2b digests and finiteness, :class:`audionoise.transforms._bank_cache.BlockCheck`); a failure
+        rebuilds the cache (one warning) and swaps the rebuilt samples in. A no-op for banks held in memory and
+        for clips already checked. Callers that index ``data`` directly call this first (:meth:`windows` does)."""
+        if self._check is None:
+            return
+        ids = np.asarray(clip.cpu() if isinstance(clip, Tensor) else clip, dtype=np.int64).reshape(-1)
+        todo = ids[~self._clip_ok[ids]]
+        if todo.size == 0:
+            return
+        arr = cache.mapped_array(self.data)
+        for k in np.unique(todo).tolist():
+            lo = int(self.clip_starts[k])
+            bad = self._check.first_bad(arr, lo, lo + int(self.clip_lengths[k])) if arr is not None else None
+            if bad is not None:
+                self._rebuild(f"block {bad} (samples from {bad * self._check.block}) of clip {self.names[k]!r} "
+                              "differs from its checksum")
+                return self.check_clips(ids)
+            self._clip_ok[k] = True
+
+    def _rebuild(self, why: str) -> None:
+        """Replace a cache that failed a block check with a fresh build of the same clips."""
+        npy = self.cache_file
+        warnings.warn(f"noise bank cache {npy} is damaged ({why}); rebuilding it", NoiseBankWarning, stacklevel=4)
+        origin = self._origin
+        if origin is None or origin.get("cache_dir") is None:
+            raise ValueError(f"noise bank cache {npy} is damaged ({why}) and this bank cannot rebuild it; delete "
+                             "the cache file and build the bank again")
+        key = os.path.basename(npy)[len("noisebank-"):-len(".npy")]
+        try:
+            with cache.build_lock(origin["cache_dir"], key):
+                cache.discard(cache.paths(origin["cache_dir"], key)[0], self._token)
+        except OSError:
+            pass
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NoiseBankWarning)  # the skipped entries were reported at the first build
+            fresh = type(self).from_source(**origin, progress=False)
+        if fresh.names != self.names or not np.array_equal(fresh.clip_lengths, self.clip_lengths):
+            raise ValueError(f"noise bank cache {npy} was damaged and its sources changed since the bank was opened; "
+                             "open the bank again")
+        self._buffers["data"] = fresh.data.to(self.data.device)
+        self.cache_file, self._mapped_ptr = fresh.cache_file, fresh._mapped_ptr
+        self._check, self._token, self._touched = fresh._check, fresh._token, 0
+        self._clip_ok[:] = False
+
+    def _apply(self, fn, *args, **kwargs):
+        # .to(device)/.half() copy the samples out of the map: check every clip first (once), then no more checks
+        if self._check is not None and self._buffers.get("data") is not None:
+            self.check_clips(np.arange(len(self.names)))
+        out = super()._apply(fn, *args, **kwargs)
+        if self._buffers.get("data") is not None and self.data.data_ptr() != self._mapped_ptr:
+            self._check = None
+        return out
 
     def note_read(self, nbytes: int) -> None:
         """Count ``nbytes`` read from the mapped samples (callers that index ``data`` directly call this)."""
@@ -244,7 +327,8 @@ class NoiseBank(nn.Module):
         super().__setstate__(state)
         if remap:
             try:
-                data = cache.open_memmap(self.cache_file)
+                data = cache.open_memmap(self.cache_file, int(self.clip_lengths.sum()) if self._token else None,
+                                         self._token)
             except (OSError, ValueError) as err:
                 raise ValueError(f"noise bank cache {self.cache_file} cannot be mapped in this process ({err}); keep "
                                  f"the cache folder while the bank is in use") from None
@@ -255,12 +339,12 @@ class NoiseBank(nn.Module):
 def _decode(entries: list[Entry], sample_rate: int, fade: int, root, key, progress):
     """Decode, check and make loopable every entry, streamed into the cache (or kept in memory): ``(data, names,
     lengths, npy, skipped)``. The skipped entries are warned about once, whichever way the bank was stored."""
-    result = None
+    result, fields = None, None
     if root is not None:
         try:
-            result, npy = cache.write_bank(root, key, lambda append: _each_clip(entries, sample_rate, fade,
-                                                                               append, progress))
-            data = cache.open_memmap(npy)
+            result, npy, fields = cache.write_bank(root, key, lambda append: _each_clip(entries, sample_rate, fade,
+                                                                                       append, progress))
+            data = cache.open_memmap(npy, int(sum(result[1])), fields["token"])
         except OSError as err:
             warnings.warn(f"noise bank cache not written ({err}); the bank is kept in memory. Pass cache_dir= a "
                           f"writable folder (or cache_dir=False to silence this)", stacklevel=4)
@@ -272,7 +356,7 @@ def _decode(entries: list[Entry], sample_rate: int, fade: int, root, key, progre
     names, lengths, skipped = result
     for s in skipped:
         warnings.warn(f"noise bank: skipped {s['clip']}: {s['reason']}", NoiseBankWarning, stacklevel=4)
-    return data, names, torch.tensor(lengths, dtype=torch.long), npy, skipped
+    return data, names, torch.tensor(lengths, dtype=torch.long), npy, skipped, fields
 
 
 def _each_clip(entries: list[Entry], sample_rate: int, fade: int, append, progress):
