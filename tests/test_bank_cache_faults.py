@@ -191,3 +191,16 @@ def test_one_builder_at_a_time_the_other_waits_then_maps_its_file(setup):
     waiter.join(60)
     assert torch.equal(got[0].data, reference.data) and os.path.exists(npy)
     assert sorted(os.listdir(cache_dir)) == sorted([os.path.basename(npy), os.path.basename(npy)[:-4] + ".json"])
+
+
+def test_prune_leaves_the_temporary_files_of_a_build_in_progress(tmp_path):
+    from audionoise.cache import prune_cache
+
+    key = "ab" * 16
+    tmp = tmp_path / f".noisebank-{key}.npy.0000abcd12345678.tmp"
+    old = time.time() - 7200
+    with cache.build_lock(tmp_path, key):  # the builder's file, older than cache.STALE_S (a long build)
+        tmp.write_bytes(b"\0" * 100)
+        os.utime(tmp, (old, old))
+        assert prune_cache(tmp_path, older_than_s=0) == [] and tmp.exists()
+    assert [e.key for e in prune_cache(tmp_path, older_than_s=0)] == [key] and not tmp.exists()
