@@ -25,7 +25,8 @@ import torch
 from torch import Tensor, nn
 
 from audionoise.io.files import atomic_write
-from audionoise.config_files import CONFIG_FORMATS, _config_format, _resolve, _yaml, read_config  # noqa: F401
+from audionoise.config_files import (CONFIG_FORMATS, _config_format, _resolve, _yaml, check_config_shape,  # noqa: F401
+                                     read_config)
 from audionoise.plan import Augmented, Plan, augment, sample_plan
 from audionoise.transforms.base import REGISTRY, Injector, check_probability, draw, tensor
 
@@ -292,6 +293,7 @@ def load_pipeline(config: str | os.PathLike | dict, *, sample_rate: int | None =
     """
     base_dir = Path(base_dir) if base_dir is not None else None
     if isinstance(config, dict):
+        check_config_shape(config)
         cfg = dict(config)
     else:
         cfg = read_config(config)

@@ -17,6 +17,7 @@ from typing import Any, Sequence
 
 from audionoise import io as aio
 from audionoise.corpora.manifests import BadLine, iter_lines, resolve
+from audionoise.io.globs import bounded_glob
 
 #: file suffixes read as NeMo-style JSONL manifests (one JSON object per line)
 MANIFEST_SUFFIXES = frozenset({".jsonl", ".json"})
@@ -74,7 +75,7 @@ def collect(source: Any, extensions: frozenset[str] | None = None) -> tuple[list
             else:
                 entries += _list_file(path, skipped)
         elif glob.has_magic(item):
-            found = sorted(p for p in glob.glob(os.path.expanduser(item), recursive=True)
+            found = sorted(p for p in bounded_glob(item)  # symlinked folders not entered, MAX_GLOB_MATCHES at most
                            if Path(p).is_file() and Path(p).suffix.lower() in exts)
             if not found:
                 raise ValueError(f"noise pattern {item!r} matches no audio file (extensions {sorted(exts)})")

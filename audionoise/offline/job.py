@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
+import functools
 import json
 import os
+import re
+import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -170,9 +175,30 @@ class _Plan:
     mine: list[str]                      # keys of this shard (good and bad)
     bad: dict[str, dict[str, Any]]       # key -> error row, for this shard
     items: dict[str, Item]               # key -> item, the good ones of this shard
-    outputs: dict[str, list[str]]        # key -> planned output names
     unsupported: int
     skipped: int
+    copies: int = 1
+    fmt: str = "same"
+
+    @functools.cached_property
+    def outputs(self) -> dict[str, list[str]]:
+        """key -> planned output names (made when first asked: a dry run counts them instead)."""
+        return {key: [output_name(key, k, self.fmt) for k in range(self.copies)] for key in self.items}
+
+    def kept_counts(self, outputs: Iterable[str]) -> dict[str, int]:
+        """key -> how many of ``outputs`` (names) are planned outputs of it, without listing the planned ones."""
+        first = {output_name(key, 0, self.fmt): key for key in self.items}
+        counts: dict[str, int] = {}
+        for out in outputs:
+            m = _OUTPUT.match(out)
+            key = m and first.get(m.group(1) + "0" + m.group(3))
+            if key and int(m.group(2)) < self.copies and output_name(key, int(m.group(2)), self.fmt) == out:
+                counts[key] = counts.get(key, 0) + 1
+        return counts
+
+
+#: an output name: ``<dir/stem>_aug<copy><ext>`` (:func:`audionoise.offline.naming.output_name`)
+_OUTPUT = re.compile(r"^(.*_aug)(0|[1-9][0-9]*)([^0-9][^/]*|)$", re.S)
 
 
 def _plan(inputs: Inputs, shard, copies, fmt, real_out: Path) -> _Plan:
@@ -191,15 +217,16 @@ def _plan(inputs: Inputs, shard, copies, fmt, real_out: Path) -> _Plan:
         elif inputs.kind == "manifest" and is_within(it.source.resolve(), real_out):
             bad[key] = runner.error_row(it, "input lies inside the output folder; not read (outputs could "
                                             "overwrite it)")
-    # Output names may collide (a.wav + a.flac with fmt="wav"); check over all inputs, not just this shard.
-    names = {it.key: [output_name(it.key, k, fmt) for k in range(copies)] for it in inputs.items}
+    # Output names may collide (a.wav + a.flac with fmt="wav"); check over all inputs, not just this shard. Copy k
+    # of a and copy j of b share a name only if k == j and their copies 0 do ("_aug<k>" ends the stem): copy 0
+    # tells.
     owner: dict[str, str] = {}
     shared: dict[str, list[str]] = {}
-    for key, outs in names.items():
-        for out in outs:
-            first = owner.setdefault(out, key)
-            if first != key:
-                shared.setdefault(out, [first]).append(key)
+    for it in inputs.items:
+        out = output_name(it.key, 0, fmt)
+        first = owner.setdefault(out, it.key)
+        if first != it.key:
+            shared.setdefault(out, [first]).append(it.key)
     for out, keys in shared.items():
         for key in keys:
             if key in items and key not in bad:
@@ -208,8 +235,7 @@ def _plan(inputs: Inputs, shard, copies, fmt, real_out: Path) -> _Plan:
                                                         "use --format same")
     for key in bad:
         items.pop(key, None)
-    outputs = {key: names[key] for key in items}
-    return _Plan(mine, bad, items, outputs, unsupported, len(inputs.skipped))
+    return _Plan(mine, bad, items, unsupported, len(inputs.skipped), copies, fmt)
 
 
 def _remove_stale_temps(out_dir: Path, planned: set[str]) -> None:
@@ -292,8 +318,8 @@ def augment(in_path: str | os.PathLike, out_dir: str | os.PathLike, pipeline_or_
         OutputBusy: (an :class:`OfflineUsageError`) another live job holds ``out_dir`` and ``wait`` is false.
     """
     start = time.perf_counter()
-    if not isinstance(workers, int) or workers < 1:
-        raise OfflineUsageError(f"workers ({workers!r}) must be an integer >= 1")
+    if not isinstance(workers, int) or isinstance(workers, bool) or not 1 <= workers <= MAX_WORKERS:
+        raise OfflineUsageError(f"workers ({workers!r}) must be an integer from 1 to {MAX_WORKERS}")
     if executor is not None and not isinstance(executor, cf.Executor):
         raise OfflineUsageError(f"executor must be a concurrent.futures.Executor, got {type(executor).__name__}")
     control = runner.Control()
@@ -301,10 +327,19 @@ def augment(in_path: str | os.PathLike, out_dir: str | os.PathLike, pipeline_or_
     blas = set_blas_threads(1)  # one thread per process, workers included (they fork from here)
     held: list = []  # the output folder's lock, held from before OUT is read until after the last write
     try:
-        spec = JobSpec.create(in_path, out_dir, pipeline_or_config, copies=copies, seed=seed, shard=shard, fmt=fmt,
-                              sample_rate=sample_rate, extensions=extensions, on_clip=on_clip, engine=engine)
+        try:
+            with _signal_stops(control):  # preparation writes nothing: a signal ends it at once
+                spec = JobSpec.create(in_path, out_dir, pipeline_or_config, copies=copies, seed=seed, shard=shard,
+                                      fmt=fmt, sample_rate=sample_rate, extensions=extensions, on_clip=on_clip,
+                                      engine=engine)
+                scanned = _scan(spec)
+        except _Stopped:
+            where = Path(out_dir)
+            return Summary(inputs=0, written=0, resumed=0, failed=0, skipped=0, seconds=time.perf_counter() - start,
+                           manifest=where / manifest_name("manifest", shard),
+                           errors=where / manifest_name("errors", shard), signal=control.signal)
         return _augment(spec, control, workers=workers, resume=resume, progress=progress, wait=wait,
-                        executor=executor, held=held, start=start)
+                        executor=executor, held=held, start=start, scanned=scanned)
     finally:
         for lock in held:
             lock.release()
@@ -314,17 +349,45 @@ def augment(in_path: str | os.PathLike, out_dir: str | os.PathLike, pipeline_or_
             set_blas_threads(blas)
 
 
+#: most worker processes of one job
+MAX_WORKERS = 1024
+
+
+class _Stopped(BaseException):
+    """A signal during the preparation (raised from the handler: nothing is written yet, nothing to finish)."""
+
+
+@contextlib.contextmanager
+def _signal_stops(control: runner.Control) -> Iterator[None]:
+    """While preparing (config, noise banks, the input scan), SIGINT/SIGTERM raise :class:`_Stopped` at once
+    (recorded in ``control.signal``) instead of waiting for the preparation to end; the job's handlers are back
+    afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        control.signal = signum
+        raise _Stopped(signum)
+
+    before = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+
 #: outputs whose manifest lines are appended in one write
 MANIFEST_GROUP = 64
 
 
 def _augment(spec: JobSpec, control: runner.Control, *, workers: int = 1, resume: bool = False,
              progress: bool = True, wait: bool = False, executor: cf.Executor | None = None,
-             held: list | None = None, start: float | None = None) -> Summary:
+             held: list | None = None, start: float | None = None, scanned: tuple | None = None) -> Summary:
     """Run the job of ``spec``: lock OUT, plan, run the items (locally or on ``executor``), keep the JSONL right."""
     start = time.perf_counter() if start is None else start
     keep_freed_memory()  # workers fork from here and inherit it (audionoise.runtime)
-    inputs, plan = _scan(spec)
+    inputs, plan = _scan(spec) if scanned is None else scanned
     out_dir, shard = spec.out_dir, spec.shard
     manifest = out_dir / manifest_name("manifest", shard)
     errors = out_dir / manifest_name("errors", shard)
@@ -449,8 +512,8 @@ def dry_run(in_path: str | os.PathLike, out_dir: str | os.PathLike, pipeline_or_
     if manifest.exists() and not resume:
         raise _earlier_run(manifest, out_dir)
     _check_same_settings(out_dir / "run.json", spec.settings, resume)
-    planned = {o for outs in plan.outputs.values() for o in outs}
-    kept = {o for o in read_manifest(manifest) if o in planned and (out_dir / o).is_file()} if resume else set()
+    # counted, not listed: a dry run of many inputs x many copies needs no memory per output
+    kept = plan.kept_counts(o for o in read_manifest(manifest) if (out_dir / o).is_file()) if resume else {}
     unreadable = [(row.get("input") or f"line {row.get('line')}", row["reason"]) for _, row in sorted(plan.bad.items())]
     in_bytes = out_bytes = outputs = 0
     for key, item in sorted(plan.items.items()):
@@ -468,12 +531,10 @@ def dry_run(in_path: str | os.PathLike, out_dir: str | os.PathLike, pipeline_or_
             frames = max(0, min(frames, stop) - start)
         rate = sample_rate or meta.sample_rate
         frames = -(-frames * rate // meta.sample_rate)
-        for out in plan.outputs[key]:
-            if out in kept:
-                continue
-            outputs += 1
-            out_bytes += _estimate(out, meta, frames, size)
-    return DryRun(inputs=len(plan.mine), outputs=outputs, resumed=len(kept), unreadable=unreadable,
+        todo = spec.copies - kept.get(key, 0)
+        outputs += todo
+        out_bytes += todo * _estimate(output_name(key, 0, spec.fmt), meta, frames, size)  # one container per input
+    return DryRun(inputs=len(plan.mine), outputs=outputs, resumed=sum(kept.values()), unreadable=unreadable,
                   unsupported=plan.unsupported, skipped=plan.skipped, input_bytes=in_bytes, output_bytes=out_bytes)
 
 

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from audionoise.config_files import read_config
+from audionoise.config_files import check_config_shape, read_config
 from audionoise.offline import numpy_engine
 
 __all__ = ["ENGINES", "OfflineUsageError", "Pipelines", "quick_config"]
@@ -42,6 +42,7 @@ def _noise_source(noise: str | os.PathLike | list) -> str | list[str]:
     import glob
 
     from audionoise.corpora.noise_sources import SOURCE_KINDS
+    from audionoise.io.globs import any_match
 
     items = list(noise) if isinstance(noise, (list, tuple)) else [noise]
     out = []
@@ -49,7 +50,7 @@ def _noise_source(noise: str | os.PathLike | list) -> str | list[str]:
         text = os.path.expanduser(os.fspath(item))
         if os.path.exists(text):
             out.append(str(Path(text).resolve()))
-        elif glob.has_magic(text) and glob.glob(text, recursive=True):
+        elif glob.has_magic(text) and any_match(text):
             out.append(os.path.abspath(text))
         else:
             raise OfflineUsageError(f"--noise {os.fspath(item)!r} does not exist (or, as a pattern, matches no file); "
@@ -119,6 +120,10 @@ class Pipelines:
             self.module_rate = rates.pop() if rates else None
         else:
             if isinstance(pipeline_or_config, dict):
+                try:
+                    check_config_shape(pipeline_or_config)
+                except ValueError as exc:
+                    raise OfflineUsageError(str(exc)) from None
                 self.config = copy_module.deepcopy(pipeline_or_config)
             else:
                 try:

@@ -118,9 +118,13 @@ class JobSpec:
                    engine=p.engine, token=hashlib.blake2b(self.settings.encode(), digest_size=8).hexdigest())
 
 
+#: most copies per input of one job (a real job makes 1-100)
+MAX_COPIES = 10_000
+
+
 def _check_options(copies, shard, fmt, sample_rate, extensions, on_clip) -> frozenset[str]:
-    if not isinstance(copies, int) or copies < 1:
-        raise OfflineUsageError(f"copies ({copies!r}) must be an integer >= 1")
+    if not isinstance(copies, int) or isinstance(copies, bool) or not 1 <= copies <= MAX_COPIES:
+        raise OfflineUsageError(f"copies ({copies!r}) must be an integer from 1 to {MAX_COPIES}")
     if (not isinstance(shard, tuple) or len(shard) != 2 or not all(isinstance(v, int) for v in shard)
             or shard[1] < 1 or not 0 <= shard[0] < shard[1]):
         raise OfflineUsageError(f"shard ({shard!r}) must be (i, n) with 0 <= i < n, e.g. (0, 4)")

@@ -421,6 +421,10 @@ def _levels(min_snr_db: Any, max_snr_db: Any, noise_level_dbfs: Any) -> tuple[An
     return float(min_snr_db), float(max_snr_db), None
 
 
+#: most noise sources mixed into one example (each is a window as long as the example)
+MAX_SOURCES = 64
+
+
 def _sources(num_sources: Any) -> tuple[Any, tuple[int, int]]:
     """``num_sources`` as given (an int or a ``(lo, hi)`` list) and as ``(lo, hi)`` with ``1 <= lo <= hi``."""
     pair = (num_sources, num_sources) if isinstance(num_sources, int) else num_sources
@@ -429,5 +433,8 @@ def _sources(num_sources: Any) -> tuple[Any, tuple[int, int]]:
     if not ok:
         raise ValueError(f"num_sources must be an integer >= 1 or a (low, high) pair of integers with "
                          f"1 <= low <= high, got {num_sources!r}")
+    if pair[1] > MAX_SOURCES:
+        raise ValueError(f"num_sources ({num_sources!r}) must be <= {MAX_SOURCES} (each source is a window as long "
+                         "as the example; real mixtures use 1-4)")
     return (num_sources if isinstance(num_sources, int) else [int(pair[0]), int(pair[1])]), (int(pair[0]),
                                                                                              int(pair[1]))

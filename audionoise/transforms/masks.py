@@ -22,9 +22,16 @@ class MaskParams(Params):
     widths: Tensor
 
 
+#: most masks per example (SpecAugment uses 1-10; each mask is a (batch, num_masks) row of parameters)
+MAX_MASKS = 1000
+
+
 def _check_count(num_masks: int) -> int:
     if not isinstance(num_masks, int) or isinstance(num_masks, bool) or num_masks < 1:
         raise ValueError(f"num_masks must be an integer >= 1, got {num_masks!r}")
+    if num_masks > MAX_MASKS:
+        raise ValueError(f"num_masks ({num_masks}) must be <= {MAX_MASKS} (masks per example; real recipes use "
+                         "1-10)")
     return num_masks
 
 

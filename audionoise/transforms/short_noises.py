@@ -226,6 +226,10 @@ def _pack(u: Any, duration: Any, drawn: Any, valid: Any) -> tuple[Any, Any]:
     return torch.where(drawn, start, torch.minimum(start, valid - duration)), torch.where(drawn, used, duration)
 
 
+#: most short noises (bursts) per example
+MAX_EVENTS = 256
+
+
 def _events(num_events: Any) -> tuple[Any, tuple[int, int]]:
     """``num_events`` as given (an int or a ``[lo, hi]`` list) and as ``(lo, hi)``, ``0 <= lo <= hi``, ``hi >= 1``."""
     pair = (num_events, num_events) if isinstance(num_events, int) else num_events
@@ -235,5 +239,8 @@ def _events(num_events: Any) -> tuple[Any, tuple[int, int]]:
     if not ok:
         raise ValueError(f"num_events must be an integer >= 1 or a (low, high) pair of integers with "
                          f"0 <= low <= high and high >= 1, got {num_events!r}")
+    if pair[1] > MAX_EVENTS:
+        raise ValueError(f"num_events ({num_events!r}) must be <= {MAX_EVENTS} (bursts per example, each a window "
+                         "of its own)")
     lo, hi = int(pair[0]), int(pair[1])
     return (num_events if isinstance(num_events, int) else [lo, hi]), (lo, hi)
