@@ -42,6 +42,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+from audionoise.runtime.limits import MAX_CONFIG_DEPTH, check_config_shape
+
 __all__ = ["BadLine", "Row", "iter_lines", "read", "resolve"]
 
 #: What a :class:`BadLine` can be about (its ``problem``).
@@ -142,6 +144,15 @@ def _parse_line(manifest: Path, folder: Path, number: int, raw: bytes) -> Row | 
         cause = f"{err.msg} at column {err.pos + 1}"
         return BadLine(manifest, number, "json", f"not valid JSON ({cause}); each line must be one JSON object "
                                                  f"such as {_EXAMPLE}", cause)
+    except RecursionError:  # "[[[[...": Python's JSON parser recurses once per level
+        return BadLine(manifest, number, "json", f"nested too deep for a manifest line; each line must be one flat "
+                                                 f"JSON object such as {_EXAMPLE}", "nested too deep")
+    if text.count("[") + text.count("{") > MAX_CONFIG_DEPTH:  # possibly deep: its fields are copied to outputs
+        try:
+            check_config_shape(fields, "the line")
+        except ValueError as err:
+            return BadLine(manifest, number, "json", f"{err} (a manifest line is one flat JSON object such as "
+                                                     f"{_EXAMPLE})", "nested too deep")
     if not isinstance(fields, dict):
         return BadLine(manifest, number, "object", f"expected a JSON object such as {_EXAMPLE}, got a JSON "
                                                    f"{_json_type(fields)}")

@@ -51,7 +51,11 @@ class AudioFileError(ValueError):
         reason: Short description of the problem, without the path.
     """
 
-    def __init__(self, path: str | os.PathLike, reason: str):
+    def __init__(self, path: str | os.PathLike, reason: str | None = None):
+        if reason is None:  # one message (how torch's DataLoader re-raises a worker's error: the type is kept)
+            self.path, self.reason = "", str(path)
+            super().__init__(self.reason)
+            return
         self.path = str(path)
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
@@ -61,7 +65,7 @@ class AudioWriteError(AudioFileError):
     """Writing an audio file failed; ``os_error`` is the operating system's error (disk full, permissions,
     read-only file system, I/O error) when there was one, else ``None`` (an encoder error)."""
 
-    def __init__(self, path: str | os.PathLike, reason: str, os_error: OSError | None = None):
+    def __init__(self, path: str | os.PathLike, reason: str | None = None, os_error: OSError | None = None):
         super().__init__(path, reason)
         self.os_error = os_error
 

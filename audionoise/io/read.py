@@ -49,6 +49,9 @@ def _open(path: Path) -> sf.SoundFile:
         return sf.SoundFile(str(path))
     except (sf.LibsndfileError, RuntimeError, TypeError) as err:
         detail = str(err).split(": ", 1)[-1].strip() or type(err).__name__
+        if "Permission denied" in str(err) or not os.access(path, os.R_OK):
+            raise AudioFileError(path, "permission denied: this user cannot read the file; change its permissions "
+                                       "(chmod/chown) or run as a user who can") from None
         raise AudioFileError(
             path,
             f"not a readable audio file (libsndfile: {detail}); the bytes do not match a "

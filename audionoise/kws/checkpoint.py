@@ -121,6 +121,30 @@ def _checkpoint_file(path: Path, which: str) -> Path:
     return path / "last.pt" if which == "best" and not file.is_file() else file
 
 
+def _load_file(file: Path) -> Any:
+    """``torch.load(file, weights_only=True)`` with every failure as one ``ValueError`` line naming the file (torch's
+    own messages, one of which advises turning the safe loader off, are not passed on)."""
+    import pickle
+    import zipfile
+
+    try:
+        return torch.load(file, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:  # an object the safe loader refuses: a class, a function, a reduce call, ...
+        raise ValueError(f"{str(file)!r} holds objects other than tensors and plain values, which could run code "
+                         "when loaded; it was refused. Evaluate a checkpoint written by `audionoise train`, and do "
+                         "not load this file from an untrusted source") from None
+    except PermissionError:
+        raise ValueError(f"{str(file)!r}: permission denied; this user cannot read the checkpoint") from None
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, KeyError, ValueError, AttributeError,
+            IndexError, TypeError, UnicodeDecodeError) as err:
+        with open(file, "rb") as fh:
+            zipped = fh.read(4) == b"PK\x03\x04"  # torch.save's format is a zip archive
+        kind = "a PyTorch file that is truncated or damaged" if zipped else "not a PyTorch checkpoint"
+        raise ValueError(f"{str(file)!r} cannot be read as a checkpoint: {kind} ({type(err).__name__}); evaluate a "
+                         "run folder or .pt file written by `audionoise train` (copy it again if it was cut "
+                         "short)") from None
+
+
 def load_checkpoint(path: str | os.PathLike, which: str = "best") -> dict[str, Any]:
     """Read a checkpoint (on the CPU) from a run folder or a ``.pt`` file.
 
@@ -139,7 +163,7 @@ def load_checkpoint(path: str | os.PathLike, which: str = "best") -> dict[str, A
     if not file.is_file():
         raise ValueError(f"no checkpoint at {str(file)!r}; pass a run folder written by `audionoise train` "
                          f"(with best.pt/last.pt) or a .pt file")
-    saved = torch.load(file, map_location="cpu", weights_only=True)
+    saved = _load_file(file)
     if not isinstance(saved, dict) or "model_config" not in saved or "model" not in saved:
         raise ValueError(f"{str(file)!r} is not an audionoise KWS checkpoint (no model_config/model entries)")
     if saved.get("version", 1) == 1:

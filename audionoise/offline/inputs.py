@@ -51,6 +51,19 @@ def is_within(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
 
 
+def real_path(path: Path) -> Path | None:
+    """``path.resolve()``, or ``None`` for a symlink loop (Python raises ``RuntimeError`` or ``OSError(ELOOP)``
+    there: one bad entry must not stop the job)."""
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError):
+        return None
+
+
+#: the error line of an entry that is (or passes through) a symlink loop
+LOOP = "symlink loop (the link points back to itself through other links); fix or remove it"
+
+
 def collect(in_path: Path, extensions: frozenset[str]) -> Inputs:
     """The inputs of IN: a folder (walked), a ``.jsonl`` manifest or a single audio file."""
     if in_path.is_dir():
@@ -93,8 +106,10 @@ def _scan_folder(in_dir: Path, extensions: frozenset[str]) -> Inputs:
                 if name.startswith("."):  # hidden folders (.git, .Trash, ...): not descended
                     scan.skipped.append(rel)
                 elif entry.is_symlink():
-                    target = Path(entry.path).resolve()
-                    if not is_within(target, real_in):
+                    target = real_path(Path(entry.path))
+                    if target is None:
+                        bad[rel] = _error(rel, LOOP)
+                    elif not is_within(target, real_in):
                         bad[rel] = _error(rel, f"symlinked folder resolves outside the input folder (to {target}); "
                                                "not followed: copy the files into the input folder if you want them")
                     else:
@@ -106,7 +121,10 @@ def _scan_folder(in_dir: Path, extensions: frozenset[str]) -> Inputs:
                 scan.skipped.append(rel)
                 continue
             if entry.is_symlink():
-                target = Path(entry.path).resolve()
+                target = real_path(Path(entry.path))
+                if target is None:
+                    bad[rel] = _error(rel, LOOP)
+                    continue
                 if not is_within(target, real_in):
                     bad[rel] = _error(rel, f"symlink resolves outside the input folder (to {target}); not "
                                            "followed: copy the file into the input folder if you want it")

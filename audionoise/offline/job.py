@@ -22,7 +22,7 @@ from audionoise.io.files import temp_target
 from audionoise.offline import clipping
 from audionoise.offline import runner
 from audionoise.offline import tasks as tasks_module
-from audionoise.offline.inputs import Inputs, Item, collect, is_within
+from audionoise.offline.inputs import LOOP, Inputs, Item, collect, is_within, real_path
 from audionoise.offline.lock import OutputBusy, lock_name, lock_output
 from audionoise.offline.jsonl import Appender, line, read_lines, read_manifest, write_lines_atomic
 from audionoise.offline.naming import manifest_name, output_name, output_subtype, shard_of
@@ -214,7 +214,9 @@ def _plan(inputs: Inputs, shard, copies, fmt, real_out: Path) -> _Plan:
         if it.source.suffix.lower() in io.FFMPEG_EXTENSIONS and no_ffmpeg:
             bad[key] = runner.error_row(it, _ffmpeg.missing_reason(it.source))
             unsupported += 1
-        elif inputs.kind == "manifest" and is_within(it.source.resolve(), real_out):
+        elif inputs.kind == "manifest" and real_path(it.source) is None:
+            bad[key] = runner.error_row(it, LOOP)
+        elif inputs.kind == "manifest" and is_within(real_path(it.source), real_out):
             bad[key] = runner.error_row(it, "input lies inside the output folder; not read (outputs could "
                                             "overwrite it)")
     # Output names may collide (a.wav + a.flac with fmt="wav"); check over all inputs, not just this shard. Copy k

@@ -211,8 +211,8 @@ def _reached_snr(ps: Tensor, pn: Tensor, params: Params) -> Tensor:
 
     ps64, pn64 = ps.double().numpy(), pn.double().numpy()
     g = gain_numpy(ps64, pn64, params.snr_db.numpy()) * params.applied.numpy()
-    with np.errstate(divide="ignore"):
-        return torch.from_numpy(10.0 * np.log10(ps64 / (g * g * pn64))).float()
+    with np.errstate(divide="ignore", invalid="ignore"):  # g = 0: no noise added, +inf as documented
+        return torch.from_numpy(np.where(g > 0, 10.0 * np.log10(ps64 / (g * g * pn64)), np.inf)).float()
 
 
 def augment_long(pipe: nn.Module, source, start: int, stop: int, channels: int, generator: torch.Generator,
