@@ -194,7 +194,7 @@ def test_one_builder_at_a_time_the_other_waits_then_maps_its_file(setup):
 
 
 def test_prune_leaves_the_temporary_files_of_a_build_in_progress(tmp_path):
-    from audionoise.cache import prune_cache
+    from audionoise.corpora.cache import prune_cache
 
     key = "ab" * 16
     tmp = tmp_path / f".noisebank-{key}.npy.0000abcd12345678.tmp"
