@@ -216,8 +216,10 @@ def _config(t: nn.Module) -> dict[str, Any]:
                      f"Compose/OneOf/RandomApply are supported")
 
 
-#: transform name -> its field that names files or folders (resolved against the config file's folder)
-PATH_FIELDS = {"BackgroundNoise": "noise", "Reverb": "rir", "ShortNoises": "noise", "Mix": "source"}
+def _path_field(name: Any) -> str | None:
+    """The field of transform ``name`` that names files or folders (declared by the injector: ``path_field``)."""
+    cls = REGISTRY.get(name) if isinstance(name, str) else None
+    return cls.path_field if cls is not None else None
 
 
 def _build(entry: Any, sample_rate: int | None, base_dir: Path | None, where: str,
@@ -248,7 +250,7 @@ def _build(entry: Any, sample_rate: int | None, base_dir: Path | None, where: st
         if sample_rate is None and sig.parameters["sample_rate"].default is not None:
             raise ValueError(f"{where}: {name} needs sample_rate; set it in the table or at the top of the config")
         entry["sample_rate"] = sample_rate
-    field = PATH_FIELDS.get(name)
+    field = _path_field(name)
     if field is not None and isinstance(entry.get(field), str):
         entry[field] = _resolve(entry[field], base_dir, where, field)
     elif field is not None and isinstance(entry.get(field), list):
@@ -336,7 +338,7 @@ def _strip(entries: list[dict], rate: int | None, base_dir) -> None:
     for e in entries:
         if rate is not None and e.get("sample_rate") == rate:
             del e["sample_rate"]
-        field = PATH_FIELDS.get(e.get("name"))
+        field = _path_field(e.get("name"))
         if field in e and base_dir is not None:
             v = e[field]
             e[field] = [os.path.relpath(i, base_dir) for i in v] if isinstance(v, list) else os.path.relpath(v, base_dir)

@@ -88,6 +88,8 @@ class BackgroundNoise(Injector):
         >>> babble = BackgroundNoise(bank, 0.0, 10.0, num_sources=(2, 4), max_gain_db=20.0)
     """
 
+    path_field = "noise"
+
     batchable = True
 
     def streams_in_blocks(self) -> bool:

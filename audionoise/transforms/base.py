@@ -231,6 +231,9 @@ class Injector(nn.Module):
     #: whether its draws depend on the input's shape alone and its apply step works example by example (no
     #: cross-example maths), so the offline runner may stack many files' plans into one batch (exact)
     batchable: ClassVar[bool] = False
+    #: the constructor field that names files or folders (noise, impulse responses): pipeline configs resolve a
+    #: relative path in it against the config file's folder, and write it back relative
+    path_field: ClassVar[str | None] = None
 
     # Capabilities: hosts ask the injector (``batchable``, ``changes_length``, :meth:`streams_in_blocks`, and
     # ``spectrogram``) instead of keeping lists of injector names; a host without support falls back to the plain

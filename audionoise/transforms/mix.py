@@ -48,6 +48,8 @@ class Mix(Injector):
         True
     """
 
+    path_field = "source"
+
     def __init__(self, min_sir_db: float, max_sir_db: float, source: Any = None, *, sample_rate: int | None = None,
                  p: float = 1.0, snr_reference: str = "full") -> None:
         super().__init__(p)

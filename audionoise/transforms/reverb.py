@@ -228,6 +228,8 @@ class Reverb(Injector):
         torch.Size([2, 16000])
     """
 
+    path_field = "rir"
+
     def __init__(self, rir: Any = None, min_rt60: float = 0.2, max_rt60: float = 1.0, min_drr_db: float = -5.0,
                  max_drr_db: float = 10.0, *, sample_rate: int, normalize: str = "energy", p: float = 1.0) -> None:
         super().__init__(p)

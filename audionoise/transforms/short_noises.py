@@ -78,6 +78,8 @@ class ShortNoises(Injector):
         >>> y = t(torch.randn(2, 16000), generator=torch.Generator().manual_seed(0))
     """
 
+    path_field = "noise"
+
     def __init__(self, noise: Any, min_snr_db: float, max_snr_db: float, *, sample_rate: int | None = None,
                  min_duration_s: float = 0.1, max_duration_s: float = 0.5, num_events: Any = (1, 3),
                  fade_s: float = 0.005, p: float = 1.0, overlap: bool = True, weight: str = "clip",
