@@ -99,12 +99,21 @@ def test_clean_cost_study(tiny, tmp_path, capsys):
     assert _recipe("clean_cost_study").main(argv) == 0
     doc = json.loads((out / "study.json").read_text())
     assert set(doc["summary"]) == {"bundled", "shifted"}
-    assert set(doc["summary"]["bundled"]) == {"none", "default", "curriculum"}
-    assert doc["conditions"]["curriculum"]["clean_epochs"] == 1.0
+    assert set(doc["summary"]["bundled"]) == {"none", "constant", "default"}
+    assert doc["conditions"]["constant"]["curriculum"] == "off" and doc["conditions"]["default"] == {
+        "augment": "default"}
     row = doc["summary"]["bundled"]["default"]["0"]
     assert row["min"] <= row["mean"] <= row["max"] and row["pooled_ci95"][0] <= row["mean"] <= row["pooled_ci95"][1]
-    assert set(doc["paired"]["bundled"]["seed0"]) == {"default vs none", "curriculum vs none"}
-    assert "| curriculum |" in capsys.readouterr().out
+    assert set(doc["paired"]["bundled"]["seed0"]) == {"constant vs none", "default vs none"}
+    families = doc["families_0db"]["bundled"]["default"]
+    assert set(families) == {p.stem for p in tiny["noise_eval"].iterdir()}
+    assert sum(f["n"] for f in families.values()) == doc["per_seed"]["bundled"]["default"][0]["n"]
+    printed = capsys.readouterr().out
+    assert "| constant |" in printed and "by held-out noise family" in printed
+    argv += ["--out", str(tmp_path / "two"), "--conditions", "none", "default", "--shifted-data", str(tiny["kws"])]
+    assert _recipe("clean_cost_study").main(argv) == 0
+    doc = json.loads((tmp_path / "two" / "study.json").read_text())
+    assert set(doc["summary"]["bundled"]) == {"none", "default"}
 
 
 def test_tune_noise(tiny, tmp_path, capsys):
