@@ -5,6 +5,7 @@ Installing the wheel into a fresh venv and running ``audionoise demo`` from anot
 """
 
 import ast
+import os
 import shutil
 import subprocess
 import sys
@@ -132,7 +133,10 @@ def test_plots_without_matplotlib_name_the_plot_extra():
                            "installed; install it with pip install 'audionoise[plot]'")
 
 
-def test_wheel_holds_the_package_data_and_declares_the_extras(tmp_path):
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    """The wheel of this checkout (package, pyproject and README only)."""
+    tmp_path = tmp_path_factory.mktemp("wheel")
     src = tmp_path / "src"
     src.mkdir()
     shutil.copytree(PACKAGE, src / "audionoise", ignore=shutil.ignore_patterns("__pycache__"))
@@ -141,7 +145,29 @@ def test_wheel_holds_the_package_data_and_declares_the_extras(tmp_path):
     # build isolation: pip fetches the build backend that pyproject asks for (a few seconds)
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path / "dist"), str(src)],
                    check=True, capture_output=True)
-    wheel = next((tmp_path / "dist").glob("audionoise-*.whl"))
+    return next((tmp_path / "dist").glob("audionoise-*.whl"))
+
+
+def test_readme_examples_run_from_the_installed_wheel_outside_the_checkout(wheel, tmp_path):
+    """Every README example against the wheel installed alone (its dependencies from this environment), in a
+    folder outside the checkout: a missing package file or a path into the source tree fails here."""
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
+                   check=True, capture_output=True)
+    work = tmp_path / "work"
+    work.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["PYTHONPATH"] = str(target)
+    code = ("import sys, audionoise\n"
+            f"assert audionoise.__file__.startswith({str(target)!r}), audionoise.__file__\n"
+            f"sys.path.insert(1, {str(ROOT / 'tests')!r})\n"
+            "import readme_blocks\n"
+            f"sys.exit(readme_blocks.main({str(ROOT / 'README.md')!r}))\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=work, env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-3000:]
+
+
+def test_wheel_holds_the_package_data_and_declares_the_extras(wheel):
     with zipfile.ZipFile(wheel) as z:
         names = set(z.namelist())
         metadata = z.read(next(n for n in names if n.endswith("METADATA"))).decode()
