@@ -1,10 +1,12 @@
 """Quickstart: does noise augmentation make a keyword spotter robust? Measure it in a few minutes on a CPU.
 
-1. Make the bundled data if absent (synthetic Speech Commands: 20 words, 40 voices split by speaker, plus
-   training noises and *held-out* noise types), see ``data/README.md``.
+1. Make the bundled data if absent (synthetic Speech Commands: 20 words, 40 voices split by speaker, the
+   held-out ones new speakers of the training voice families, plus *held-out* noise types), see
+   ``data/README.md``.
 2. Train two identical MatchboxNet models (183k parameters): ``clean`` without augmentation, ``augmented``
-   with the default on-the-fly pipeline (time shift, background noise at -5..20 dB, white noise, vocal-tract
-   and tempo warping, SpecAugment masks; see ``audionoise/kws/augment.py``).
+   with the default on-the-fly pipeline (time shift, background noise at -5..20 dB from the generated
+   training-noise bank of 9 families, built in the user cache on first use, white noise, vocal-tract and
+   tempo warping, SpecAugment masks, the clean-first curriculum; see ``audionoise/kws/augment.py``).
 3. Evaluate both on held-out voices (test split), clean and mixed with held-out noise types (rain, engine,
    music, cafe, keyboard, wind) at 20, 10, 5, 0 and -5 dB; print the table, write JSON, plots and the report
    page ``runs/quickstart/report/index.html`` (curves, McNemar, confusions, training curves, clips to listen to).

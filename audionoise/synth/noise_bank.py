@@ -47,7 +47,9 @@ TRAINING_FAMILIES = tuple(FAMILIES) + ("babble",)
 #: the held-out noises of the bundled benchmark (``noise_eval/``, :mod:`audionoise.synth.bundle`)
 EVALUATION_FAMILIES = ("rain", "engine", "music", "cafe", "keyboard", "wind")
 #: talkers per babble clip, cycled over the babble clips
-BABBLE_DENSITIES = (2, 4, 8, 16)
+BABBLE_DENSITIES = (1, 2, 3, 4, 6, 8, 12, 16)
+#: babble clips per clip of another family: speech is the noise a keyword spotter meets most, and the hardest
+BABBLE_WEIGHT = 2
 
 # No Speech Commands word (of any of its 35) in these sentences; neither the bundled training babble's nor the
 # evaluation cafe's text.
@@ -121,11 +123,12 @@ def generate_training_noise(
     n = int(round(clip_seconds * sample_rate))
     index: dict[str, str] = {}
     for family in families:
+        count = clips_per_family * (BABBLE_WEIGHT if family == "babble" else 1)
         if family == "babble":
-            raw = _babble_clips(clips_per_family, n, seed, sample_rate)
+            raw = _babble_clips(count, n, seed, sample_rate)
         else:
-            raw = [None] * clips_per_family
-        for k in range(clips_per_family):
+            raw = [None] * count
+        for k in range(count):
             g = torch.Generator().manual_seed(derive_seed("bank", seed, family, k))
             x = raw[k] if raw[k] is not None else FAMILIES[family](n, sample_rate, g)
             x = vary(x, sample_rate, g)
@@ -134,7 +137,7 @@ def generate_training_noise(
             index[name] = family
     (out / "families.json").write_text(json.dumps(index, indent=1, sort_keys=True) + "\n")
     return BankSummary(
-        families={f: clips_per_family for f in families},
+        families={f: clips_per_family * (BABBLE_WEIGHT if f == "babble" else 1) for f in families},
         seconds_of_audio=len(index) * n / sample_rate,
         bytes=sum(p.stat().st_size for p in out.iterdir() if p.is_file()),
         seconds=round(time.perf_counter() - start, 2),
