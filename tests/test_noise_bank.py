@@ -70,9 +70,10 @@ def test_generate_writes_every_family_deterministically(tmp_path, monkeypatch):
                         lambda count, n, seed, sr: [noises.pink(n, sr, _g(seed + k)) for k in range(count)])
     summary = noise_bank.generate_training_noise(tmp_path / "a", seed=3, clips_per_family=2, clip_seconds=0.5)
     names = sorted(p.name for p in (tmp_path / "a").glob("*.wav"))
-    assert names == sorted(f"{f}_{k:02d}.wav" for f in noise_bank.TRAINING_FAMILIES for k in range(2))
-    assert summary.families == {f: 2 for f in noise_bank.TRAINING_FAMILIES}
-    assert summary.seconds_of_audio == 0.5 * 2 * len(noise_bank.TRAINING_FAMILIES)
+    counts = {f: 2 * (noise_bank.BABBLE_WEIGHT if f == "babble" else 1) for f in noise_bank.TRAINING_FAMILIES}
+    assert names == sorted(f"{f}_{k:02d}.wav" for f, c in counts.items() for k in range(c))
+    assert summary.families == counts and counts["babble"] == 4
+    assert summary.seconds_of_audio == 0.5 * sum(counts.values())
     index = json.loads((tmp_path / "a" / "families.json").read_text())
     assert index["music_01.wav"] == "music" and len(index) == len(names)
     info = io.info(tmp_path / "a" / "animal_00.wav")
@@ -94,7 +95,9 @@ def test_babble_mixes_the_stated_densities_of_talkers(monkeypatch):
     monkeypatch.setattr(noise_bank.noises, "mix_streams", lambda streams, n, g: calls.append(len(streams)) or
                         torch.ones(n))
     clips = noise_bank._babble_clips(6, 800, 0, SR)
-    assert calls == [2, 4, 8, 16, 2, 4] and all(c.shape == (800,) for c in clips)
+    assert calls == [1, 2, 3, 4, 6, 8] and all(c.shape == (800,) for c in clips)
+    noise_bank._babble_clips(10, 800, 0, SR)
+    assert calls[6:] == [1, 2, 3, 4, 6, 8, 12, 16, 1, 2]
 
 
 def test_ensure_builds_once_into_place_and_rebuilds_on_change(tmp_path, monkeypatch):
