@@ -20,7 +20,7 @@ def register(subparsers) -> None:
             "Speak 20 Speech Commands words with 40 synthetic espeak-ng speakers (split by speaker "
             "into training/validation/testing) and synthesise held-out evaluation noises: OUT/kws (Speech "
             "Commands layout) and OUT/noise_eval. Also builds the default training-noise bank (9 families "
-            "of procedural noise, 90 clips of 6 s) in --noise-bank, which the trainer's default augmentation "
+            "of procedural noise, 100 clips of 6 s) in --noise-bank, which the trainer's default augmentation "
             "uses when a data set has no _background_noise_ folder. Deterministic from --seed; skipped when "
             "already built with the same version and seed.\n\n"
             "With --speech-commands DIR it instead prepares the real Google Speech Commands v2 (35 words, "

@@ -1,14 +1,14 @@
 """The default training-noise bank: many families of procedural noise, generated on demand and cached.
 
-:func:`ensure_training_noise` writes, once per seed and version, a folder of 16 kHz 16-bit WAV clips (by default 9
-families x 10 clips x 6 s = 9 minutes, about 17 MB) that the keyword spotter's ``default`` augmentation mixes into
+:func:`ensure_training_noise` writes, once per seed and version, a folder of 16 kHz 16-bit WAV clips (by default 100
+clips of 6 s: 10 of each of 8 procedural families and 20 of babble, 10 minutes, about 19 MB) that the keyword spotter's ``default`` augmentation mixes into
 its training clips when the data set has no ``_background_noise_`` folder (see
 :func:`audionoise.kws.augment.resolve_noise_dir`). Nothing is downloaded and nothing is committed: every clip is
 a deterministic function of ``(seed, family, index)``.
 
 Families (:data:`TRAINING_FAMILIES`): the eight procedural ones of :mod:`audionoise.synth.noise_families` and
-``babble``: 2 to 16 synthetic talkers (espeak-ng voices of their own, reading text with no Speech Commands word)
-at four densities. Each clip is then coloured by :func:`audionoise.synth.noise_families.vary` (tilt, EQ, level
+``babble``: 1 to 16 synthetic talkers (espeak-ng voices of their own, reading text with no Speech Commands word)
+at eight densities, with twice as many clips as any other family. Each clip is then coloured by :func:`audionoise.synth.noise_families.vary` (tilt, EQ, level
 dynamics, room). The *evaluation* noises of the bundled benchmark (:data:`EVALUATION_FAMILIES`,
 ``noise_eval/``) come from other generators that this module never calls.
 
