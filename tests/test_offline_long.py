@@ -23,15 +23,17 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.mark.parametrize("channels,frames", [(1, 1000), (3, 4099), (2, 16)])
 def test_noise_stream_regenerates_one_randn_call(channels, frames, monkeypatch):
-    monkeypatch.setattr(longfile, "BLOCK_FRAMES", 64)
+    from audionoise.transforms import _blocks
+
+    monkeypatch.setattr(_blocks, "STREAM_CHUNK", 64)
     g = torch.Generator().manual_seed(11)
     whole = torch.randn((1, channels, frames), generator=g)
     after = g.get_state()
     g2 = torch.Generator().manual_seed(11)
-    info = longfile._white_noise_pass((1, channels, frames), g2)
+    info = _blocks.white_noise_pass((1, channels, frames), g2)
     assert torch.equal(g2.get_state(), after)  # later draws are those of the whole-file call
     assert info["power"] == pytest.approx(float(whole.double().square().mean()), rel=1e-12)
-    streams = [longfile._NoiseStream(s, a, c * frames, info["n_total"])
+    streams = [_blocks.NoiseStream(s, a, c * frames, info["n_total"])
                for c, (s, a) in enumerate(zip(info["states"], info["starts"]))]
     cuts = [n for n in (min(7, frames), min(100, frames - min(7, frames))) if n > 0]
     cuts.append(frames - sum(cuts))

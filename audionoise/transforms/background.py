@@ -19,6 +19,7 @@ from audionoise.transforms._bank_use import check_weight, pick, resolve_bank
 from audionoise.transforms._mixing import LOW_PRECISION, check_snr_reference
 from audionoise.kernels.draws import pick_clip, uniform
 from audionoise.functional.loop import loop_window
+from audionoise.transforms._blocks import SnrBlockStep, reached_snr
 from audionoise.transforms.base import (Injector, Params, check_number, check_range, draw, needs_grad, scale_int,
                                         scale_uniform, tensor, uniform_rows)
 from audionoise.transforms.noisebank import NoiseBank, NoiseBankWarning
@@ -91,6 +92,9 @@ class BackgroundNoise(Injector):
     path_field = "noise"
 
     batchable = True
+
+    def block_step(self, params, deferred, channels):
+        return _BackgroundBlocks(params, self.bank)
 
     def streams_in_blocks(self) -> bool:
         """One source at an exact SNR only: level mode, gain caps and several sources run on the whole file."""
@@ -442,3 +446,25 @@ def _sources(num_sources: Any) -> tuple[Any, tuple[int, int]]:
                          "as the example; real mixtures use 1-4)")
     return (num_sources if isinstance(num_sources, int) else [int(pair[0]), int(pair[1])]), (int(pair[0]),
                                                                                              int(pair[1]))
+
+
+class _BackgroundBlocks(SnrBlockStep):
+    """:class:`BackgroundNoise` (one source, SNR mode) block by block: the window is index arithmetic into the bank
+    (``(offset + t) mod clip length``), the same on every channel."""
+
+    def __init__(self, params: Params, bank: NoiseBank) -> None:
+        super().__init__(params)
+        self.bank = bank
+
+    def noise_block(self, t0: int, length: int) -> Tensor:
+        bank, p = self.bank, self.params
+        clip = int(p.clip[0])
+        start, n = int(bank.starts[clip]), int(bank.lengths[clip])
+        index = (int(p.offset[0]) + torch.arange(t0, t0 + length)) % n + start
+        bank.check_clips([clip])  # a cached bank's samples are verified on first read
+        bank.note_read(4 * length)
+        return bank.data.index_select(0, index).to(torch.float32).view(1, 1, length)
+
+    def extra_info(self, ps: Tensor, pn: Tensor) -> dict[str, Tensor]:
+        """The record fields of the whole-signal call (the cap never binds: capped configs do not stream)."""
+        return {"gain_capped": torch.zeros(1, dtype=torch.bool), "snr_db_actual": reached_snr(ps, pn, self.params)}

@@ -243,6 +243,12 @@ class Injector(nn.Module):
         at most and no look-ahead); the long-file path of the offline runner asks every leaf."""
         return False
 
+    def block_step(self, params: Params, deferred: Any, channels: int):
+        """The :class:`~audionoise.transforms._blocks.BlockStep` that applies ``params`` (one example) block by
+        block; ``deferred``: what this leaf recorded inside :func:`~audionoise.transforms._blocks.deferred_noise`
+        (``None`` if nothing). Only for injectors whose :meth:`streams_in_blocks` is true."""
+        raise NotImplementedError(f"{type(self).__name__} does not run in blocks")
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if not cls.__name__.startswith("_"):

@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from audionoise.functional._checks import expand_to, per_example, valid_mask
+from audionoise.transforms._blocks import BlockStep
 from audionoise.transforms.base import (Injector, Params, check_number, check_range, check_sample_rate, draw,
                                         scale_int, scale_uniform, tensor)
 
@@ -29,6 +30,9 @@ class Gain(Injector):
 
     def streams_in_blocks(self) -> bool:
         return type(self) is Gain
+
+    def block_step(self, params, deferred, channels):
+        return _GainBlocks(params)
 
     def __init__(self, min_db: float, max_db: float, p: float = 1.0) -> None:
         super().__init__(p)
@@ -144,3 +148,15 @@ class TimeShift(Injector):
         y = torch.gather(xb, -1, expand_to(src, xb).expand_as(xb))
         zero = inside & ~keep
         return y.masked_fill(expand_to(zero, y), 0.0)
+
+
+class _GainBlocks(BlockStep):
+    """:class:`Gain` block by block: a constant factor."""
+
+    def __init__(self, params: Params) -> None:
+        super().__init__(params)
+        db = torch.where(params.applied, params.gain_db, torch.zeros_like(params.gain_db))
+        self.factor = torch.pow(10.0, db / 20.0).to(torch.float32).view(-1, 1, 1)
+
+    def __call__(self, x: Tensor, t0: int) -> Tensor:
+        return x * self.factor

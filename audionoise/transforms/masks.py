@@ -10,6 +10,7 @@ from torch import Tensor
 
 from audionoise.functional.masks import freq_mask, masked_copy, spec_time_mask
 from audionoise.kernels.draws import coin, mask_intervals
+from audionoise.transforms._blocks import BlockStep
 from audionoise.transforms.base import (Injector, Params, check_number, check_sample_rate, draw, like,
                                         tensor, uniform_rows)
 
@@ -90,6 +91,9 @@ class TimeMask(_IntervalMask):
     def streams_in_blocks(self) -> bool:
         return type(self) is TimeMask and not self.fade_s
 
+    def block_step(self, params, deferred, channels):
+        return _MaskBlocks(params)
+
     def __init__(self, max_width_s: float, num_masks: int = 1, *, sample_rate: int, p: float = 1.0,
                  fade_s: float = 0.0) -> None:
         super().__init__(p)
@@ -168,3 +172,20 @@ class SpecFreqMask(_IntervalMask):
 
     def _apply_params(self, x, params, lengths, owned):
         return freq_mask(x, params.starts.to(x.device), self._widths(params, x), lengths=lengths), {}
+
+
+class _MaskBlocks(BlockStep):
+    """:class:`TimeMask` (no fades) block by block: the intervals of one example, cut at the block edges."""
+
+    def __init__(self, params: Params) -> None:
+        super().__init__(params)
+        widths = (params.widths * params.applied.view(-1, 1))[0].tolist()
+        self.masks = [(s, w) for s, w in zip(params.starts[0].tolist(), widths) if w > 0]
+
+    def __call__(self, x: Tensor, t0: int) -> Tensor:
+        y = x.clone()
+        for s, w in self.masks:
+            a, b = max(s, t0), min(s + w, t0 + x.shape[-1])
+            if a < b:
+                y[..., a - t0:b - t0] = 0.0
+        return y

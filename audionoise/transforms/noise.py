@@ -11,6 +11,7 @@ from audionoise.functional._checks import expand_to, valid_mask
 from audionoise.functional.noise import shape_noise
 from audionoise.transforms._mixing import LOW_PRECISION, add_scaled_noise, check_snr_reference, mix_cpu
 from audionoise.kernels.draws import uniform
+from audionoise.transforms._blocks import NoiseStream, SnrBlockStep, deferred
 from audionoise.transforms.base import (Injector, Params, check_range, draw, needs_grad, not_recorded, scale_uniform,
                                         tensor, uniform_rows)
 
@@ -127,6 +128,9 @@ class WhiteNoise(ColoredNoise):
     def streams_in_blocks(self) -> bool:
         return type(self) is WhiteNoise and not self.bank_samples and self.snr_reference == "full"
 
+    def block_step(self, params, deferred, channels):
+        return _WhiteBlocks(params, deferred)
+
     def __init__(self, min_snr_db: float, max_snr_db: float, p: float = 1.0, snr_reference: str = "full",
                  bank_samples: int = 0, bank_seed: int = 0) -> None:
         super().__init__(min_snr_db, max_snr_db, 0.0, 0.0, p=p, snr_reference=snr_reference)
@@ -144,9 +148,30 @@ class WhiteNoise(ColoredNoise):
     def _noise(self, shape: torch.Size, exponent: Tensor, generator: torch.Generator | None,
                device: torch.device, applied: Tensor) -> Tensor:
         if self.bank is None:
-            return torch.randn(shape, generator=generator, device=device)
+            streamed = deferred(self, tuple(shape), generator)  # a long-file host regenerates it in blocks
+            return streamed if streamed is not None else torch.randn(shape, generator=generator, device=device)
         rows = 1
         for s in shape[:-1]:
             rows *= s
         offset = torch.randint(0, self.bank_samples, (rows,), generator=generator, device=device)
         return self.bank.windows(torch.zeros_like(offset), offset, shape[-1]).view(shape)
+
+
+class _WhiteBlocks(SnrBlockStep):
+    """:class:`WhiteNoise` block by block: each channel's noise regenerated from where it starts in the stream."""
+
+    def __init__(self, params: Params, noise: dict) -> None:
+        super().__init__(params)
+        self.noise = noise
+        self.streams: list[NoiseStream] = []
+
+    def start(self) -> None:
+        n = self.noise
+        self.streams = [NoiseStream(state, start, c * n["frames"], n["n_total"])
+                        for c, (state, start) in enumerate(zip(n["states"], n["starts"]))]
+
+    def noise_block(self, t0: int, length: int) -> Tensor:
+        return torch.stack([s.take(length) for s in self.streams])[None]  # (1, channels, length)
+
+    def noise_power(self, frames: int) -> float:
+        return self.noise["power"]
