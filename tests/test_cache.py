@@ -95,3 +95,26 @@ def test_cache_list_does_not_import_torch(tmp_path):
             f"main(['cache', 'list', '--dir', {str(tmp_path)!r}])\nprint('torch' in sys.modules, file=sys.stderr)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stderr.strip() == "False" and "0 bank(s), 0 B" in out.stdout
+
+
+def test_generated_training_noise_is_listed_and_pruned_with_the_banks(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("AUDIONOISE_CACHE_DIR", raising=False)
+    from audionoise.synth.noise_bank import default_bank_dir
+
+    bank = default_bank_dir(0)
+    assert bank.parent == tmp_path / "xdg" / "audionoise" / "training_noise"
+    bank.mkdir(parents=True)
+    io.save(bank / "rain_00.wav", torch.zeros(1, 1600), 16000)
+    (bank / "summary.json").write_text('{"seconds_of_audio": 0.1}')
+    (bank / "VERSION.json").write_text("{}")
+    (bank.parent / ".lock").write_text("")  # the builders' lock file: not an entry
+    _bank(tmp_path / "a", None)  # the default noise-bank cache, under the same XDG folder
+    entries = list_cache()
+    assert sorted(e.key.split("/")[0] for e in entries) == sorted(["training_noise", entries[0].key.split("/")[0]])
+    (gen,) = [e for e in entries if e.key == f"training_noise/{bank.name}"]
+    assert gen.complete and gen.clips == 1 and gen.seconds == 0.1 and gen.size == sum(
+        p.stat().st_size for p in bank.iterdir())
+    os.utime(bank / "VERSION.json", (time.time() - 40 * DAY,) * 2)  # its last use (a use refreshes it)
+    assert [e.key for e in prune_cache(older_than_s=30 * DAY)] == [gen.key]
+    assert not bank.exists() and len(list_cache()) == 1

@@ -14,9 +14,11 @@ from audionoise.cli._common import HelpFormatter, UsageError
 DESCRIPTION = """\
 Noise banks built from files are decoded once and cached (one .npy of samples + one .json per bank) in
 $AUDIONOISE_CACHE_DIR, else $XDG_CACHE_HOME/audionoise/noisebanks, else ~/.cache/audionoise/noisebanks.
-Nothing prunes the cache on its own: `list` shows each bank's size, time since last use and source; `prune`
-removes banks unused for longer than --older-than and/or the least recently used ones until the rest fits in
---max-size. A pruned bank is decoded again the next time it is used."""
+The keyword-spotting trainer's generated training noise lives beside them ($XDG_CACHE_HOME/audionoise/
+training_noise, else ~/.cache/audionoise/training_noise) and is listed as training_noise/<name>. Nothing prunes
+the cache on its own: `list` shows each entry's size, time since last use and source; `prune` removes entries
+unused for longer than --older-than and/or the least recently used ones until the rest fits in --max-size. A
+pruned bank is decoded (or generated) again the next time it is used."""
 
 EPILOG = """\
 examples:
@@ -84,38 +86,45 @@ def _ago(seconds: float) -> str:
 def _rows(entries, now: float) -> list[str]:
     rows = []
     for e in entries:
-        what = (f"{e.clips} clip(s), {e.seconds / 60:.1f} min at {e.sample_rate} Hz, from {e.source}" if e.complete
+        rate = f" at {e.sample_rate} Hz" if e.sample_rate else ""
+        what = (f"{e.clips} clip(s), {e.seconds / 60:.1f} min{rate}, from {e.source}" if e.complete
                 and e.seconds is not None else "incomplete (a writer stopped or is still writing)")
-        rows.append(f"{e.key[:12]}  {_bytes(e.size):>9}  {_ago(e.age_s(now)):>5} ago  {what}")
+        rows.append(f"{e.key if '/' in e.key else e.key[:12]}  {_bytes(e.size):>9}  {_ago(e.age_s(now)):>5} ago  {what}")
     return rows
 
 
-def run_list(args: argparse.Namespace) -> int:
-    from audionoise.corpora.cache import default_cache_dir, list_cache
+def _where(folder: str | None) -> str:
+    from audionoise.corpora.cache import TRAINING_NOISE, default_cache_dir, user_cache_root
 
-    folder = args.dir or default_cache_dir()
-    entries = list_cache(folder)
+    if folder is not None:
+        return folder
+    return f"{default_cache_dir()} (+ {user_cache_root() / TRAINING_NOISE})"
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from audionoise.corpora.cache import list_cache
+
+    entries = list_cache(args.dir)  # None: the default cache and the generated training noise
     now = time.time()
-    print(f"{folder}: {len(entries)} bank(s), {_bytes(sum(e.size for e in entries))}")
+    print(f"{_where(args.dir)}: {len(entries)} bank(s), {_bytes(sum(e.size for e in entries))}")
     for row in _rows(entries, now):
         print(row)
     return 0
 
 
 def run_prune(args: argparse.Namespace) -> int:
-    from audionoise.corpora.cache import default_cache_dir, list_cache, prune_cache
+    from audionoise.corpora.cache import list_cache, prune_cache
 
     if args.older_than is None and args.max_size is None and not args.everything:
         raise UsageError("say what to prune: an age (--older-than 30d), a total size to keep under (--max-size 5G), "
                          "or --all")
-    folder = args.dir or default_cache_dir()
     now = time.time()
-    removed = prune_cache(folder, older_than_s=args.older_than, max_bytes=args.max_size,
+    removed = prune_cache(args.dir, older_than_s=args.older_than, max_bytes=args.max_size,
                           everything=args.everything, dry_run=args.dry_run, now=now)
     verb = "would remove" if args.dry_run else "removed"
     freed = sum(e.size for e in removed)
-    left = sum(e.size for e in list_cache(folder)) - (freed if args.dry_run else 0)
-    print(f"{folder}: {verb} {len(removed)} bank(s), {_bytes(freed)}; {_bytes(max(left, 0))} left")
+    left = sum(e.size for e in list_cache(args.dir)) - (freed if args.dry_run else 0)
+    print(f"{_where(args.dir)}: {verb} {len(removed)} bank(s), {_bytes(freed)}; {_bytes(max(left, 0))} left")
     for row in _rows(removed, now):
         print(row)
     return 0

@@ -6,7 +6,10 @@ otherwise; see :mod:`audionoise.transforms._bank_cache`. Each use of a cached ba
 modification time, so an entry's age is the time since it was last used. Nothing prunes the cache on its own:
 :func:`prune_cache` (``audionoise cache prune``) removes entries by age or keeps the total under a size, least
 recently used first. Removing a bank that a running process has mapped is safe (the process keeps its mapping);
-the next build decodes the noise again.
+the next build decodes the noise again. The generated training-noise banks of the keyword-spotting trainer
+(``<user cache>/audionoise/training_noise/<version>``, :mod:`audionoise.synth.noise_bank`; a use refreshes
+their ``VERSION.json``) are listed and pruned the same way, as entries ``training_noise/<name>``; a removed one is
+generated again when a run needs it.
 
 This module does not import torch (``audionoise cache`` is quick).
 
@@ -21,17 +24,28 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CacheEntry", "default_cache_dir", "list_cache", "prune_cache"]
+__all__ = ["CacheEntry", "default_cache_dir", "list_cache", "prune_cache", "user_cache_root"]
 
 _BANK = re.compile(r"^noisebank-([0-9a-f]+)\.(npy|json)$")
 _TEMP = re.compile(r"^\.noisebank-([0-9a-f]+)\.(npy|json)\..*\.tmp$")
 #: an ``.npy`` without its ``.json``, or a temporary file, older than this is left over by a crashed writer
 STALE_S = 3600.0
+
+
+#: subfolder of :func:`user_cache_root` holding the generated training-noise banks (:mod:`audionoise.synth.noise_bank`)
+TRAINING_NOISE = "training_noise"
+
+
+def user_cache_root() -> Path:
+    """``$XDG_CACHE_HOME/audionoise``, else ``~/.cache/audionoise``: the folder of audionoise's caches."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "audionoise"
 
 
 def default_cache_dir() -> Path:
@@ -40,8 +54,7 @@ def default_cache_dir() -> Path:
     explicit = os.environ.get("AUDIONOISE_CACHE_DIR")
     if explicit:
         return Path(explicit).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "audionoise" / "noisebanks"
+    return user_cache_root() / "noisebanks"
 
 
 @dataclass(frozen=True)
@@ -71,9 +84,41 @@ def _folder(cache_dir: str | os.PathLike | None) -> Path:
 
 
 def list_cache(cache_dir: str | os.PathLike | None = None) -> list[CacheEntry]:
-    """The entries of the cache folder (default: :func:`default_cache_dir`), most recently used first; an empty
-    list when the folder does not exist."""
-    root = _folder(cache_dir)
+    """The entries of the cache folder (default: :func:`default_cache_dir`, plus the generated training-noise
+    banks under :func:`user_cache_root`, keyed ``training_noise/<name>``), most recently used first; an empty list
+    when there are none."""
+    entries = _banks(_folder(cache_dir))
+    if cache_dir is None:
+        entries += _generated(user_cache_root() / TRAINING_NOISE)
+    return sorted(entries, key=lambda e: (-e.last_used, e.key))
+
+
+def _generated(folder: Path) -> list[CacheEntry]:
+    """Each generated training-noise bank (one folder each; rebuilt on demand when removed)."""
+    out = []
+    try:
+        subfolders = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    except FileNotFoundError:
+        return out
+    for sub in subfolders:
+        files = [p for p in sub.rglob("*") if p.is_file()]
+        marker = sub / "VERSION.json"
+        try:
+            summary = json.loads((sub / "summary.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            summary = {}
+        seconds = summary.get("seconds_of_audio")
+        out.append(CacheEntry(
+            key=f"{TRAINING_NOISE}/{sub.name}", files=(sub,), size=sum(p.stat().st_size for p in files),
+            last_used=(marker if marker.is_file() else sub).stat().st_mtime, complete=marker.is_file(),
+            source="the trainer's generated noise (made again when needed)",
+            sample_rate=summary.get("sample_rate"),
+            seconds=float(seconds) if isinstance(seconds, (int, float)) else None,
+            clips=sum(p.suffix == ".wav" for p in files)))
+    return out
+
+
+def _banks(root: Path) -> list[CacheEntry]:
     groups: dict[str, list[tuple[Path, os.stat_result]]] = {}
     try:
         names = os.listdir(root)
@@ -88,8 +133,7 @@ def list_cache(cache_dir: str | os.PathLike | None = None) -> list[CacheEntry]:
             groups.setdefault(m.group(1), []).append((path, path.lstat()))
         except FileNotFoundError:  # removed meanwhile (another prune, a writer's rename)
             continue
-    entries = [_entry(root, key, files) for key, files in groups.items()]
-    return sorted(entries, key=lambda e: (-e.last_used, e.key))
+    return [_entry(root, key, files) for key, files in groups.items()]
 
 
 def _entry(root: Path, key: str, files: list[tuple[Path, os.stat_result]]) -> CacheEntry:
@@ -135,7 +179,8 @@ def prune_cache(cache_dir: str | os.PathLike | None = None, *, older_than_s: flo
     from audionoise.io import lock as _lock
 
     for e in entries:
-        if not e.complete and _lock.probe(_folder(cache_dir) / f"noisebank-{e.key}.lock") is not None:
+        if not e.complete and "/" not in e.key and _lock.probe(_folder(cache_dir) / f"noisebank-{e.key}.lock") \
+                is not None:
             continue  # being built right now (however long it takes): not a leftover
         if everything or (not e.complete and e.age_s(now) > STALE_S) or (
                 older_than_s is not None and e.complete and e.age_s(now) > older_than_s):
@@ -152,7 +197,7 @@ def prune_cache(cache_dir: str | os.PathLike | None = None, *, older_than_s: flo
         for e in drop:
             for path in e.files:
                 try:
-                    path.unlink()
+                    shutil.rmtree(path) if path.is_dir() else path.unlink()
                 except FileNotFoundError:
                     pass
     return drop

@@ -20,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -147,11 +148,12 @@ def generate_training_noise(
 def default_bank_dir(seed: int = 0) -> Path:
     """``$AUDIONOISE_NOISE_BANK`` if set, else ``<user cache>/audionoise/training_noise/v<BANK_VERSION>-seed<seed>``
     (``$XDG_CACHE_HOME`` or ``~/.cache``)."""
+    from audionoise.corpora.cache import TRAINING_NOISE, user_cache_root  # `audionoise cache` lists and prunes it
+
     explicit = os.environ.get("AUDIONOISE_NOISE_BANK")
     if explicit:
         return Path(explicit).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "audionoise" / "training_noise" / f"v{BANK_VERSION}-seed{seed}"
+    return user_cache_root() / TRAINING_NOISE / f"v{BANK_VERSION}-seed{seed}"
 
 
 def _marker(seed: int, clips_per_family: int, clip_seconds: float) -> str:
@@ -180,6 +182,8 @@ def ensure_training_noise(
 
     root = Path(root) if root is not None else default_bank_dir(seed)
     if not force and training_noise_current(root, seed, clips_per_family, clip_seconds):
+        with contextlib.suppress(OSError):  # its last use, for `audionoise cache prune --older-than`
+            os.utime(root / "VERSION.json")
         return root
     root.parent.mkdir(parents=True, exist_ok=True)
     with _locked(root.parent):
