@@ -33,7 +33,8 @@ examples:
   audionoise augment --noise noise/ --snr 0 20 --print-config > pipeline.toml    # the same as a TOML
   audionoise augment train.jsonl noisy/ --config pipeline.toml --dry-run         # check, write nothing
   audionoise augment clean/ noisy/ --config pipeline.toml --resume        # after an interruption
-  audionoise augment clean/ noisy/ --config pipeline.toml --shard 3/16    # job 3 of 16 (0-based)"""
+  audionoise augment clean/ noisy/ --config pipeline.toml --shard 3/16    # job 3 of 16 (0-based)
+  audionoise augment clean/ noisy/ --config pipeline.toml --backend ray --address ray://head:10001"""
 
 
 def _shard(text: str) -> tuple[int, int]:
@@ -102,7 +103,14 @@ def register(subparsers) -> None:
     p.add_argument("--dry-run", action="store_true",
                    help="check the config and every input's header, count outputs and bytes; write nothing")
     p.add_argument("--copies", type=_positive, default=1, help="augmented copies per input")
-    p.add_argument("--workers", type=_positive, default=1, help="worker processes")
+    p.add_argument("--workers", type=_positive, default=1,
+                   help="worker processes (with --backend ray|dask and no --address: the local cluster's size)")
+    p.add_argument("--backend", choices=("local", "ray", "dask"), default="local",
+                   help="local: a process pool on this machine; ray, dask: tasks of many inputs on a cluster (a "
+                        "local one of --workers processes, or the one at --address); IN and OUT must be on a file "
+                        "system every worker sees. Needs audionoise[ray] / audionoise[dask]")
+    p.add_argument("--address", default=None, metavar="ADDR",
+                   help="join a running cluster: Ray ray://HOST:10001 or HOST:6379, Dask tcp://HOST:8786")
     p.add_argument("--seed", type=int, default=0, help="run seed")
     p.add_argument("--resume", action="store_true", help="keep finished outputs of an earlier run, do the rest")
     p.add_argument("--wait", action="store_true",
@@ -169,8 +177,11 @@ def _run(args: argparse.Namespace) -> int:
         report = dry_run(args.in_dir, args.out_dir, pipeline, **common)
         print(report)
         return report.exit_status
-    summary = augment(args.in_dir, args.out_dir, pipeline, workers=args.workers, progress=not args.quiet,
-                      wait=args.wait, **common)
+    from audionoise.offline.backends import executor
+
+    with executor(args.backend, args.workers, args.address) as ex:  # None: the local process pool
+        summary = augment(args.in_dir, args.out_dir, pipeline, workers=args.workers if ex is None else 1,
+                          progress=not args.quiet, wait=args.wait, executor=ex, **common)
     print(summary)
     if summary.failed:
         print(f"{summary.failed} input(s) failed: see {summary.errors}", file=sys.stderr)
