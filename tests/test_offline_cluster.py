@@ -54,6 +54,37 @@ def test_a_process_pool_executor_gives_the_bytes_of_one_process(setup, tmp_path)
     _no_temporaries(tmp_path / "out")
 
 
+class _PolledJobs:
+    """An executor like submitit's: ``submit`` gives job objects with ``done()`` and ``result()`` (no cf.Future)."""
+
+    class Job:
+        def __init__(self, fut):
+            self._fut = fut
+
+        def done(self):
+            return self._fut.done()
+
+        def result(self):
+            return self._fut.result()
+
+    def __init__(self):
+        self._pool = cf.ThreadPoolExecutor(max_workers=1)
+
+    def submit(self, fn, *args):
+        return self.Job(self._pool.submit(fn, *args))
+
+
+def test_an_executor_of_polled_jobs_like_submitit_works_and_a_non_executor_is_refused(setup, tmp_path):
+    root, config = setup
+    ex = _PolledJobs()
+    s = augment(root / "in", tmp_path / "out", config, copies=2, progress=False, executor=ex)
+    ex._pool.shutdown()
+    assert (s.written, s.failed) == (120, 0)
+    assert content(tmp_path / "out") == content(root / "ref")
+    with pytest.raises(ValueError, match="executor must be a concurrent.futures.Executor .* got int"):
+        augment(root / "in", tmp_path / "out2", config, progress=False, executor=3)
+
+
 class _DiesMidTask(cf.ThreadPoolExecutor):
     """An executor whose first task's worker 'dies' mid-task: the task runs on the first half of its inputs only,
     leaves the temporary file of a half-written output behind, and its future raises as for a dead process."""

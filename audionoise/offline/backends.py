@@ -48,6 +48,7 @@ class RayExecutor(cf.Executor):
     def __init__(self) -> None:
         ray = _require("ray", "ray")
         self._remote = ray.remote(num_cpus=1, max_retries=0)(_call)
+        self._max_workers = int(ray.cluster_resources().get("CPU", 1))  # tasks the cluster runs at once
 
     def submit(self, fn: Callable, /, *args: Any, **kwargs: Any) -> cf.Future:
         if kwargs:
@@ -120,7 +121,10 @@ def _dask(workers: int, address: str | None) -> Iterator[cf.Executor]:
         raise OfflineUsageError(f"cannot reach the Dask scheduler at {address!r}: {type(exc).__name__}: "
                                 f"{str(exc).splitlines()[0] if str(exc) else ''}; {DASK_HINT}") from None
     try:
-        yield client.get_executor(pure=False)
+        ex = client.get_executor(pure=False)
+        workers_info = client.scheduler_info().get("workers", {})
+        ex._max_workers = sum(int(w.get("nthreads", 1)) for w in workers_info.values()) or workers
+        yield ex
     finally:
         client.close()
         if cluster is not None:

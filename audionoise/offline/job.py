@@ -305,8 +305,9 @@ def augment(in_path: str | os.PathLike, out_dir: str | os.PathLike, pipeline_or_
         wait: If another live job holds ``out_dir`` (the same shard, or any job it could collide with, see
             :mod:`audionoise.offline.lock`), wait for it to end instead of raising :class:`OutputBusy`.
         executor: Run the work as tasks of many inputs on this ``concurrent.futures.Executor`` (a Dask
-            ``client.get_executor()``, ``submitit.AutoExecutor`` for SLURM, a ``ProcessPoolExecutor``, the Ray
-            adapter of :mod:`audionoise.offline.backends`) instead of ``workers`` local processes; its workers
+            ``client.get_executor()``, a ``ProcessPoolExecutor``, the Ray adapter of
+            :mod:`audionoise.offline.backends`; also ``submitit.AutoExecutor`` for SLURM, whose jobs are polled)
+            instead of ``workers`` local processes; its workers
             must see ``in_path`` and ``out_dir`` at the same paths (:mod:`audionoise.offline.tasks`: failure model).
             Outputs and manifest are byte-identical to ``workers=1``.
 
@@ -322,8 +323,9 @@ def augment(in_path: str | os.PathLike, out_dir: str | os.PathLike, pipeline_or_
     start = time.perf_counter()
     if not isinstance(workers, int) or isinstance(workers, bool) or not 1 <= workers <= MAX_WORKERS:
         raise OfflineUsageError(f"workers ({workers!r}) must be an integer from 1 to {MAX_WORKERS}")
-    if executor is not None and not isinstance(executor, cf.Executor):
-        raise OfflineUsageError(f"executor must be a concurrent.futures.Executor, got {type(executor).__name__}")
+    if executor is not None and not callable(getattr(executor, "submit", None)):
+        raise OfflineUsageError(f"executor must be a concurrent.futures.Executor (or submitit's executor: any object "
+                                f"with submit(fn, *args)), got {type(executor).__name__}")
     control = runner.Control()
     control.install()
     blas = set_blas_threads(1)  # one thread per process, workers included (they fork from here)

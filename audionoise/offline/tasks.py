@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import shutil
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -51,9 +52,10 @@ def _runner(job: Job) -> Runner:
     key = (job.token, job.out_dir)
     runner = _RUNNERS.get(key)
     if runner is None:
-        from audionoise.runtime import set_blas_threads
+        from audionoise.runtime import keep_freed_memory, set_blas_threads
 
         set_blas_threads(1)  # one thread per worker process: parallelism comes from the workers
+        keep_freed_memory()  # as the job's own workers (Dask's nanny sets MALLOC_TRIM_THRESHOLD_=64 kB)
         if len(_RUNNERS) >= 4:
             _RUNNERS.clear()
         runner = _RUNNERS[key] = Runner(job)
@@ -127,10 +129,26 @@ def _died(item: Item) -> Result:
                                                 f"({RETRIES + 1} attempts); retried by --resume"))
 
 
-def run_executor(executor: cf.Executor, tasks: list[tuple[Item, list[int]]], job: Job, parts: Path,
-                 bar: Any, control: Control, in_flight: int = 64) -> Iterator[Result]:
+def _wait(futures: list) -> list:
+    """The finished ones of ``futures``, waiting up to ~0.5 s for one: ``concurrent.futures`` futures, or any
+    object with ``done()`` and ``result()`` (submitit's jobs), polled."""
+    if all(isinstance(f, cf.Future) for f in futures):
+        return list(cf.wait(futures, timeout=0.5, return_when=cf.FIRST_COMPLETED)[0])
+    finished = [f for f in futures if f.done()]
+    if not finished:
+        time.sleep(0.5)
+    return finished
+
+
+def run_executor(executor: Any, tasks: list[tuple[Item, list[int]]], job: Job, parts: Path,
+                 bar: Any, control: Control, in_flight: int | None = None) -> Iterator[Result]:
     """Yield the results of ``tasks`` run as :func:`run_task` calls on ``executor``; after a stop (signal, fatal
-    write error) nothing new is submitted and the tasks in flight are waited for."""
+    write error) nothing new is submitted and the tasks in flight are waited for.
+
+    ``in_flight``: most tasks submitted and not finished (default: twice the executor's ``_max_workers``, which
+    ``ProcessPoolExecutor`` and the executors of :mod:`audionoise.offline.backends` carry; else 64)."""
+    if in_flight is None:
+        in_flight = max(4, 2 * int(getattr(executor, "_max_workers", 0) or 32))
     size = max(1, min(TASK_INPUTS, len(tasks) // 16 or 1))
     chunks = [tasks[i:i + size] for i in range(0, len(tasks), size)]
     pending = list(reversed(range(len(chunks))))
@@ -145,7 +163,7 @@ def run_executor(executor: cf.Executor, tasks: list[tuple[Item, list[int]]], job
             submit(pending.pop(), 0)
         if not futures:
             break
-        finished, _ = cf.wait(futures, timeout=0.5, return_when=cf.FIRST_COMPLETED)
+        finished = _wait(list(futures))
         for fut in finished:
             n, attempt = futures.pop(fut)
             try:
