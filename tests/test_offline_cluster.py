@@ -17,7 +17,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from audionoise._fs import temp_name
+from audionoise.io.files import temp_name
 from audionoise.cli import main as cli_main
 from audionoise.offline import augment
 from audionoise.offline import tasks as tasks_module

@@ -20,7 +20,7 @@ import socket
 import sys
 from typing import Any, Callable, Iterator
 
-from audionoise.extras import MissingExtraError, require
+from audionoise.runtime.extras import MissingExtraError, require
 from audionoise.offline.pipelines import OfflineUsageError
 
 __all__ = ["BACKENDS", "RayExecutor", "executor"]
