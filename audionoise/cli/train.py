@@ -119,7 +119,7 @@ def _file_keys(args: argparse.Namespace) -> set[str]:
     try:
         with open(args.config, "rb") as fh:
             return set(tomllib.load(fh))
-    except (OSError, tomllib.TOMLDecodeError):
+    except (OSError, tomllib.TOMLDecodeError, RecursionError):
         return set()  # load_train_config reports it
 
 

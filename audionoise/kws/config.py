@@ -179,13 +179,23 @@ def load_train_config(path: str | os.PathLike | None = None, **overrides: Any) -
     values: dict[str, Any] = {}
     allowed = [f.name for f in dataclasses.fields(TrainConfig)]
     if path is not None:
+        from audionoise.config_files import MAX_CONFIG_BYTES
+        from audionoise.runtime.limits import MAX_CONFIG_DEPTH, check_config_shape
+
         try:
+            if os.path.getsize(path) > MAX_CONFIG_BYTES:
+                raise ValueError(f"config file {str(path)!r} is larger than {MAX_CONFIG_BYTES >> 20} MiB; a training "
+                                 "config is a few kB")
             with open(path, "rb") as fh:
                 values = tomllib.load(fh)
         except FileNotFoundError:
             raise ValueError(f"config file {str(path)!r} does not exist") from None
         except tomllib.TOMLDecodeError as exc:
             raise ValueError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
+        except RecursionError:
+            raise ValueError(f"config file {str(path)!r} nests deeper than {MAX_CONFIG_DEPTH} levels; flatten "
+                             "it") from None
+        check_config_shape(values, f"config file {str(path)!r}")
         unknown = sorted(set(values) - set(allowed))
         if unknown:
             raise ValueError(f"unknown field(s) {unknown} in {str(path)!r}; allowed fields: {allowed}")
