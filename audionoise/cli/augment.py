@@ -131,6 +131,10 @@ def register(subparsers) -> None:
                    help="auto: NumPy (no torch import, ~2 s less start-up) for white/background noise, time masks "
                         "and gain with their common options, torch for everything else; torch: every output "
                         "from the torch pipeline (equal to the library call with a torch.Generator)")
+    p.add_argument("--stems", action="store_true",
+                   help="speech-enhancement data: also write each output's clean target (the signal before the "
+                        "additive noise) and noise stem next to it (_clean, _noise; manifest fields clean_filepath, "
+                        "noise_filepath); every additive noise injector must come last in the pipeline")
     p.add_argument("--ext", type=_extensions, default=None, metavar="wav,flac,...",
                    help="extensions treated as audio (default: all supported)")
     add_quiet(p)
@@ -181,7 +185,8 @@ def _run(args: argparse.Namespace) -> int:
 
     with executor(args.backend, args.workers, args.address) as ex:  # None: the local process pool
         summary = augment(args.in_dir, args.out_dir, pipeline, workers=args.workers if ex is None else 1,
-                          progress=not args.quiet, wait=args.wait, executor=ex, **common)
+                          progress=not args.quiet, wait=args.wait, executor=ex, stems=args.stems,
+                          **common)
     print(summary)
     if summary.failed:
         print(f"{summary.failed} input(s) failed: see {summary.errors}", file=sys.stderr)

@@ -269,7 +269,7 @@ def augment(in_path: str | os.PathLike, out_dir: str | os.PathLike, pipeline_or_
             shard: tuple[int, int] = (0, 1), fmt: str = "same", sample_rate: int | None = None,
             extensions: Iterable[str] | None = None, progress: bool = True,
             on_clip: str = clipping.DEFAULT_POLICY, engine: str = "auto", wait: bool = False,
-            executor: cf.Executor | None = None) -> Summary:
+            executor: cf.Executor | None = None, stems: bool = False) -> Summary:
     """Write ``copies`` augmented versions of every input of ``in_path`` under ``out_dir``.
 
     ``in_path`` is a folder (its tree is mirrored), a single audio file, or a NeMo-style ``.jsonl`` manifest
@@ -310,6 +310,9 @@ def augment(in_path: str | os.PathLike, out_dir: str | os.PathLike, pipeline_or_
             instead of ``workers`` local processes; its workers
             must see ``in_path`` and ``out_dir`` at the same paths (:mod:`audionoise.offline.tasks`: failure model).
             Outputs and manifest are byte-identical to ``workers=1``.
+        stems: Also write each output's clean target and noise stem next to it (``x_aug0_clean.wav``,
+            ``x_aug0_noise.wav``; manifest fields ``clean_filepath`` and ``noise_filepath``) for speech-enhancement
+            training (:mod:`audionoise.offline.stems`: every additive injector must come last in the pipeline).
 
     Returns:
         A :class:`Summary`; ``summary.exit_status`` is 0 if every input succeeded, 1 if some failed, 3 if a write
@@ -335,7 +338,7 @@ def augment(in_path: str | os.PathLike, out_dir: str | os.PathLike, pipeline_or_
             with _signal_stops(control):  # preparation writes nothing: a signal ends it at once
                 spec = JobSpec.create(in_path, out_dir, pipeline_or_config, copies=copies, seed=seed, shard=shard,
                                       fmt=fmt, sample_rate=sample_rate, extensions=extensions, on_clip=on_clip,
-                                      engine=engine)
+                                      engine=engine, stems=stems)
                 scanned = _scan(spec)
         except _Stopped:
             where = Path(out_dir)

@@ -51,6 +51,7 @@ class Job:
     base_dir: Path | None = None
     engine: str = "auto"
     token: str = ""  # names the job's settings (a hash of run.json): a worker's runner cache key
+    stems: bool = False  # also write each output's clean target and noise stem (offline.stems)
 
 
 @dataclass
@@ -216,7 +217,8 @@ class Runner:
         return out_rel, job.out_dir / out_rel, output_subtype(io.format_for_path(out_rel)[0], meta.subtype)
 
     def _manifest_row(self, item: Item, k: int, out_rel: str, rate: int, frames: int, channels: int, subtype: str,
-                      level: dict, records: list[dict], engine: str | None = None) -> tuple[str, str]:
+                      level: dict, records: list[dict], engine: str | None = None,
+                      stems: dict | None = None) -> tuple[str, str]:
         """The output's name and its manifest line (JSON, encoded here: in a worker process with ``--workers``).
 
         ``level``: the clipping policy's fields (``clipped``, and ``normalized_db`` for a scaled output);
@@ -230,7 +232,10 @@ class Runner:
         if converted:
             record["converted_from"] = converted  # e.g. "m4a": audionoise does not write that container
         record["transforms"] = records
-        return out_rel, line(_row(item, job, record))
+        row = _row(item, job, record)
+        if stems:  # clean_filepath / noise_filepath, relative to OUT like audio_filepath
+            row.update(stems)
+        return out_rel, line(row)
 
     def _save(self, item: Item, k: int, y, rate: int, meta: io.AudioInfo, records: list[dict],
               within: bool = False, engine: str | None = None) -> tuple[str, str]:
@@ -284,6 +289,34 @@ class Runner:
             _failure(result, item, exc)
         return result
 
+    def _save_stems(self, item: Item, k: int, noisy, clean, rate: int, meta: io.AudioInfo,
+                    records: list[dict]) -> tuple[str, str]:
+        """Write output ``k`` with its clean target and noise stem (:mod:`audionoise.offline.stems`): the noisy
+        file under the job's clipping policy (a scaled output scales the clean target alike), the clean target
+        (clamped to full scale in an integer subtype), and ``noise = noisy - clean`` from what was written (read
+        back for an integer subtype, so the three files add up exactly there)."""
+        from audionoise.offline.stems import stem_names
+
+        job = self.job
+        out_rel, dst, subtype = self._target(item, k, meta)
+        peak = noisy.abs().max()
+        noisy, level = clipping.limit(noisy, subtype, job.on_clip, out_rel)
+        if "normalized_db" in level:  # the whole output was scaled by 1 / peak: so is its clean target
+            clean = clean * (1.0 / float(peak))
+        clean_rel, noise_rel = stem_names(out_rel)
+        io.save(dst, noisy, rate, subtype=subtype)
+        if clipping.fixed_scale(subtype):
+            clean = clean.clamp(-1.0, 1.0)
+            io.save(job.out_dir / clean_rel, clean, rate, subtype=subtype)
+            noisy, clean = io.load(dst)[0], io.load(job.out_dir / clean_rel)[0]
+            noise = (noisy - clean).clamp(-1.0, 1.0)
+        else:
+            io.save(job.out_dir / clean_rel, clean, rate, subtype=subtype)
+            noise = noisy - clean
+        io.save(job.out_dir / noise_rel, noise, rate, subtype=subtype)
+        return self._manifest_row(item, k, out_rel, rate, int(noisy.shape[-1]), int(noisy.shape[0]), subtype, level,
+                                  records, stems={"clean_filepath": clean_rel, "noise_filepath": noise_rel})
+
     def process_item(self, item: Item, copies: list[int], loaded=None) -> Result:
         """Augment one input into the given copies, one pipeline call per copy."""
         torch = torch_single_threaded()
@@ -295,6 +328,16 @@ class Runner:
             pipe = pipelines.get(rate)
             for k in copies:
                 seed = output_seed(job.seed, item.key, k)
+                if job.stems:
+                    from audionoise.offline.stems import augment_with_stems
+
+                    with torch.no_grad():
+                        noisy, clean, new_lengths, records = augment_with_stems(
+                            pipe, x[None], torch.Generator().manual_seed(seed))
+                    n = noisy.shape[-1] if new_lengths is None else int(new_lengths[0])
+                    result.lines.append(self._save_stems(item, k, noisy[0, ..., :n], clean[0, ..., :n], rate, meta,
+                                                         records[0]))
+                    continue
                 with torch.no_grad():
                     out = pipe(x[None], generator=torch.Generator().manual_seed(seed), return_params=True)
                 if len(out) == 3:  # a length-changing pipeline (speed perturbation, ...): (y, lengths, records)
@@ -319,6 +362,11 @@ class Runner:
         groups: dict[tuple, list[tuple[int, int]]] = {}     # (rate, shape) -> [(task index, copy)]
         loaded: dict[int, tuple] = {}
         for t, (item, copies) in enumerate(tasks):
+            if job.stems:  # the torch pipeline, one file at a time, whole files (offline.stems)
+                results[t] = self.process_item(item, copies)
+                if results[t].fatal:
+                    return results
+                continue
             long = self._long_input(item)
             if long is not None:
                 try:

@@ -58,12 +58,13 @@ class JobSpec:
     sample_rate: int | None = None
     extensions: frozenset[str] = io.READABLE_EXTENSIONS
     on_clip: str = clipping.DEFAULT_POLICY
+    stems: bool = False
 
     @classmethod
     def create(cls, in_path: str | os.PathLike, out_dir: str | os.PathLike, pipeline_or_config: Any,
                copies: int = 1, seed: int = 0, shard: tuple[int, int] = (0, 1), fmt: str = "same",
                sample_rate: int | None = None, extensions: Iterable[str] | None = None,
-               on_clip: str = clipping.DEFAULT_POLICY, engine: str = "auto") -> "JobSpec":
+               on_clip: str = clipping.DEFAULT_POLICY, engine: str = "auto", stems: bool = False) -> "JobSpec":
         """Check every option and both paths, read the config and build its pipeline once.
 
         Raises:
@@ -81,9 +82,15 @@ class JobSpec:
             except (TypeError, ValueError):
                 raise OfflineUsageError(f"seed ({seed!r}) must be an integer") from None
         pipelines = Pipelines(pipeline_or_config, engine)
-        spec = cls(in_path, out_dir, pipelines, copies, int(seed), shard, fmt, sample_rate, exts, on_clip)
+        spec = cls(in_path, out_dir, pipelines, copies, int(seed), shard, fmt, sample_rate, exts, on_clip,
+                   bool(stems))
         spec.settings  # noqa: B018  (a config that has no text form fails here, as before)
         pipelines.validate()
+        if stems:  # refused with one line where the pipeline has no clean / noise decomposition
+            from audionoise.offline import stems as stem_rules
+
+            stem_rules.check(pipelines.module if pipelines.module is not None
+                             else pipelines.get(int(pipelines.default_rate or sample_rate or 16000)))
         return spec
 
     @property
@@ -106,6 +113,8 @@ class JobSpec:
                 pipe = repr(pipelines.module)
         engine = pipelines.engine if pipelines.config is not None else "torch"
         extra = {"numpy_stream": "torch"} if engine == "auto" else {}  # the NumPy engine draws torch's stream (0.2+)
+        if self.stems:
+            extra["stems"] = True
         return json.dumps({"seed": self.seed, "format": self.fmt, "sample_rate": self.sample_rate,
                            "on_clip": self.on_clip, "pipeline": pipe, "engine": engine, **extra},
                           sort_keys=True, indent=1, ensure_ascii=False, default=str) + "\n"
@@ -115,7 +124,8 @@ class JobSpec:
         p = self.pipelines
         return Job(self.out_dir, self.out_dir.resolve(), self.seed, self.fmt, self.sample_rate, manifest_input,
                    self.on_clip, pipeline=p.config if p.config is not None else p.module, base_dir=p.base_dir,
-                   engine=p.engine, token=hashlib.blake2b(self.settings.encode(), digest_size=8).hexdigest())
+                   engine=p.engine, token=hashlib.blake2b(self.settings.encode(), digest_size=8).hexdigest(),
+                   stems=self.stems)
 
 
 #: most copies per input of one job (a real job makes 1-100)

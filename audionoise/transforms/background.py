@@ -90,6 +90,8 @@ class BackgroundNoise(Injector):
     """
 
     path_field = "noise"
+    #: adds a signal independent of the input (offline --stems: the noise stem)
+    adds_noise = True
 
     batchable = True
 

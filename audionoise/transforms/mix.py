@@ -49,6 +49,8 @@ class Mix(Injector):
     """
 
     path_field = "source"
+    #: adds a signal independent of the input (offline --stems: the noise stem)
+    adds_noise = True
 
     def __init__(self, min_sir_db: float, max_sir_db: float, source: Any = None, *, sample_rate: int | None = None,
                  p: float = 1.0, snr_reference: str = "full") -> None:

@@ -40,6 +40,9 @@ class ColoredNoise(Injector):
         >>> y = t(x, generator=torch.Generator().manual_seed(0))
     """
 
+    #: adds a signal independent of the input (offline --stems: the noise stem)
+    adds_noise = True
+
     batchable = True
 
     def __init__(self, min_snr_db: float, max_snr_db: float, min_exponent: float = 0.0, max_exponent: float = 0.0,

@@ -79,6 +79,8 @@ class ShortNoises(Injector):
     """
 
     path_field = "noise"
+    #: adds a signal independent of the input (offline --stems: the noise stem)
+    adds_noise = True
 
     def __init__(self, noise: Any, min_snr_db: float, max_snr_db: float, *, sample_rate: int | None = None,
                  min_duration_s: float = 0.1, max_duration_s: float = 0.5, num_events: Any = (1, 3),
