@@ -115,7 +115,13 @@ def test_cli_grid_exit_codes(folders, tmp_path, capsys):
     assert cli_main(["grid", str(clean), str(tmp_path / "o"), "--noise", str(noise), "--snr", "0"]) == 0
     assert "3 input(s): 3 written" in capsys.readouterr().out
     assert cli_main(["grid", str(clean), str(tmp_path / "o2"), "--noise", str(tmp_path / "none")]) == 2
-    assert "noise folder" in capsys.readouterr().err
+    assert f"noise {str(tmp_path / 'none')!r} does not exist" in capsys.readouterr().err
+    # --noise takes whatever BackgroundNoise takes: a file, a glob (and repeats)
+    files = sorted(str(p) for p in noise.iterdir())
+    assert cli_main(["grid", str(clean), str(tmp_path / "f"), "--noise", files[0], "--noise", f"{noise}/*",
+                     "--snr", "0", "--seed", "0"]) == 0
+    rows = [json.loads(line) for line in (tmp_path / "f" / "manifest.jsonl").read_text().splitlines()]
+    assert len(rows) == 3 and all(r["snr_db"] == 0.0 for r in rows)
     (clean / "broken.wav").write_bytes(b"RIFF not really")
     assert cli_main(["grid", str(clean), str(tmp_path / "o3"), "--noise", str(noise), "--snr", "0"]) == 1
     err = [json.loads(line) for line in (tmp_path / "o3" / "errors.jsonl").read_text().splitlines()]

@@ -1,4 +1,4 @@
-"""``audionoise grid IN OUT --noise DIR --snr 20 10 0 -5``: a noisy test set for any task.
+"""``audionoise grid IN OUT --noise SOURCE --snr 20 10 0 -5``: a noisy test set for any task.
 
 Thin layer over :func:`audionoise.robustness.grid.make_grid` (exit status 0 all ok, 1 some inputs failed, 2 usage error).
 """
@@ -23,8 +23,9 @@ def register(subparsers) -> None:
                               description=DESCRIPTION, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("inp", metavar="IN", help="folder, audio file or JSONL manifest of clean clips (read only)")
     p.add_argument("out", metavar="OUT", help="output folder")
-    p.add_argument("--noise", required=True, default=argparse.SUPPRESS, metavar="DIR",
-                   help="folder of noise recordings, required")
+    p.add_argument("--noise", required=True, default=argparse.SUPPRESS, metavar="SOURCE", action="append",
+                   help="noise recordings, anything BackgroundNoise takes: a folder, an audio file, a glob pattern "
+                        "(quoted), a text file listing audio paths, a JSONL manifest; repeat for several; required")
     p.add_argument("--snr", type=float, nargs="+", default=[20.0, 10.0, 0.0, -5.0], help="SNRs in dB")
     p.add_argument("--seed", type=int, default=0, help="seed of the noise choice")
     p.add_argument("--per-noise", action="store_true", help="every noise clip for every input (else one drawn)")

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 from audionoise import io as aio
 from audionoise.corpora.manifests import BadLine, iter_lines, resolve
-from audionoise.io.globs import bounded_glob
+from audionoise.io.globs import any_match, bounded_glob
 
 #: file suffixes read as NeMo-style JSONL manifests (one JSON object per line)
 MANIFEST_SUFFIXES = frozenset({".jsonl", ".json"})
@@ -44,6 +44,22 @@ def skip(skipped: list[dict[str, str]], name: str, reason: str) -> None:
     """Record a skipped entry in ``skipped`` and warn about it (one line naming it and the reason)."""
     skipped.append({"clip": name, "reason": reason})
     warnings.warn(f"noise bank: skipped {name}: {reason}", NoiseBankWarning, stacklevel=4)
+
+
+def absolute_sources(noise: Any, what: str = "noise") -> str | list[str]:
+    """``noise`` (one source or a list) with each path made absolute, so a config or a settings file written from
+    it does not depend on the folder it is read from; ``ValueError`` naming ``what`` for a source that does not
+    exist or a pattern that matches nothing (the files themselves are read later, by :func:`collect`)."""
+    out = []
+    for item in flatten_sources(noise):
+        text = os.path.expanduser(item)
+        if os.path.exists(text):
+            out.append(str(Path(text).resolve()))
+        elif glob.has_magic(text) and any_match(text):
+            out.append(os.path.abspath(text))
+        else:
+            raise ValueError(f"{what} {item!r} does not exist (or, as a pattern, matches no file); pass {SOURCE_KINDS}")
+    return out[0] if len(out) == 1 else out
 
 
 def flatten_sources(source: Any) -> list[str]:

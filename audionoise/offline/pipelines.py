@@ -37,25 +37,12 @@ def _snr_range(snr: float | tuple[float, ...] | list[float], flag: str) -> tuple
 
 
 def _noise_source(noise: str | os.PathLike | list) -> str | list[str]:
-    """``noise`` (one source or a list) with each path made absolute (the config does not depend on the folder it
-    is read from); a source that does not exist, or a pattern that matches nothing, is a usage error."""
-    import glob
+    from audionoise.corpora.noise_sources import absolute_sources
 
-    from audionoise.corpora.noise_sources import SOURCE_KINDS
-    from audionoise.io.globs import any_match
-
-    items = list(noise) if isinstance(noise, (list, tuple)) else [noise]
-    out = []
-    for item in items:
-        text = os.path.expanduser(os.fspath(item))
-        if os.path.exists(text):
-            out.append(str(Path(text).resolve()))
-        elif glob.has_magic(text) and any_match(text):
-            out.append(os.path.abspath(text))
-        else:
-            raise OfflineUsageError(f"--noise {os.fspath(item)!r} does not exist (or, as a pattern, matches no file); "
-                                    f"pass {SOURCE_KINDS}")
-    return out[0] if len(out) == 1 else out
+    try:
+        return absolute_sources(noise, "--noise")
+    except ValueError as exc:
+        raise OfflineUsageError(str(exc)) from None
 
 
 def quick_config(noise: str | os.PathLike | list | None = None, snr: float | tuple[float, ...] | None = None,

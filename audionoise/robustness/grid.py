@@ -56,6 +56,17 @@ class GridUsageError(ValueError):
     """A problem with the arguments (missing input, output inside the input, changed settings on resume)."""
 
 
+def _noise(noise: Any) -> str | list[str]:
+    """The noise source(s), absolute (anything :class:`~audionoise.BackgroundNoise` takes); a usage error when one
+    does not exist."""
+    from audionoise.corpora.noise_sources import absolute_sources
+
+    try:
+        return absolute_sources(noise, "noise")
+    except ValueError as exc:
+        raise GridUsageError(str(exc)) from None
+
+
 def grid_inputs(inp: str | os.PathLike) -> list[dict[str, Any]]:
     """The clips of ``inp``: ``[{"key", "path", "offset", "duration", "fields", "rel"}]`` in a fixed order.
 
@@ -111,14 +122,14 @@ def _windows(bank, key: str, per_noise: bool, seed: int) -> list[tuple[int, int]
 
 
 def _settings(noise, snrs, seed, per_noise, subtype, sample_rate) -> dict[str, Any]:
-    return {"noise": str(Path(noise).resolve()), "snr_db": list(snrs), "seed": seed, "per_noise": per_noise,
+    return {"noise": noise, "snr_db": list(snrs), "seed": seed, "per_noise": per_noise,
             "subtype": subtype, "sample_rate": sample_rate}
 
 
 def make_grid(
     inp: str | os.PathLike,
     out: str | os.PathLike,
-    noise: str | os.PathLike,
+    noise: str | os.PathLike | list,
     snrs: Sequence[float],
     *,
     seed: int = 0,
@@ -133,7 +144,8 @@ def make_grid(
     Args:
         inp: Folder, audio file or JSONL manifest of clean clips (read only).
         out: Output folder (created; must not be inside a folder ``inp``).
-        noise: Folder of noise recordings.
+        noise: Noise recordings: anything :class:`~audionoise.BackgroundNoise` takes (a folder, an audio file, a
+            glob pattern, a list file, a JSONL manifest, or a list of these).
         snrs: SNRs in dB.
         seed: Seed of the noise choice.
         per_noise: Every noise clip for every input (else one drawn per input).
@@ -156,8 +168,7 @@ def make_grid(
     names = condition_names(snrs)
     if len(set(names)) != len(names):
         raise GridUsageError(f"snrs {snrs} has duplicates")
-    if not Path(noise).is_dir():
-        raise GridUsageError(f"noise folder {str(noise)!r} does not exist; pass a folder of noise recordings")
+    noise = _noise(noise)
     inp_path, out = Path(inp), Path(out)
     if inp_path.is_dir() and (out.resolve() == inp_path.resolve() or inp_path.resolve() in out.resolve().parents):
         raise GridUsageError(f"output folder {str(out)!r} is inside the input folder {str(inp)!r}; choose another")
@@ -185,7 +196,7 @@ def make_grid(
             errors.append({"input": str(clip["path"]), "reason": err.reason})
             continue
         if sr not in banks:
-            banks[sr] = NoiseBank.from_folder(noise, sr)
+            banks[sr] = NoiseBank.from_source(noise, sr)
         bank = banks[sr]
         extra = {k: v for k, v in clip["fields"].items() if k not in _OWN_FIELDS + ("offset",)}
         if clip["fields"]:
