@@ -191,3 +191,17 @@ def test_python_preview_rejects_bad_clips():
         an.preview(an.WhiteNoise(0, 1), np.array([0.0, np.nan]), 16000)
     with pytest.raises(ValueError, match="one name per clip"):
         an.preview(an.WhiteNoise(0, 1), [np.zeros(10), np.zeros(10)], 16000, names=["a"])
+
+
+def test_quick_flags_are_augments(tmp_path):
+    """The same options as augment: --noise repeatable (any source), --snr one value (fixed) or a range."""
+    clips = _clips(tmp_path / "in", n=2)
+    noise = sorted(str(p) for p in assets.noise_dir().glob("*.wav"))
+    assert main(["preview", str(clips), str(tmp_path / "page"), "--noise", noise[0], "--noise", noise[1],
+                 "--snr", "5", "--white-snr", "20", "30", "--dry-draws", "0", "-q"]) == 0
+    data = json.loads((tmp_path / "page" / "preview.json").read_text())
+    recs = [r for ex in data["examples"] for c in ex["copies"] for r in c["transforms"]]
+    bg = [r for r in recs if r["transform"] == "BackgroundNoise"]
+    assert len(bg) == 4 and all(r["snr_db"] == 5.0 and abs(r["snr_db_measured"] - 5.0) < 0.01 for r in bg)
+    assert {r["clip_name"].rsplit("/", 1)[-1] for r in bg} <= {Path(noise[0]).name, Path(noise[1]).name}
+    assert all(20 <= r["snr_db"] <= 30 for r in recs if r["transform"] == "WhiteNoise")

@@ -79,12 +79,8 @@ def _extensions(text: str) -> list[str]:
     return [e.strip() for e in text.split(",") if e.strip()]
 
 
-def register(subparsers) -> None:
-    p = subparsers.add_parser("augment", help="augment a folder of audio files offline",
-                              description=DESCRIPTION, epilog=EPILOG, formatter_class=HelpFormatter)
-    p.add_argument("in_dir", metavar="IN", nargs="?",
-                   help="folder of input audio, one audio file, or a .jsonl manifest (read only)")
-    p.add_argument("out_dir", metavar="OUT", nargs="?", help="output folder (created; must not be inside IN)")
+def add_pipeline_args(p: argparse.ArgumentParser) -> None:
+    """``--config`` and the quick flags (shared with ``audionoise preview``; read back by :func:`_pipeline`)."""
     p.add_argument("--config", default=None, metavar="PIPELINE.toml",
                    help="pipeline config (.toml, .yaml/.yml or .json); or build one with the quick flags below")
     quick = p.add_argument_group("quick pipeline (instead of --config): background noise, white noise, time mask")
@@ -98,6 +94,15 @@ def register(subparsers) -> None:
                        help="add white noise at this SNR in dB: one value (fixed) or a range LO HI")
     quick.add_argument("--time-mask", type=_seconds, default=None, metavar="MAX_S",
                        help="silence one stretch of up to MAX_S seconds")
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("augment", help="augment a folder of audio files offline",
+                              description=DESCRIPTION, epilog=EPILOG, formatter_class=HelpFormatter)
+    p.add_argument("in_dir", metavar="IN", nargs="?",
+                   help="folder of input audio, one audio file, or a .jsonl manifest (read only)")
+    p.add_argument("out_dir", metavar="OUT", nargs="?", help="output folder (created; must not be inside IN)")
+    add_pipeline_args(p)
     p.add_argument("--print-config", action="store_true",
                    help="print the pipeline as TOML and exit (IN and OUT not needed)")
     p.add_argument("--dry-run", action="store_true",

@@ -11,7 +11,7 @@ import argparse
 import sys
 
 from audionoise.cli._common import HelpFormatter, add_quiet
-from audionoise.cli.augment import _extensions, _pipeline, _positive, _seconds
+from audionoise.cli.augment import _extensions, _pipeline, _positive, add_pipeline_args
 
 DESCRIPTION = """\
 Pick N inputs of IN (a folder, one audio file or a .jsonl manifest, as for augment; in an order drawn from
@@ -46,16 +46,7 @@ def register(subparsers) -> None:
                               description=DESCRIPTION, epilog=EPILOG, formatter_class=HelpFormatter)
     p.add_argument("in_dir", metavar="IN", help="folder of input audio, one audio file, or a .jsonl manifest")
     p.add_argument("out_dir", metavar="OUT_DIR", help="folder for index.html and its files (created)")
-    p.add_argument("--config", default=None, metavar="PIPELINE.toml",
-                   help="pipeline config (.toml, .yaml/.yml or .json); or build one with the quick flags below")
-    quick = p.add_argument_group("quick pipeline (instead of --config): background noise, white noise, time mask")
-    quick.add_argument("--noise", default=None, metavar="DIR", help="folder of noise recordings (needs --snr)")
-    quick.add_argument("--snr", type=float, nargs=2, default=None, metavar=("LO", "HI"),
-                       help="SNR range in dB of the background noise")
-    quick.add_argument("--white-snr", type=float, nargs=2, default=None, metavar=("LO", "HI"),
-                       help="add white noise at an SNR in this range (dB)")
-    quick.add_argument("--time-mask", type=_seconds, default=None, metavar="MAX_S",
-                       help="silence one stretch of up to MAX_S seconds")
+    add_pipeline_args(p)  # --config or augment's quick flags, the same options
     p.add_argument("-n", type=_positive, default=8, dest="n", help="inputs on the page")
     p.add_argument("--copies", type=_positive, default=2, help="augmented copies per input")
     p.add_argument("--seed", type=int, default=0, help="run seed (picks the inputs; seeds the copies as augment)")
