@@ -205,3 +205,32 @@ def test_quick_flags_are_augments(tmp_path):
     assert len(bg) == 4 and all(r["snr_db"] == 5.0 and abs(r["snr_db_measured"] - 5.0) < 0.01 for r in bg)
     assert {r["clip_name"].rsplit("/", 1)[-1] for r in bg} <= {Path(noise[0]).name, Path(noise[1]).name}
     assert all(20 <= r["snr_db"] <= 30 for r in recs if r["transform"] == "WhiteNoise")
+
+
+def test_manifest_segments_and_single_file_inputs_equal_augment(tmp_path):
+    """IN as a JSONL manifest (segments of one file share a path: keys get .L<line>) and as one file."""
+    clips = _clips(tmp_path / "in", n=2, seconds=1.0)
+    lines = [{"audio_filepath": str(clips / "c0.wav"), "offset": 0.0, "duration": 0.4},
+             {"audio_filepath": str(clips / "c0.wav"), "offset": 0.5, "duration": 0.3},
+             {"audio_filepath": str(clips / "c1.wav")}]
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    for src, n in ((manifest, 3), (clips / "c1.wav", 1)):
+        out = tmp_path / f"aug_{src.suffix[1:]}"
+        augment(src, out, QUICK, copies=1, seed=2, fmt="wav", progress=False)
+        pv = preview_files(src, QUICK, n=8, copies=1, seed=2, dry_draws=0)
+        assert len(pv.examples) == n and pv.errors == []
+        for ex in pv.examples:
+            stem = ex.key.rsplit(".", 1)[0]
+            offline = sf.read(out / f"{stem}_aug0.wav", dtype="float32", always_2d=True)[0].T
+            saved = np.frombuffer(_pcm_bytes(ex.copies[0].samples), "<i2")
+            assert np.array_equal(saved, np.round(offline[0] * 32768).astype("<i2")), ex.key
+    c0, c1 = ((clips / n).as_posix().lstrip("/") for n in ("c0.wav", "c1.wav"))
+    keys = sorted(e.key for e in preview_files(manifest, QUICK, n=8, copies=1, dry_draws=0).examples)
+    assert keys == [c0[:-4] + ".L1.wav", c0[:-4] + ".L2.wav", c1]
+
+
+def _pcm_bytes(x: np.ndarray) -> bytes:
+    from audionoise.io import _wav
+
+    return _wav.encode_pcm16(np.ascontiguousarray(x.T))
