@@ -106,6 +106,13 @@ def test_cli_evaluate_writes_json_plot_and_confusion(trained, tmp_path, capsys):
     assert (tmp_path / "acc_confusion.png").read_bytes()[:8] == PNG_MAGIC
     printed = capsys.readouterr().out
     assert "augmented" in printed and "0 dB" in printed
+    # --noise takes whatever BackgroundNoise takes: the folder's files as a glob give the same accuracies
+    argv_glob = ["evaluate", str(runs[1]), "--data", str(paths["kws"]), "--noise", f"{paths['noise_eval']}/*.wav",
+                 "--snr", "10", "0", "--json", str(tmp_path / "glob.json")]
+    assert cli_main(argv_glob) == 0
+    assert json.loads((tmp_path / "glob.json").read_text())["snr"] == doc["snr"]
+    assert cli_main(argv_glob[:5] + [str(tmp_path / "none")] + argv_glob[6:]) == 2
+    assert "--noise" in capsys.readouterr().err
     # several runs: one JSON with every run, one confusion PNG per run
     argv = ["evaluate", *map(str, runs), "--data", str(paths["kws"]), "--noise", str(paths["noise_eval"]),
             "--snr", "0", "--json", str(out), "--confusion", str(tmp_path / "cm.png")]
@@ -144,5 +151,5 @@ def test_errors_name_the_problem(trained, tmp_path):
     paths, runs = trained
     with pytest.raises(ValueError, match="no checkpoint"):
         evaluate_run(tmp_path, paths["kws"])
-    with pytest.raises(ValueError, match="noise folder"):
+    with pytest.raises(ValueError, match="noise source .* does not exist"):
         evaluate_run(runs[0], paths["kws"], noise=tmp_path / "nope")

@@ -22,7 +22,9 @@ def register(subparsers) -> None:
     p.add_argument("--data", required=True, help="Speech-Commands-layout folder")
     p.add_argument("--subset", default="testing", choices=["testing", "validation", "training"],
                    help="which split of --data to evaluate on")
-    p.add_argument("--noise", help="folder of noise recordings to mix in (default: none, clean accuracy only)")
+    p.add_argument("--noise", metavar="SOURCE",
+                   help="noise recordings to mix in, anything BackgroundNoise takes (a folder, an audio file, a quoted "
+                        "glob, a list file, a JSONL manifest; default: none, clean accuracy only)")
     p.add_argument("--snr", type=float, nargs="+", default=[20.0, 10.0, 5.0, 0.0, -5.0], help="SNRs in dB")
     p.add_argument("--json", help="write the results here")
     p.add_argument("--plot", help="write the accuracy-vs-SNR PNG here (needs audionoise[plot])")
@@ -79,8 +81,13 @@ def run(args: argparse.Namespace) -> int:
         if not Path(run_dir).exists():
             raise UsageError(f"run {run_dir!r} does not exist; pass a run folder written by `audionoise train`")
     existing_dir(args.data, "--data")
-    if args.noise is not None:
-        existing_dir(args.noise, "--noise")
+    if args.noise is not None:  # anything BackgroundNoise takes: a folder, a file, a glob, a list file, a manifest
+        from audionoise.corpora.noise_sources import absolute_sources
+
+        try:
+            absolute_sources(args.noise, "--noise")
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
     if args.plot or args.confusion:  # before the evaluation: a missing extra should not cost a whole run
         from audionoise.kws.plots import plot_accuracy_by_noise, plot_accuracy_vs_snr, plot_confusion
     if args.html:

@@ -133,7 +133,7 @@ def evaluate(runs: Sequence[str | os.PathLike], data: str | os.PathLike, **kwarg
 
         sample_rates = {load_model(r, "cpu", kwargs.get("checkpoint", "best"))[0].config.sample_rate for r in runs}
         if len(sample_rates) == 1:
-            kwargs["bank"] = NoiseBank.from_folder(noise, sample_rates.pop())
+            kwargs["bank"] = NoiseBank.from_source(noise, sample_rates.pop())
     return {name: evaluate_run(run, data, **kwargs) for name, run in zip(run_names(runs), runs)}
 
 
@@ -199,7 +199,7 @@ def listening_clips(results: dict[str, dict], data: str | os.PathLike, noise: st
     chosen = sorted(wrong[:count], key=lambda j: last["keys"][j])
     if not chosen:
         return []
-    bank = NoiseBank.from_folder(noise, rate)
+    bank = NoiseBank.from_source(noise, rate)
     out = []
     for j in chosen:
         key = last["keys"][j]

@@ -161,7 +161,7 @@ def _bank(noise, sample_rate: int | None):
         raise ValueError("sample_rate is needed to load the noise folder (the rate of the dataset's clips)")
     from audionoise import NoiseBank
 
-    return NoiseBank.from_folder(noise, sample_rate)
+    return NoiseBank.from_source(noise, sample_rate)  # a folder, file, glob, list file or manifest
 
 
 def evaluate_model(
