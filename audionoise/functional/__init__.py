@@ -12,7 +12,7 @@ from audionoise.functional.speed import speed
 from audionoise.functional.snr import SNR_REFERENCES, active_mask, mix_at_snr, power, rms, snr_db, snr_gain
 from audionoise.functional.warp import warp_spectrogram
 from audionoise.functional.distortion import bit_crush, clip_threshold, clipped_fraction, hard_clip
-from audionoise.functional.eq import biquad_coefficients, biquad_filter, biquad_response
+from audionoise.functional.eq import biquad_coefficients, biquad_filter, biquad_response, sos_filter
 from audionoise.functional.loudness import integrated_loudness, k_weighting
 
 __all__ = ["CLIP_POLICIES", "COLORS", "SNR_REFERENCES", "a_law", "active_mask", "add_bursts", "burst_envelope",
@@ -21,4 +21,4 @@ __all__ = ["CLIP_POLICIES", "COLORS", "SNR_REFERENCES", "a_law", "active_mask", 
            "level_gain", "mix_at_snr", "mu_law", "peak", "power", "rms", "room_impulse", "rt60", "shape_noise",
            "snr_db", "snr_gain", "spec_time_mask", "speed", "synthetic_rir", "telephone", "time_mask",
            "warp_spectrogram", "bit_crush", "clip_threshold", "clipped_fraction", "hard_clip", "biquad_coefficients",
-           "biquad_filter", "biquad_response", "integrated_loudness", "k_weighting"]
+           "biquad_filter", "biquad_response", "integrated_loudness", "k_weighting", "sos_filter"]
