@@ -37,7 +37,8 @@ __all__ = ["Transform", "row_seed"]
 
 
 def row_seed(seed: int, epoch: int, key: Any) -> int:
-    """The seed of the row with ``key`` in ``epoch``: :func:`audionoise.kernels.seeds.derive_seed` ``(seed, epoch, key)``.
+    """The seed of the row with ``key`` in ``epoch``: :func:`audionoise.kernels.seeds.derive_seed`
+    ``(seed, epoch, key)``.
 
     Example:
         >>> row_seed(0, 1, "a.wav") == row_seed(0, 1, "a.wav") != row_seed(0, 2, "a.wav")

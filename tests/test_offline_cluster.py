@@ -54,6 +54,18 @@ def test_a_process_pool_executor_gives_the_bytes_of_one_process(setup, tmp_path)
     _no_temporaries(tmp_path / "out")
 
 
+def test_bad_inputs_on_an_executor_are_error_lines_as_in_a_local_job(setup, tmp_path):
+    root, config = setup
+    tone_files(tmp_path / "in", 10, frames=400)
+    (tmp_path / "in" / "spk1" / "broken.wav").write_bytes(b"RIFF\x00\x00not a wave file")
+    (tmp_path / "in" / "spk2" / "empty.flac").write_bytes(b"")
+    local = augment(tmp_path / "in", tmp_path / "ref", config, progress=False)
+    with cf.ThreadPoolExecutor(2) as ex:
+        s = augment(tmp_path / "in", tmp_path / "out", config, progress=False, executor=ex)
+    assert (s.failed, s.written, s.exit_status) == (local.failed, local.written, 1) == (2, 10, 1)
+    assert content(tmp_path / "out") == content(tmp_path / "ref")  # errors.jsonl included
+
+
 class _PolledJobs:
     """An executor like submitit's: ``submit`` gives job objects with ``done()`` and ``result()`` (no cf.Future)."""
 
