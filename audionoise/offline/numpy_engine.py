@@ -303,7 +303,7 @@ class NumpyPipeline:
                 y = w[None]
             else:
                 y = x + w
-        ratio = ps / (g * g * pn) if g > 0 else math.inf  # no noise added: "inf" (a silent input included)
+        ratio = ps / (g * g * pn) if g > 0 else math.inf  # no noise added (a silent input included): null below
         actual = _f32(10.0 * math.log10(ratio)) if 0 < ratio < math.inf else ratio
         if g > 0:
             mixed = {"clip": clip, "offset": offset}

@@ -171,5 +171,5 @@ def reached_snr(ps: Tensor, pn: Tensor, params: Params) -> Tensor:
     """``10*log10(ps / (g**2 * pn))`` with the gain formed in float64, as the whole-signal call records it."""
     ps64, pn64 = ps.double().numpy(), pn.double().numpy()
     g = gain_numpy(ps64, pn64, params.snr_db.numpy()) * params.applied.numpy()
-    with np.errstate(divide="ignore", invalid="ignore"):  # g = 0: no noise added, +inf as documented
+    with np.errstate(divide="ignore", invalid="ignore"):  # g = 0: no noise added (+inf; the record says null)
         return torch.from_numpy(np.where(g > 0, 10.0 * np.log10(ps64 / (g * g * pn64)), np.inf)).float()

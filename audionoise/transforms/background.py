@@ -382,7 +382,7 @@ class _Info(Mapping):
             if isinstance(g, list):  # one example, kept as Python values until now
                 g, capped = torch.tensor(g, dtype=torch.float64), torch.tensor(capped, dtype=torch.bool)
             self._fields = {"noise_added": g > 0, "gain_capped": capped,
-                            # no noise added (g = 0, a silent input included): +inf, as documented
+                            # no noise added (g = 0, a silent input included): +inf, never 0/0 (records: null)
                             "snr_db_actual": torch.where(g > 0, 10.0 * torch.log10(ps / (g * g * pn)),
                                                          torch.full_like(g, float("inf"))).float()}
         return self._fields
