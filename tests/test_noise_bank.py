@@ -82,6 +82,15 @@ def test_generate_writes_every_family_deterministically(tmp_path, monkeypatch):
                                        families=("impact", "water"))
     for name in ("impact_00.wav", "water_00.wav"):  # a clip does not depend on which others are made
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:  # one thread inside, whatever the caller's
+        noise_bank.generate_training_noise(tmp_path / "c", seed=3, clips_per_family=1, clip_seconds=0.5,
+                                           families=("music",))
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+    assert (tmp_path / "a" / "music_00.wav").read_bytes() == (tmp_path / "c" / "music_00.wav").read_bytes()
     bank = NoiseBank.from_folder(tmp_path / "a", SR, cache_dir=False)
     assert len(bank.clip_lengths) == len(names)
     with pytest.raises(ValueError, match="unknown"):

@@ -109,7 +109,8 @@ def generate_training_noise(
     ``out/families.json`` (clip name -> family). ``out`` is created; existing files are overwritten.
 
     Clip ``k`` of a family comes from a generator seeded by ``derive_seed("bank", seed, family, k)`` (babble
-    clips from the family's own talker pool), so a clip does not depend on which other clips are made.
+    clips from the family's own talker pool), so a clip does not depend on which other clips are made. The build
+    runs torch on one thread (restored after), so the bytes do not depend on the caller's thread count.
 
     Raises:
         ValueError: an unknown family, ``clips_per_family < 1`` or ``clip_seconds <= 0``.
@@ -118,8 +119,17 @@ def generate_training_noise(
     if unknown or clips_per_family < 1 or not clip_seconds > 0:
         raise ValueError(f"families must be among {list(TRAINING_FAMILIES)} (got unknown {unknown}), "
                          f"clips_per_family >= 1 (got {clips_per_family}), clip_seconds > 0 (got {clip_seconds})")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # FFT and resampling sums differ by one 16-bit step between thread counts
+    try:
+        return _generate(Path(out), seed, clips_per_family, clip_seconds, families, sample_rate)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _generate(out: Path, seed: int, clips_per_family: int, clip_seconds: float, families: tuple[str, ...],
+              sample_rate: int) -> BankSummary:
     start = time.perf_counter()
-    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     n = int(round(clip_seconds * sample_rate))
     index: dict[str, str] = {}
