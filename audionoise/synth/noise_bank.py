@@ -35,6 +35,7 @@ from audionoise import io
 from audionoise.io.files import atomic_write
 from audionoise.kernels.seeds import derive_seed
 from audionoise.synth import noises
+from audionoise.synth.bundle import _level, _locked
 from audionoise.synth.noise_families import FAMILIES, vary
 from audionoise.synth.voices import SAMPLE_RATE, make_speakers, talker_stream
 
@@ -78,12 +79,6 @@ class BankSummary:
     seconds_of_audio: float
     bytes: int
     seconds: float
-
-
-def _level(x: torch.Tensor, rms: float = 0.1, peak: float = 0.95) -> torch.Tensor:
-    x = noises.unit_rms(x) * rms
-    top = float(x.abs().max())
-    return x * (peak / top) if top > peak else x
 
 
 def _babble_clips(count: int, num_samples: int, seed: int, sample_rate: int) -> list[torch.Tensor]:
@@ -188,8 +183,6 @@ def ensure_training_noise(
     renamed into place (the marker ``VERSION.json`` last), under a file lock, so concurrent callers (DDP ranks,
     DataLoader workers) build it once and an interrupted build is simply redone.
     """
-    from audionoise.synth.bundle import _locked
-
     root = Path(root) if root is not None else default_bank_dir(seed)
     if not force and training_noise_current(root, seed, clips_per_family, clip_seconds):
         with contextlib.suppress(OSError):  # its last use, for `audionoise cache prune --older-than`

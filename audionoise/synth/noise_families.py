@@ -37,12 +37,9 @@ from torch import Tensor
 from audionoise.functional import colored_noise, fft_convolve, room_impulse
 from audionoise.functional.rir import fast_fft_size
 from audionoise.synth.noises import fan, mains_hum, pink, smooth_random, unit_rms
+from audionoise.synth.voices import _u
 
 __all__ = ["FAMILIES", "animal", "appliance", "impact", "music", "stationary", "tonal", "traffic", "vary", "water"]
-
-
-def _u(g: torch.Generator, low: float, high: float) -> float:
-    return low + (high - low) * float(torch.rand((), generator=g))
 
 
 def _log_u(g: torch.Generator, low: float, high: float) -> float:
