@@ -106,7 +106,7 @@ def bit_crush(x: Tensor, bits: Tensor) -> Tensor:
     """Quantise each example to ``bits[b]``-bit PCM (``bits`` ``(batch,)`` integers >= 1): see the module docstring.
 
     Samples beyond full scale saturate (as in a PCM file). Straight-through gradient: the backward pass treats the
-    quantisation error as additive noise (gradient 1).
+    quantisation error as additive noise (gradient 1). NaN passes through (nothing spreads).
 
     Example:
         >>> bit_crush(torch.tensor([[0.3, -0.8, 1.0]]), torch.tensor([2]))
@@ -114,17 +114,22 @@ def bit_crush(x: Tensor, bits: Tensor) -> Tensor:
     """
     if x.dtype in (torch.float16, torch.bfloat16):  # 2^15 steps do not fit their mantissa: quantise in float32
         return bit_crush(x.float(), bits).to(x.dtype)
-    scale = per_example(torch.pow(2.0, bits.to(x.device, torch.float64) - 1.0).to(x.dtype), x)
+    steps = torch.pow(2.0, bits.to(x.device, torch.float64) - 1.0)
+    scale = per_example(steps.to(x.dtype), x)
     grad = x.requires_grad and torch.is_grad_enabled()
     q = x * scale
     if grad:
         q = torch.minimum(torch.maximum(torch.round(q), -scale), scale - 1.0) / scale
     else:  # the same operations in place: one buffer
         q.round_()
-        if q.device.type == "cpu":  # a clamp with scalar bounds per example: 5x faster than broadcast bounds
-            for row, top in zip(q, scale.reshape(-1).tolist()):
-                row.clamp_(-top, top - 1.0)
+        if q.device.type == "cpu":  # scalar clamps on the rows that reach the limits: broadcast bounds cost 5x
+            flat = q.view(q.shape[0], -1) if q.is_contiguous() else q.reshape(q.shape[0], -1)
+            tops = steps.tolist()
+            high, low = flat.amax(1).tolist(), flat.amin(1).tolist()
+            for b, top in enumerate(tops):
+                if high[b] > top - 1.0 or low[b] < -top:
+                    q[b].clamp_(-top, top - 1.0)
         else:
             q.clamp_(-scale, scale - 1.0)
-        q.div_(scale)
+        q.mul_(torch.reciprocal(scale))  # a power of two: the reciprocal is exact
     return x + (q - x).detach() if grad else q

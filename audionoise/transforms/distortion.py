@@ -117,7 +117,8 @@ class BitCrush(Injector):
 
     ``y = clamp(round(x 2^(B-1)), -2^(B-1), 2^(B-1) - 1) / 2^(B-1)`` (:func:`audionoise.functional.distortion.
     bit_crush`): at most ``2^B`` distinct values, a step of ``2^(1-B)``; samples beyond full scale saturate.
-    Padding is never written; straight-through gradient.
+    Padding is never written; straight-through gradient. Like ``Gain``, NaN/Inf pass through (a sample-wise map
+    cannot spread them).
 
     Example:
         >>> y = BitCrush(4, 4)(0.5 * torch.randn(1, 16000))
@@ -142,7 +143,6 @@ class BitCrush(Injector):
                           bits=tensor(self.min_bits + scale_int(u[:, 1], self.max_bits - self.min_bits)))
 
     def _apply_params(self, x, params, lengths, owned):
-        check_finite(x)
         return keep_outside(x, bit_crush(x, params.bits), params.applied, lengths), {}
 
 
