@@ -32,6 +32,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
+from audionoise.plan import augment, plannable
 from audionoise import io
 
 from audionoise.corpora import manifests as _manifest
@@ -362,6 +363,10 @@ def pad_collate(items: Sequence[Any]) -> tuple:
 
 # ---------------------------------------------------------------------------------------------- augmentation
 def _takes_return_params(pipeline: nn.Module) -> bool:
+    """Whether records can be asked of ``pipeline``: any audionoise injector or pipeline (the plan API), or a
+    module whose ``forward`` takes ``return_params``."""
+    if plannable(pipeline):
+        return True
     try:
         return "return_params" in inspect.signature(pipeline.forward).parameters
     except (TypeError, ValueError):
@@ -414,8 +419,8 @@ class AugmentedDataset(Dataset):
             raise ValueError("pipeline holds spectrogram transforms; AugmentedDataset augments waveforms: apply "
                              "spectrogram masks after the features, in the training step")
         if return_params and not _takes_return_params(pipeline):
-            raise ValueError(f"return_params=True needs a pipeline that returns records; wrap the "
-                             f"{type(pipeline).__name__} in audionoise.Compose([...])")
+            raise ValueError(f"return_params=True needs an audionoise injector or pipeline (records come from the plan "
+                             f"API), got {type(pipeline).__name__}")
         self.dataset = dataset
         self.pipeline = pipeline
         self.seed = _count("seed", seed, minimum=None)
@@ -451,10 +456,13 @@ class AugmentedDataset(Dataset):
     def _augment(self, wave: Tensor, generator: torch.Generator) -> tuple[Tensor, list | None]:
         multichannel = wave.dim() == 2 and wave.shape[0] > 1
         x = wave[None] if multichannel else wave  # (1, channels, time), or a batch of one mono clip / one clip
-        out = self.pipeline(x, None, generator, **({"return_params": True} if self.return_params else {}))
-        out = out if isinstance(out, tuple) else (out,)  # y | (y, records) | (y, lengths) | (y, lengths, records)
-        y = out[0]
-        if getattr(self.pipeline, "changes_length", False):
-            y = y[..., :int(out[1].reshape(-1)[0])]  # the one example's new length (y may be padded beyond it)
-        records = out[-1][0] if self.return_params else None
+        if not plannable(self.pipeline):  # any other callable: its output as it gives it
+            out = self.pipeline(x, None, generator)
+            y = out[0] if isinstance(out, tuple) else out
+            return (y[0] if multichannel else y), None
+        out = augment(self.pipeline, x, None, generator, record=self.return_params)
+        y = out.audio
+        if out.lengths is not None:  # a length-changing transform: the one example's new length
+            y = y[..., :int(out.lengths.reshape(-1)[0])]
+        records = out.records[0] if self.return_params else None
         return (y[0] if multichannel else y), records

@@ -314,8 +314,10 @@ def test_augmented_dataset_item_shapes_and_records(tmp_path):
 
 
 def test_augmented_dataset_argument_errors():
-    with pytest.raises(ValueError, match=r"wrap the WhiteNoise in audionoise.Compose"):
-        data.AugmentedDataset([torch.ones(1, 10)], an.WhiteNoise(0, 10), return_params=True)
+    with pytest.raises(ValueError, match=r"return_params=True needs an audionoise injector or pipeline.*Identity"):
+        data.AugmentedDataset([torch.ones(1, 10)], torch.nn.Identity(), return_params=True)
+    _, records = data.AugmentedDataset([torch.ones(1, 10)], an.WhiteNoise(0, 10), return_params=True)[0]
+    assert records[0]["transform"] == "WhiteNoise"  # a single injector gives records too (the plan API)
     with pytest.raises(ValueError, match="spectrogram"):
         data.AugmentedDataset([torch.ones(1, 10)], an.Compose([an.SpecTimeMask(3)]))
     ds = data.AugmentedDataset([torch.ones(1, 10)], an.WhiteNoise(0, 10))
