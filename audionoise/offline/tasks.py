@@ -7,7 +7,8 @@ the Ray adapter of :mod:`audionoise.offline.backends`). A task runs where the ex
 * it builds its :class:`~audionoise.offline.runner.Runner` from the small, picklable
   :class:`~audionoise.offline.runner.Job` (the config, not built modules, travels), once per process: the noise
   bank is decoded once per node through the on-disk cache (:mod:`audionoise.transforms._bank_cache`), never
-  shipped through the executor;
+  shipped through the executor (a job given a pipeline *module* instead of a config ships the module, noise bank
+  included, with every task: pass a config for large banks);
 * it writes each output atomically into OUT (a shared file system) and appends the output's manifest line to its
   **manifest part** ``OUT/.audionoise-parts/<job>/task-<n>.jsonl`` after every few inputs;
 * it returns its results (manifest lines and error rows), which the job's process merges into the manifest.
