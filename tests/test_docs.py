@@ -59,7 +59,7 @@ def _python_blocks(page: Path) -> list[str]:
 
 
 #: docs blocks that are excerpts of a larger program (names defined elsewhere, placeholder paths), not run
-EXCERPTS = {("kws.md", 0), ("noise.md", 0)}
+EXCERPTS = {("kws.md", 0), ("noise.md", 0), ("scale.md", 0), ("scale.md", 1)}  # scale.md: cluster addresses
 BLOCKS = [(p.name, i) for p in PAGES if p.parent.name == "docs" for i in range(len(_python_blocks(p)))]
 
 
