@@ -210,3 +210,12 @@ def test_too_deep_training_config_is_one_line(tmp_path):
     # (train imports torch first, whose libraries alone map more than 1 GiB: no address-space bound here)
     _one_line(_cli("train", "--config", str(deep), "--data", str(tmp_path), "--out", str(tmp_path / "run"),
                    bound=False), 2, "train.toml", "nests deeper than", max_s=60)  # torch's import: slow when busy
+
+
+def test_aliased_long_strings_count_by_length(tmp_path):
+    pytest.importorskip("yaml")
+    big = "x" * 200_000  # 200 kB once in the file, 200 MB once expanded 1000 times
+    (tmp_path / "strings.yaml").write_text(f'a: &a "{big}"\nl: [' + ", ".join(["*a"] * 1000) + "]\ntransforms: []\n")
+    with pytest.raises(ValueError, match="more than 100000 values"):
+        config_files.read_config(tmp_path / "strings.yaml")
+    config_files.check_config_shape({"transforms": [], "text": big})  # one long string is fine

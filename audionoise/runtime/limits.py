@@ -22,7 +22,8 @@ __all__ = ["MAX_CONFIG_DEPTH", "MAX_CONFIG_VALUES", "check_config_shape"]
 #: nesting levels of a config or manifest line (each Compose/OneOf/RandomApply level of a config is two: its table
 #: and its list; real configs stay under 10)
 MAX_CONFIG_DEPTH = 64
-#: values (tables, lists, numbers, strings), every repeat of a YAML alias counted again
+#: values (tables, lists, numbers; a string counts one per started 100 characters), every repeat of a YAML alias
+#: counted again: what serialising the config would write is bounded too
 MAX_CONFIG_VALUES = 100_000
 
 
@@ -58,7 +59,7 @@ def check_config_shape(cfg: Any, where: str = "pipeline config") -> None:
                 stack.append([child, depth + 1, None, 1])
                 continue
         else:
-            frame[3] += 1
+            frame[3] += 1 + len(child) // 100 if isinstance(child, (str, bytes)) else 1
         if frame[3] > MAX_CONFIG_VALUES:
             raise ValueError(f"{where} holds more than {MAX_CONFIG_VALUES} values (YAML aliases counted once per "
                              "use); a pipeline config needs far fewer")
