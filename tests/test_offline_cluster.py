@@ -281,3 +281,37 @@ def test_an_unreachable_cluster_is_one_line_and_exit_2(setup, tmp_path, backend,
     r = _cli(["augment", str(root / "in"), str(tmp_path / "out"), "--config", str(config), "--address", address],
              tmp_path)
     assert r.returncode == 2 and "--address needs --backend ray or dask" in r.stderr, r.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _has("distributed"), reason="the audionoise[dask] extra is not installed")
+def test_joining_a_running_dask_scheduler_gives_the_same_bytes(setup, tmp_path):
+    import socket
+
+    root, config = setup
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), *sys.path])}
+    procs = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port",
+                               str(port), "--no-dashboard"], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)]
+    try:
+        address = f"tcp://127.0.0.1:{port}"
+        procs.append(subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address, "--nworkers", "2",
+                                       "--nthreads", "1", "--no-dashboard"], env=env, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL))
+        from distributed import Client
+
+        with Client(address, timeout=60) as client:
+            client.wait_for_workers(2, timeout=60)
+        r = _cli(["augment", str(root / "in"), str(tmp_path / "out"), "--config", str(config), "--copies", "2",
+                  "--backend", "dask", "--address", address, "-q"], tmp_path)
+        assert r.returncode == 0, r.stderr
+        assert content(tmp_path / "out") == content(root / "ref")
+        _no_temporaries(tmp_path / "out")
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=30)
