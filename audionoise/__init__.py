@@ -31,7 +31,7 @@ _EXPORTS = {
                      "BandPass", "Codec", "HighPass", "LowPass", "Normalize", "PitchShift", "RIRBank", "Reverb",
                      "ShortNoises", "SpeedPerturb", "Telephone", "TimeStretch"], "audionoise.transforms"),
     **dict.fromkeys(["BandStop", "BitCrush", "ClippingDistortion", "LoudnessNormalize", "Mix", "PeakingEQ",
-                     "PolarityInversion"],
+                     "PolarityInversion", "RoomSimulator"],
                     "audionoise.transforms"),
     "preview": "audionoise.pages",
 }
@@ -80,7 +80,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from audionoise.transforms import (BandPass, Codec, HighPass, LowPass, Normalize, PitchShift, Reverb, RIRBank,
                                        ShortNoises, SpeedPerturb, Telephone, TimeStretch)
     from audionoise.transforms import (BandStop, BitCrush, ClippingDistortion, LoudnessNormalize, Mix,
-                                       PeakingEQ, PolarityInversion)
+                                       PeakingEQ, PolarityInversion, RoomSimulator)
     from audionoise.pages import preview
 
 

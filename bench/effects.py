@@ -26,6 +26,7 @@ A peer that cannot run here is reported with the reason instead of a time.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from pathlib import Path
@@ -120,7 +121,7 @@ def build(x: torch.Tensor, libs: dict) -> list[tuple[str, dict, dict]]:
          {"audionoise": ours(lambda: an.LoudnessNormalize(-31.0, -13.0, sample_rate=SR)),
           "audiomentations": am_loop(lambda: am.LoudnessNormalization(-31.0, -13.0, p=1.0)),
           "pyloudnorm": lambda: _pyloudnorm(x_np.astype(np.float64))},
-         {"audiomentations": "LoudnessNormalization (pyloudnorm inside)",
+         {"audiomentations": "LoudnessNormalization (the C++ `loudness` package, libebur128-style filters)",
           "pyloudnorm": "Meter.integrated_loudness + normalize.loudness per example (float64)"}),
         ("mix another example of the batch, 0-20 dB SIR",
          {"audionoise": ours(lambda: an.Mix(0.0, 20.0)),
@@ -162,7 +163,11 @@ def table(results: list[dict], info: dict) -> str:
 def write_section(path: Path, text: str) -> None:
     """Replace the effects section of ``path`` (between the markers), or append it."""
     doc = path.read_text(encoding="utf-8")
-    section = f"{MARK_BEGIN}\n## Effects (`bench/effects.py`)\n\n{text}\n{MARK_END}"
+    note = ("Each new effect of issue 26 against the peers that have it, in one process, interleaved. The issue's "
+            "setting is 2 torch threads; on a shared 2-core machine whose load average is above 2, torch's thread "
+            "pool waits for cores the other processes hold and the 2-thread column can be several times slower "
+            "than the 1-thread one (the peers are single-threaded NumPy/C): the load is printed with each table.")
+    section = f"{MARK_BEGIN}\n## Effects (`bench/effects.py`)\n\n{note}\n\n{text}\n{MARK_END}"
     if MARK_BEGIN in doc:
         doc = re.sub(re.escape(MARK_BEGIN) + ".*?" + re.escape(MARK_END), lambda _: section, doc, flags=re.S)
     else:
@@ -174,18 +179,24 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="5 repeats instead of 15")
     ap.add_argument("--repeats", type=int, default=None)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, nargs="+", default=[2, 1],
+                    help="torch thread counts, one table each (the issue's target is at 2)""")
     ap.add_argument("--no-write", action="store_true")
     ap.add_argument("--output", default=str(Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"))
     args = ap.parse_args(argv)
-    torch.set_num_threads(args.threads)
     libs = {"audiomentations": timed_import("audiomentations")[0]}
     libs["torch_audiomentations"], tam_note = peers.load_torch_audiomentations()
     print(f"torch-audiomentations: {tam_note}", file=sys.stderr)
     x = speech_like(64)
-    results = run_rows(build(x, libs), args.repeats or (5 if args.quick else 15), torch.device("cpu"))
-    text = table(results, machine_description(torch.device("cpu")))
-    print(text)
+    parts = []
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        load = os.getloadavg()[0]
+        results = run_rows(build(x, libs), args.repeats or (5 if args.quick else 15), torch.device("cpu"))
+        parts.append(f"### {threads} torch thread(s) (load average {load:.1f} -> {os.getloadavg()[0]:.1f})\n\n"
+                     + table(results, machine_description(torch.device("cpu"))))
+        print(parts[-1])
+    text = "\n\n".join(parts)
     if not args.no_write:
         write_section(Path(args.output), text)
     return 0

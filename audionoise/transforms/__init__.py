@@ -16,9 +16,10 @@ from audionoise.transforms.distortion import BitCrush, ClippingDistortion, Polar
 from audionoise.transforms.eq import BandStop, PeakingEQ
 from audionoise.transforms.loudness import LoudnessNormalize
 from audionoise.transforms.mix import Mix
+from audionoise.transforms.room import RoomSimulator
 
 __all__ = ["REGISTRY", "BackgroundNoise", "BackgroundParams", "ColoredNoise", "Gain", "Injector", "NoiseBank",
            "NoiseBankWarning", "Params", "SpecFreqMask", "SpecTimeMask", "SpecWarp", "TimeMask", "TimeShift", "WhiteNoise",
            "BandPass", "Codec", "HighPass", "LowPass", "Normalize", "PitchShift", "RIRBank", "Reverb", "ShortNoises",
            "ShortNoisesParams", "SpeedPerturb", "Telephone", "TimeStretch",
-           "BandStop", "BitCrush", "ClippingDistortion", "LoudnessNormalize", "Mix", "PeakingEQ", "PolarityInversion"]
+           "BandStop", "BitCrush", "ClippingDistortion", "LoudnessNormalize", "Mix", "PeakingEQ", "PolarityInversion", "RoomSimulator"]
