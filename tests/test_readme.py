@@ -68,3 +68,67 @@ def test_ci_runs_the_readme_examples_against_the_wheel_outside_the_checkout():
     ci = (ROOT / ".ci" / "run").read_text()
     wheel_part = ci[ci.index('cd "$work"'):]  # after the wheel is installed and the shell left the checkout
     assert '"$work/venv/bin/python" "$repo/tests/readme_blocks.py" "$repo/README.md"' in wheel_part
+
+
+# ---------------------------------------------------------------------------------------------- the page's order
+EXAMPLE_LEADS = ["**Offline**", "**On the fly, in a training step**", "**In a DataLoader**"]
+
+
+def test_three_examples_come_within_800_words():
+    """A newcomer reaches each of the three examples (offline CLI, training step, DataLoader) within 800 words of
+    reading from the top of the page (~4 minutes at 200 words/min); code before it counts as words too."""
+    start = README.index("## Three examples")
+    for lead in EXAMPLE_LEADS:
+        at = README.index(lead, start)
+        code = README.index("```", at)  # the example itself
+        words = len(README[:code].split())
+        assert words <= 800, f"{words} words before the example {lead}"
+    assert README.index("## Three examples") < README.index("## Keyword spotting") < README.index("## What it is")
+
+
+def test_the_two_commands_come_first_and_stay_verbatim():
+    first = re.search(r"```bash\n(.*?)```", README, flags=re.S).group(1)
+    assert ('python3 -m venv .venv && .venv/bin/pip install -e ".[kws]" && .venv/bin/python recipes/quickstart.py'
+            in first)
+    assert 'python3 -m venv .venv && .venv/bin/pip install -e ".[test]" && .venv/bin/python -m pytest -q' in first
+    assert README.index(first) < README.index("## Three examples")
+
+
+# ---------------------------------------------------------------------------------------------- one source of truth
+BENCHMARKS = (ROOT / "docs" / "benchmarks.md").read_text(encoding="utf-8")
+
+
+def _readme_speed():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("readme_speed", ROOT / "bench" / "readme_speed.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_speed_section_is_the_latest_benchmark_run():
+    """README's ## Speed is generated from docs/benchmarks.md (python bench/readme_speed.py --write)."""
+    speed = _readme_speed()
+    start = README.index("## Speed\n")
+    shown = README[start:README.index("\n## ", start + 1) + 1]
+    stale = "README's Speed section is stale: run python bench/readme_speed.py --write"
+    assert shown == speed.section(BENCHMARKS) + "\n", stale
+    assert "0.50x" in shown or "below 1" in shown  # where audionoise is slower is shown too
+
+
+def test_side_by_side_speed_row_matches_the_benchmark():
+    facts = _readme_speed().facts(BENCHMARKS)
+    row = next(line for line in README.splitlines() if line.startswith("| speed, batch 64"))
+    wav = facts["batch"]["background @ SNR, folder of 16 kHz WAV"]
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[1] == f"{wav['audionoise'].split()[0]} ms"
+    assert cells[2].startswith(wav["am / an"] + " ") and cells[3].startswith(wav["tam / an"] + " ")
+    assert cells[4].startswith(wav["ta / an"] + ":")
+
+
+def test_every_ratio_in_the_readme_is_one_the_docs_measured():
+    docs = " ".join(p.read_text(encoding="utf-8") for p in (ROOT / "docs").glob("*.md"))
+    measured = set(re.findall(r"(?<![\w.])(\d+(?:\.\d+)?x)\b", docs))
+    shown = set(re.findall(r"(?<![\w.])(\d+(?:\.\d+)?x)\b", README))
+    assert shown <= measured, f"ratios in README.md that no docs/*.md page measured: {sorted(shown - measured)}"
