@@ -354,3 +354,12 @@ def test_sos_filter_cascade_is_sosfilt():
         assert np.allclose(c, s, rtol=1e-9, atol=1e-12)
     x = torch.randn(2, 100, dtype=torch.float64, generator=g, requires_grad=True)
     assert torch.autograd.gradcheck(lambda v: sos_filter(v, [(first[0][:2], first[1][:2]), second], 16), (x,))
+
+
+def test_block_state_scan_tensor_path_equals_numpy_path():
+    from audionoise.functional.eq import _scan
+
+    e = torch.randn(3, 2, 9, 4, generator=seeded(40), dtype=torch.float64)
+    m = 0.5 * torch.randn(3, 4, 4, generator=seeded(41), dtype=torch.float64)
+    for reverse in (False, True):
+        assert torch.allclose(_scan(e, m, reverse, cpu=True), _scan(e, m, reverse, cpu=False), rtol=1e-12)

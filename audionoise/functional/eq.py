@@ -141,11 +141,11 @@ class _BlockStates(torch.autograd.Function):
         return _scan(grad.contiguous(), m.transpose(1, 2), reverse=True), None
 
 
-def _scan(e: Tensor, m: Tensor, reverse: bool) -> Tensor:
+def _scan(e: Tensor, m: Tensor, reverse: bool, cpu: bool | None = None) -> Tensor:
     """Forward: ``out[c] = sum_(c' < c) M^(c-1-c') e[c']``; reverse: ``out[c] = sum_(c' > c) M^(c'-1-c) e[c']``
-    (the adjoint with ``M`` already transposed by the caller)."""
+    (the adjoint with ``M`` already transposed by the caller). ``cpu``: NumPy (default on CPU) or tensors."""
     chunks = e.shape[2]
-    cpu = e.device.type == "cpu"
+    cpu = e.device.type == "cpu" if cpu is None else cpu
     ev = e.detach().numpy() if cpu else e.detach()
     mt = m.numpy().transpose(0, 2, 1) if cpu else m.transpose(1, 2)  # s @ M^T
     out = np.zeros(ev.shape, dtype=ev.dtype) if cpu else torch.zeros_like(ev)
