@@ -165,6 +165,24 @@ def apply_plan(x: Tensor, plan: Plan, lengths: Tensor | None = None, *, record: 
     return Augmented(y, lengths, records)
 
 
+def direct(pipeline: nn.Module, x: Tensor, lengths: Tensor | None,
+           generator: torch.Generator | None) -> tuple[Tensor, Tensor | None]:
+    """``(y, lengths)`` of sample-then-apply on trusted batched input, without records: a top-level run of leaves
+    (``Compose`` with ``p = 1``) calls each leaf's own ``forward`` shortcut where it has one (the per-item
+    ``Dataset`` pattern pays no ``Params`` tensors), everything else goes through its plan. Bit-identical to
+    ``apply_plan(x, sample_plan(...))`` with the same generator consumption: each shortcut is held to exactly that
+    by the injector contract (tests/test_contract.py, tests/test_plan.py)."""
+    run = getattr(pipeline, "_direct", None)
+    if run is not None:
+        return run(x, lengths, generator)
+    if isinstance(pipeline, Injector) and not pipeline.changes_length:
+        y = pipeline._fast_forward(x, lengths, generator)
+        if y is not None:
+            return y, lengths
+    y, lengths, _ = _apply_steps(x, _sample(pipeline, x, lengths, generator), lengths, False, True)
+    return y, lengths
+
+
 def _apply_steps(x: Tensor, plan: Plan, lengths: Tensor | None, record: bool,
                  owned: bool) -> tuple[Tensor, Tensor | None, Records | None]:
     records: Records | None = [[] for _ in range(plan.batch)] if record else None
@@ -194,7 +212,10 @@ def augment(pipeline: nn.Module, x: Tensor, lengths: Tensor | None = None,
     """
     _check_pipeline(pipeline)
     xb, single, lengths = enter(x, lengths, _spectrogram(pipeline), type(pipeline).__name__)
-    y, new_lengths, records = _apply_steps(xb, _sample(pipeline, xb, lengths, generator), lengths, record, True)
+    if record:
+        y, new_lengths, records = _apply_steps(xb, _sample(pipeline, xb, lengths, generator), lengths, True, True)
+    else:  # nothing to record: leaves may take their fast paths (the same draws and bits, see direct)
+        (y, new_lengths), records = direct(pipeline, xb, lengths, generator), None
     if single:
         return Augmented(y[0], new_lengths[0] if new_lengths is not None else None, records)
     return Augmented(y, new_lengths, records)

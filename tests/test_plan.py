@@ -98,3 +98,21 @@ def test_plan_refuses_a_batch_of_another_size(pipe):
     plan = sample_plan(pipe, _x(2), generator=torch.Generator().manual_seed(0))
     with pytest.raises(ValueError, match="plan is for 2"):
         apply_plan(_x(3), plan)
+
+
+@pytest.mark.parametrize("shape", [(1, 8000), (1, 2, 8000), (3, 8000)])
+def test_unrecorded_runs_take_the_leaves_shortcuts_with_the_same_bits(pipe, shape):
+    """forward without records lets leaves of a p = 1 Compose use their per-item shortcuts (plan.direct): the
+    same audio, lengths and generator state as sampling the plan and applying it."""
+    default = an.Compose([an.TimeShift(0.1, sample_rate=SR), an.Gain(-6, 0),
+                          an.BackgroundNoise(an.assets.noise_dir(), -5, 20, sample_rate=SR, p=0.8),
+                          an.WhiteNoise(0, 20, p=0.3), an.TimeMask(0.05, num_masks=2, sample_rate=SR)])
+    x = 0.1 * torch.randn(shape, generator=torch.Generator().manual_seed(4))
+    for p in (pipe, default, an.Compose([an.WhiteNoise(5, 5)], p=0.5)):
+        for seed in range(6):
+            g1, g2 = torch.Generator().manual_seed(seed), torch.Generator().manual_seed(seed)
+            fast = augment(p, x, generator=g1, record=False)
+            slow = apply_plan(x, sample_plan(p, x, generator=g2), owned=True)
+            assert torch.equal(fast.audio, slow.audio), (p, seed)
+            assert (fast.lengths is None and slow.lengths is None) or torch.equal(fast.lengths, slow.lengths)
+            assert torch.equal(g1.get_state(), g2.get_state())
