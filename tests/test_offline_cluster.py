@@ -224,6 +224,20 @@ def test_real_cluster_gives_the_bytes_of_one_process_and_survives_a_worker_death
 
 @pytest.mark.slow
 @pytest.mark.skipif(not _has("ray"), reason="the audionoise[ray] extra is not installed")
+def test_local_ray_backend_starts_its_own_cluster_whatever_ray_address_says(setup, tmp_path, monkeypatch, capsys):
+    """Without --address the job starts a local cluster even where RAY_ADDRESS (or a stale
+    /tmp/ray/ray_current_cluster left by an earlier `ray start`) names a cluster that is gone: ray.init() alone
+    would try to join it and fail."""
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:9")  # nothing listens there
+    root, config = setup
+    status = cli_main(["augment", str(root / "in"), str(tmp_path / "out"), "--config", str(config), "--copies", "2",
+                       "--backend", "ray", "--workers", "2", "-q"])
+    assert status == 0, capsys.readouterr().err
+    assert content(tmp_path / "out") == content(root / "ref")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _has("ray"), reason="the audionoise[ray] extra is not installed")
 def test_ray_data_block_writes_the_outputs_of_the_offline_job(setup, tmp_path):
     import ray
     import ray.data

@@ -87,8 +87,10 @@ def _ray(workers: int, address: str | None) -> Iterator[cf.Executor]:
     started = not ray.is_initialized()
     try:
         if address is None:
-            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
-                     runtime_env={"env_vars": _worker_env()})
+            # address="local": always a new single-node cluster, never one that RAY_ADDRESS or a (possibly stale)
+            # /tmp/ray/ray_current_cluster file points at (ray.init() alone would try to join it)
+            ray.init(address="local", num_cpus=workers, include_dashboard=False, log_to_driver=False,
+                     logging_level="ERROR", runtime_env={"env_vars": _worker_env()})
         else:
             ray.init(address=address, log_to_driver=False, logging_level="ERROR")
     except Exception as exc:  # ConnectionError, TimeoutError, ValueError (bad address), ...
