@@ -30,6 +30,22 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
         return super()._get_help_string(action)
 
 
+def int_at_least(minimum: int):
+    """An argparse ``type`` for integers ``>= minimum``, with a one-line message for anything else."""
+
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if v < minimum:
+            raise argparse.ArgumentTypeError(f"{v} must be >= {minimum}")
+        return v
+
+    parse.__name__ = f"integer >= {minimum}"  # argparse names the type in its own messages
+    return parse
+
+
 def add_quiet(parser: argparse.ArgumentParser) -> None:
     """``-q/--quiet``: no progress bars or progress lines (results and errors are still printed)."""
     parser.add_argument("-q", "--quiet", action="store_true",

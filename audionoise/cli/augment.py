@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from audionoise.cli._common import HelpFormatter, UsageError, add_quiet
+from audionoise.cli._common import HelpFormatter, UsageError, add_quiet, int_at_least
 
 DESCRIPTION = """\
 Write augmented copies of every input of IN under OUT (name_aug0.wav, name_aug1.wav, ...), with
@@ -47,14 +47,7 @@ def _shard(text: str) -> tuple[int, int]:
     return i, n
 
 
-def _positive(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"{v} must be >= 1")
-    return v
+_positive = int_at_least(1)
 
 
 def _seconds(text: str) -> float:

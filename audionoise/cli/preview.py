@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from audionoise.cli._common import HelpFormatter, add_quiet
+from audionoise.cli._common import HelpFormatter, add_quiet, int_at_least
 from audionoise.cli.augment import _extensions, _pipeline, _positive, add_pipeline_args
 
 DESCRIPTION = """\
@@ -31,14 +31,7 @@ examples:
   audionoise preview train.jsonl preview/ --config pipeline.toml"""
 
 
-def _count(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"{v} must be >= 0")
-    return v
+_count = int_at_least(0)
 
 
 def register(subparsers) -> None:
