@@ -50,7 +50,7 @@ def _check_order(order: int) -> int:
     return order
 
 
-def _check_band(name_low: str, low: float, name_high: str, high: float, sample_rate: int) -> None:
+def check_band(name_low: str, low: float, name_high: str, high: float, sample_rate: int) -> None:
     check_range(name_low, low, name_high, high)
     if low <= 0 or high >= sample_rate / 2:
         raise ValueError(f"{name_low}..{name_high} ({low}..{high} Hz) must lie strictly between 0 and the Nyquist "
@@ -97,7 +97,7 @@ class LowPass(_Butterworth):
                  p: float = 1.0) -> None:
         super().__init__(p)
         self.sample_rate = check_sample_rate(sample_rate)
-        _check_band("min_cutoff_hz", min_cutoff_hz, "max_cutoff_hz", max_cutoff_hz, sample_rate)
+        check_band("min_cutoff_hz", min_cutoff_hz, "max_cutoff_hz", max_cutoff_hz, sample_rate)
         self.min_cutoff_hz, self.max_cutoff_hz = float(min_cutoff_hz), float(max_cutoff_hz)
         self.order = _check_order(order)
         self._min_edge = self.min_cutoff_hz
@@ -134,8 +134,8 @@ class BandPass(_Butterworth):
                  sample_rate: int, order: int = 4, p: float = 1.0) -> None:
         super().__init__(p)
         self.sample_rate = check_sample_rate(sample_rate)
-        _check_band("min_low_hz", min_low_hz, "max_low_hz", max_low_hz, sample_rate)
-        _check_band("min_high_hz", min_high_hz, "max_high_hz", max_high_hz, sample_rate)
+        check_band("min_low_hz", min_low_hz, "max_low_hz", max_low_hz, sample_rate)
+        check_band("min_high_hz", min_high_hz, "max_high_hz", max_high_hz, sample_rate)
         if max_low_hz >= min_high_hz:
             raise ValueError(f"max_low_hz ({max_low_hz}) must be below min_high_hz ({min_high_hz}): the low edge "
                              f"of the band must lie under the high edge")

@@ -10,6 +10,7 @@ from audionoise.functional._checks import check_finite
 from audionoise.functional.eq import biquad_coefficients, biquad_filter
 from audionoise.transforms.base import (Injector, Params, check_range, check_sample_rate, draw,
                                         scale_uniform, tensor)
+from audionoise.transforms.channel import check_band
 from audionoise.transforms.distortion import keep_outside
 
 
@@ -24,10 +25,7 @@ def _check_positive_range(name_low: str, low: float, name_high: str, high: float
 
 
 def _check_center(low: float, high: float, sample_rate: int) -> None:
-    check_range("min_center_hz", low, "max_center_hz", high)
-    if low <= 0 or high >= sample_rate / 2:
-        raise ValueError(f"min_center_hz..max_center_hz ({low}..{high} Hz) must lie strictly between 0 and the "
-                         f"Nyquist frequency ({sample_rate / 2} Hz)")
+    check_band("min_center_hz", low, "max_center_hz", high, sample_rate)
 
 
 @dataclasses.dataclass(frozen=True)
