@@ -40,20 +40,8 @@ import soundfile as sf
 REPO = Path(__file__).resolve().parents[1]
 RATE = 16000
 
-PIPELINE = """\
-sample_rate = 16000
-
-[[transforms]]
-name = "WhiteNoise"
-min_snr_db = 10.0
-max_snr_db = 30.0
-
-[[transforms]]
-name = "BackgroundNoise"
-noise = "{noise}"
-min_snr_db = 0.0
-max_snr_db = 20.0
-"""
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from offline import PIPELINE  # noqa: E402 - white + background noise: the same job as bench/offline.py
 
 ONE = """\
 import json, sys, time
