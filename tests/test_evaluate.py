@@ -10,24 +10,14 @@ from audionoise.cli import main as cli_main
 from audionoise.functional import snr_db
 from audionoise.kws.evaluate import evaluate, evaluate_run, format_table, noise_windows, run_names
 from audionoise.kws.plots import plot_accuracy_vs_snr, plot_confusion
-from audionoise.kws.train import TrainConfig, train
 
-from kws_tiny_data import make_tiny_speech_commands
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    root = tmp_path_factory.mktemp("eval")
-    paths = make_tiny_speech_commands(root)
-    runs = []
-    for name, augment in (("clean", "none"), ("augmented", "default")):
-        out = root / "runs" / name
-        train(TrainConfig(data=str(paths["kws"]), out=str(out), epochs=2, batch_size=16, width=0.25,
-                          clip_seconds=0.5, num_workers=0, progress=False, augment=augment, device="cpu"))
-        runs.append(out)
-    return paths, runs
+def trained(tiny_kws_runs):
+    return tiny_kws_runs
 
 
 def test_noise_windows_depend_only_on_seed_and_clip_key():

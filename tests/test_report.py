@@ -13,22 +13,14 @@ import soundfile as sf
 pytest.importorskip("matplotlib")
 
 from audionoise.cli import main as cli_main  # noqa: E402
-from audionoise.kws.train import TrainConfig, train  # noqa: E402
 
 from browser import SKIP  # noqa: E402
-from kws_tiny_data import make_tiny_speech_commands  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory):
+def report(tmp_path_factory, tiny_kws_runs):
     root = tmp_path_factory.mktemp("report")
-    paths = make_tiny_speech_commands(root)
-    runs = []
-    for name, augment in (("clean", "none"), ("augmented", "default")):
-        out = root / "runs" / name
-        train(TrainConfig(data=str(paths["kws"]), out=str(out), epochs=2, batch_size=16, width=0.25,
-                          clip_seconds=0.5, num_workers=0, progress=False, augment=augment, device="cpu"))
-        runs.append(out)
+    paths, runs = tiny_kws_runs
     code = cli_main(["evaluate", *map(str, runs), "--data", str(paths["kws"]), "--noise", str(paths["noise_eval"]),
                      "--snr", "10", "0", "--html", str(root / "page"), "--json", str(root / "res.json"), "-q"])
     assert code == 0
