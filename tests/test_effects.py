@@ -317,7 +317,8 @@ def test_the_docs_examples_run():
 
 def test_batchable_effects_stack_exactly_and_in_batch_mix_does_not_claim_to(tmp_path):
     from audionoise import io as aio
-    from audionoise.offline.batched import apply_batch, batchable, sample_params
+    from audionoise.offline.batched import batchable
+    from audionoise.plan import Plan, apply_plan, sample_plan
 
     aio.save(tmp_path / "u.wav", 0.1 * torch.randn(1, 3000, generator=seeded(30)), SR, subtype="FLOAT")
     pipe = an.Compose([an.ClippingDistortion(0, 30, p=0.7), an.BitCrush(4, 12, p=0.7), an.PolarityInversion(p=0.5),
@@ -325,8 +326,8 @@ def test_batchable_effects_stack_exactly_and_in_batch_mix_does_not_claim_to(tmp_
     assert batchable(pipe) and not batchable(an.Mix(0, 10)) and not batchable(an.PeakingEQ(sample_rate=SR))
     xs = [0.3 * torch.randn(1, 2, 5000, generator=seeded(40 + i)) for i in range(7)]
     reference = [pipe(x, generator=seeded(50 + i), return_params=True) for i, x in enumerate(xs)]
-    plans = [sample_params(pipe, x, seeded(50 + i)) for i, x in enumerate(xs)]
-    y, records = apply_batch(torch.cat(xs), plans)
+    plans = [sample_plan(pipe, x, None, seeded(50 + i)) for i, x in enumerate(xs)]
+    y, _, records = apply_plan(torch.cat(xs), Plan.concat(plans), owned=True)
     for i, (ref_y, ref_records) in enumerate(reference):
         assert torch.equal(y[i:i + 1], ref_y) and records[i] == ref_records[0]
 

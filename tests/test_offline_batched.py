@@ -10,7 +10,8 @@ from torch import nn
 
 from audionoise import Compose, OneOf, RandomApply
 from audionoise.offline import augment
-from audionoise.offline.batched import apply_batch, batchable, sample_params
+from audionoise.offline.batched import batchable
+from audionoise.plan import Plan, apply_plan, sample_plan
 from audionoise.transforms import (BackgroundNoise, ColoredNoise, Gain, NoiseBank, SpecTimeMask, TimeMask,
                                    TimeShift, WhiteNoise)
 
@@ -33,8 +34,8 @@ def test_sampled_then_batched_equals_one_call_per_example(shape):
     xs = [torch.randn(shape, generator=torch.Generator().manual_seed(i)) for i in range(11)]
     seeds = [1000 + 7 * i for i in range(11)]
     reference = [pipe(x, generator=torch.Generator().manual_seed(s), return_params=True) for x, s in zip(xs, seeds)]
-    per_example = [sample_params(pipe, x, torch.Generator().manual_seed(s)) for x, s in zip(xs, seeds)]
-    y, records = apply_batch(torch.cat(xs), per_example)
+    plans = [sample_plan(pipe, x, None, torch.Generator().manual_seed(s)) for x, s in zip(xs, seeds)]
+    y, _, records = apply_plan(torch.cat(xs), Plan.concat(plans), owned=True)
     for i, (ref_y, ref_records) in enumerate(reference):
         assert torch.equal(y[i:i + 1], ref_y)
         assert records[i] == ref_records[0]
@@ -46,7 +47,7 @@ def test_sampling_leaves_the_pipeline_and_generator_as_a_real_call():
     pipe = _pipeline()
     x = torch.randn(1, 4000)
     g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
-    sample_params(pipe, x, g1)
+    sample_plan(pipe, x, None, g1)
     pipe(x, generator=g2)
     assert torch.equal(g1.get_state(), g2.get_state())
     assert not any("_apply_params" in m.__dict__ for m in pipe.modules())  # the recording is undone

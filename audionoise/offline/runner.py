@@ -441,18 +441,18 @@ class Runner:
 
     def _run_batch(self, examples, tasks, loaded, results, pipe, rate) -> bool:
         """Augment and write one batch; True if a fatal write error stopped it."""
-        from audionoise.offline.batched import apply_batch, leaves_of, sample_many
+        from audionoise.plan import Plan, apply_plan, sample_plan
 
         torch = torch_single_threaded()
         examples = [(t, k) for t, k in examples if results[t].error is None]
-        leaves = leaves_of(pipe)
         try:
             with torch.no_grad():
-                per_example = sample_many(pipe, ((loaded[t][0][None], torch.Generator().manual_seed(
-                    output_seed(self.job.seed, tasks[t][0].key, k))) for t, k in examples), leaves)
+                plans = [sample_plan(pipe, loaded[t][0][None], None, torch.Generator().manual_seed(
+                    output_seed(self.job.seed, tasks[t][0].key, k))) for t, k in examples]
                 x = loaded[examples[0][0]][0][None] if len(examples) == 1 else torch.stack(
                     [loaded[t][0] for t, _ in examples])
-                y, records = apply_batch(x, per_example)
+                out = apply_plan(x, Plan.concat(plans), None, owned=True)
+                y, records = out.audio, out.records
         except Exception:  # find the culprit: one file at a time
             for t, k in examples:
                 if results[t].error is None and not results[t].fatal:
