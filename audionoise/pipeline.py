@@ -28,7 +28,6 @@ from audionoise.io.files import atomic_write
 from audionoise.config_files import (CONFIG_FORMATS, _config_format, _resolve, _yaml, check_config_shape,  # noqa: F401
                                      read_config)
 from audionoise.plan import Augmented, Plan, augment, direct, sample_plan
-from audionoise.plan import _apply_steps, _sample
 from audionoise.transforms.base import REGISTRY, Injector, check_probability, draw, tensor
 
 Records = list[list[dict[str, Any]]]
@@ -76,10 +75,6 @@ class _Container(nn.Module):
         return any(getattr(t, "changes_length", False) for t in self.modules() if t is not self)
 
 
-def _plan_apply(pipeline: nn.Module, x: Tensor, lengths: Tensor | None, generator) -> tuple:
-    return _apply_steps(x, _sample(pipeline, x, lengths, generator), lengths, False, True)
-
-
 def _restrict(active: Tensor | None, mask: Tensor, p: float = 0.0) -> Tensor | None:
     """``active & mask``; ``None`` (everyone) when ``mask`` came from a probability of 1 and ``active`` is None."""
     if p == 1.0:
@@ -112,12 +107,12 @@ class Compose(_Container):
             x, lengths = t._plan(x, lengths, generator, active, steps)
         return x, lengths
 
-    def _direct(self, x: Tensor, lengths: Tensor | None, generator) -> tuple[Tensor, Tensor | None]:
+    def _direct(self, x: Tensor, lengths: Tensor | None, generator) -> tuple[Tensor, Tensor | None] | None:
         """:func:`audionoise.plan.direct`: with ``p = 1`` every child sees the whole batch, so each runs as it would
-        alone (leaves through their shortcuts); the coin is still drawn (the stream never depends on ``p``)."""
+        alone (leaves through their shortcuts); the coin is still drawn (the stream never depends on ``p``).
+        ``None`` (no shortcut: plan + apply) for ``p < 1``."""
         if self.p != 1.0:
-            y, lengths, _ = _plan_apply(self, x, lengths, generator)
-            return y, lengths
+            return None
         _coin(x.shape[0], self.p, generator)
         for t in self.transforms:
             x, lengths = direct(t, x, lengths, generator)

@@ -173,8 +173,9 @@ def direct(pipeline: nn.Module, x: Tensor, lengths: Tensor | None,
     ``apply_plan(x, sample_plan(...))`` with the same generator consumption: each shortcut is held to exactly that
     by the injector contract (tests/test_contract.py, tests/test_plan.py)."""
     run = getattr(pipeline, "_direct", None)
-    if run is not None:
-        return run(x, lengths, generator)
+    out = run(x, lengths, generator) if run is not None else None
+    if out is not None:
+        return out
     if isinstance(pipeline, Injector) and not pipeline.changes_length:
         y = pipeline._fast_forward(x, lengths, generator)
         if y is not None:
