@@ -112,6 +112,16 @@ def test_nan_fill_through_background_noise(setup):
     assert torch.isfinite(y).all()
 
 
+def test_nan_fill_through_background_noise_one_example_at_a_time(setup):
+    """The per-item shortcut (one example: the Dataset pattern) reads the bank through the same checked window."""
+    corpus, cache_dir, npy, _ = setup
+    _write_at(npy, _offset(npy), np.full(3 * CLIP + 2000, np.inf, dtype="<f4").tobytes())  # every clip damaged
+    t = an.BackgroundNoise(str(corpus), 0.0, 10.0, sample_rate=SR, cache_dir=cache_dir)
+    with pytest.warns(UserWarning, match="damaged"):
+        ys = [t(0.1 * torch.randn(1, SR), generator=torch.Generator().manual_seed(i)) for i in range(6)]
+    assert all(torch.isfinite(y).all() for y in ys)
+
+
 def test_another_banks_npy_behind_a_symlink_is_refused_at_open(setup, tmp_path):
     corpus, cache_dir, npy, reference = setup
     other = an.NoiseBank.from_source(str(_corpus(tmp_path / "other", 1)), SR, cache_dir=tmp_path / "cache2")

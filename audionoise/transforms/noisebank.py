@@ -12,7 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from audionoise.kernels.loopable import DEFAULT_CROSSFADE_S
-from audionoise.functional.loop import loop_crossfade, loop_windows, make_loopable
+from audionoise.functional.loop import loop_crossfade, loop_window, loop_windows, make_loopable
 from audionoise.transforms import _bank_cache as cache
 from audionoise.corpora.noise_sources import Entry, NoiseBankWarning, collect, flatten_sources, skip
 
@@ -240,6 +240,15 @@ class NoiseBank(nn.Module):
             self.note_read((4 * int(length) + self.MAP_GRANULE_BYTES) * int(clip.numel()))
             return loop_windows(data, self.clip_starts, self.clip_lengths, clip, offset, int(length))
         return loop_windows(data, self.starts, self.lengths, clip, offset, int(length))
+
+    def window(self, clip: int, offset: int, length: int) -> Tensor:
+        """``(1, length)``: the window of :meth:`windows` for one clip index and offset given as integers (a CPU
+        bank; the per-item shortcuts), checked and counted the same way."""
+        if self._check is not None and not self._clip_ok[clip]:  # (a clip already checked costs one lookup)
+            self.check_clips([clip])
+        self.note_read(4 * int(length) + self.MAP_GRANULE_BYTES)
+        return loop_window(self.data, int(self.clip_starts[clip]), int(self.clip_lengths[clip]), int(offset),
+                           int(length))
 
     def check_clips(self, clip: Any) -> None:
         """Verify the cached samples of clips ``clip`` (indices) the first time each is read in this process (their
