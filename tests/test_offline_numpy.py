@@ -19,6 +19,7 @@ from audionoise import io
 from audionoise.functional.loop import loop_windows, make_loopable
 from audionoise.offline import OfflineUsageError, augment, output_seed, quick_config
 from audionoise.offline import numpy_engine as ne
+from audionoise.offline.numpy_steps.background_noise import decode_bank, window
 from offline_helpers import content, jsonl
 
 SR = 16000
@@ -75,7 +76,7 @@ def test_quick_flags_run_without_importing_torch(folders):
 
 def test_each_step_is_the_injectors_maths(folders):
     """One step at a time, each output against its record in closed form."""
-    bank = ne._bank(str(folders / "noise"), SR, 0.0, None, "t")
+    bank = decode_bank(str(folders / "noise"), SR, 0.0, None, "t")
     for name, step in [("white", {"name": "WhiteNoise", "min_snr_db": 5.0, "max_snr_db": 25.0}),
                        ("background", {"name": "BackgroundNoise", "noise": str(folders / "noise"),
                                        "min_snr_db": -5.0, "max_snr_db": 15.0, "crossfade_s": 0.0}),
@@ -96,7 +97,7 @@ def test_each_step_is_the_injectors_maths(folders):
                 if x.shape[0] == 2:  # each channel its own noise
                     assert not np.allclose(d[0], d[1])
             elif name == "background":
-                w = ne.window(bank, rec["clip"], rec["offset"], x.shape[1]).astype(np.float64)
+                w = window(bank, rec["clip"], rec["offset"], x.shape[1]).astype(np.float64)
                 g = math.sqrt(_power(x) / _power(w)) * 10 ** (-rec["snr_db"] / 20)
                 assert np.allclose(d, g * w[None], atol=1e-6)  # the same window on every channel
                 assert abs(rec["snr_db_actual"] - rec["snr_db"]) < 1e-4 and rec["clip_name"] == bank.names[rec["clip"]]
@@ -196,12 +197,12 @@ def test_bank_equals_the_torch_bank(folders):
     """Decoding, mono mix-down, loopable clips and circular windows: the NoiseBank's, value for value."""
     sf.write(folders / "noise" / "stereo.wav", (0.05 * np.random.default_rng(3).standard_normal((5000, 2)))
              .astype(np.float32), SR)
-    ours = ne._bank(str(folders / "noise"), SR, 0.01, None, "t")
+    ours = decode_bank(str(folders / "noise"), SR, 0.01, None, "t")
     ref = audionoise.NoiseBank.from_folder(folders / "noise", SR, cache_dir=False)
     assert ours.names == ref.names and ours.sizes.tolist() == ref.clip_lengths.tolist()
     assert np.array_equal(ours.data, ref.data.numpy())
     for clip, offset, length in [(0, 5, 40000), (1, 1400, 4000), (2, 4000, 12000), (1, 0, 3)]:
-        got = ne.window(ours, clip, offset, length)
+        got = window(ours, clip, offset, length)
         want = loop_windows(ref.data, ref.clip_starts, ref.clip_lengths, torch.tensor([clip]),
                             torch.tensor([offset]), length)[0]
         assert np.array_equal(got, want.numpy())

@@ -93,6 +93,7 @@ class BackgroundNoise(Injector):
     adds_noise = True
 
     batchable = True
+    numpy_step = "background_noise"
 
     def block_step(self, params, deferred, channels):
         return _BackgroundBlocks(params, self.bank)

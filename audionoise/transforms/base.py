@@ -234,10 +234,13 @@ class Injector(nn.Module):
     #: the constructor field that names files or folders (noise, impulse responses): pipeline configs resolve a
     #: relative path in it against the config file's folder, and write it back relative
     path_field: ClassVar[str | None] = None
+    #: its module in :mod:`audionoise.offline.numpy_steps` (e.g. ``"white_noise"``) when the NumPy offline engine
+    #: runs it without torch; ``None``: the offline job runs it in torch (tests/test_numpy_steps.py ties the two)
+    numpy_step: ClassVar[str | None] = None
 
-    # Capabilities: hosts ask the injector (``batchable``, ``changes_length``, :meth:`streams_in_blocks`, and
-    # ``spectrogram``) instead of keeping lists of injector names; a host without support falls back to the plain
-    # batched torch call.
+    # Capabilities: hosts ask the injector (``batchable``, ``changes_length``, :meth:`streams_in_blocks`,
+    # ``numpy_step`` and ``spectrogram``) instead of keeping lists of injector names; a host without support falls
+    # back to the plain batched torch call.
     def streams_in_blocks(self) -> bool:
         """Whether this configured injector can run over a long file in blocks (its maths needs one power pass
         at most and no look-ahead); the long-file path of the offline runner asks every leaf."""

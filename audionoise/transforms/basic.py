@@ -27,6 +27,7 @@ class Gain(Injector):
     """
 
     batchable = True
+    numpy_step = "gain"
 
     def streams_in_blocks(self) -> bool:
         return type(self) is Gain

@@ -87,6 +87,7 @@ class TimeMask(_IntervalMask):
     """
 
     batchable = True
+    numpy_step = "time_mask"
 
     def streams_in_blocks(self) -> bool:
         return type(self) is TimeMask and not self.fade_s

@@ -128,6 +128,8 @@ class WhiteNoise(ColoredNoise):
         0.3162
     """
 
+    numpy_step = "white_noise"
+
     def streams_in_blocks(self) -> bool:
         return type(self) is WhiteNoise and not self.bank_samples and self.snr_reference == "full"
 
