@@ -20,6 +20,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterable
 
+import numpy as np
 import tomli_w
 import torch
 from torch import Tensor, nn
@@ -28,6 +29,7 @@ from audionoise.io.files import atomic_write
 from audionoise.config_files import (CONFIG_FORMATS, _config_format, _resolve, _yaml, check_config_shape,  # noqa: F401
                                      read_config)
 from audionoise.plan import Augmented, Plan, augment, direct, sample_plan
+from audionoise.transforms._arrays import numpy_call
 from audionoise.transforms.base import REGISTRY, Injector, check_probability, draw, tensor
 
 Records = list[list[dict[str, Any]]]
@@ -44,6 +46,8 @@ class _Container(nn.Module):
         With a length-changing transform inside, returns ``(y, lengths)`` (``(y, lengths, records)``). For one
         return shape whatever the pipeline holds, use :meth:`augment` (``Augmented(audio, lengths, records)``).
         """
+        if isinstance(x, np.ndarray):  # NumPy in, NumPy out (audionoise.transforms._arrays)
+            return numpy_call(self.forward, x, lengths, type(self).__name__, generator, return_params)
         y, lengths, records = augment(self, x, lengths, generator, record=return_params)
         if self.changes_length:
             return (y, lengths, records) if return_params else (y, lengths)

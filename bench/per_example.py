@@ -5,9 +5,11 @@ Interleaved in one process against audiomentations 0.43 (the peer that works one
 * white noise at a random SNR: ``WhiteNoise(5, 20)`` vs ``AddGaussianSNR(5, 20)``;
 * background noise from a folder of WAV files **of different lengths, one shorter than the clip** (0.6, 1.7, 3.1,
   4.4 and 7.9 s): ``BackgroundNoise(folder)`` vs ``AddBackgroundNoise(folder)``;
-* waveform time mask: ``TimeMask(0.1 s)`` vs ``TimeMask(0.1 s, fade 0)``;
-* the floor of a time mask in each world: an ``nn.Module`` that draws, copies a tensor and zeroes one slice vs a
-  NumPy copy with one zeroed slice (the ratio caps what any torch-tensor time mask can reach).
+* waveform time mask: ``TimeMask(0.1 s)`` vs ``TimeMask(0.1 s, fade 0)``, called with a tensor and with the NumPy
+  array audiomentations gets (NumPy in, NumPy out);
+* the floor of a time mask in each world: an ``nn.Module`` that draws, copies a tensor and zeroes one slice, and one
+  that draws from the ``torch.Generator`` and copies a NumPy array, vs a NumPy copy with one zeroed slice (the ratios
+  cap what any time mask that is an ``nn.Module`` drawing from a ``torch.Generator`` can reach).
 
 Ratios are audiomentations' time over audionoise's (> 1: audionoise faster), from the median and the minimum of
 the interleaved samples. Run: ``python bench/per_example.py`` (``--repeats N``); prints a Markdown table.
@@ -58,6 +60,20 @@ class _TorchFloor(torch.nn.Module):
         return y
 
 
+class _NumpyEntryFloor(torch.nn.Module):
+    """The least an ``nn.Module`` time mask that takes a NumPy array and draws from a torch.Generator can do."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.buf = torch.empty(1, 3, dtype=torch.float64)
+
+    def forward(self, x, lengths=None, generator=None):
+        self.buf.uniform_(generator=generator).tolist()
+        y = x.copy()
+        y[100:200] = 0.0
+        return y
+
+
 def _numpy_floor(x: np.ndarray) -> np.ndarray:
     y = x.copy()
     y[100:200] = 0.0
@@ -76,7 +92,7 @@ def cases(folder: Path) -> dict[str, dict[str, object]]:
         an.TimeMask(0.1, sample_rate=SR)
     am_white = am.AddGaussianSNR(min_snr_db=5.0, max_snr_db=20.0, p=1.0)
     am_bg = am.AddBackgroundNoise(sounds_path=str(folder), min_snr_db=5.0, max_snr_db=20.0, p=1.0)
-    floor = _TorchFloor()
+    floor, np_floor = _TorchFloor(), _NumpyEntryFloor()
     am_mask = am.TimeMask(min_band_part=0.0, max_band_part=0.1 * SR / SR, fade_duration=0.0, p=1.0)
     return {
         "white noise @ SNR": {"audionoise": lambda: white(x_t, generator=g),
@@ -85,10 +101,16 @@ def cases(folder: Path) -> dict[str, dict[str, object]]:
             "audionoise": lambda: bg(x_t, generator=g), "audiomentations": lambda: am_bg(x_n, sample_rate=SR)},
         "waveform time mask": {"audionoise": lambda: mask(x_t, generator=g),
                                "audiomentations": lambda: am_mask(x_n, sample_rate=SR)},
+        "waveform time mask, NumPy in/out": {"audionoise": lambda: mask(x_n, generator=g),
+                                             "audiomentations": lambda: am_mask(x_n, sample_rate=SR)},
         # the floor of any torch-tensor time mask vs the floor of a NumPy one: one nn.Module call around one draw,
         # a copy and one zeroed slice (through a NumPy view), against a NumPy copy and one slice
         "floor: copy + one zeroed slice": {"audionoise": lambda: floor(x_t, generator=g),
                                            "audiomentations": lambda: _numpy_floor(x_n)},
+        "floor, NumPy in/out: copy + one zeroed slice": {"audionoise": lambda: np_floor(x_n, generator=g),
+                                                         "audiomentations": lambda: _numpy_floor(x_n)},
+        "floor, NumPy in/out, against audiomentations' TimeMask": {
+            "audionoise": lambda: np_floor(x_n, generator=g), "audiomentations": lambda: am_mask(x_n, sample_rate=SR)},
     }
 
 
@@ -115,10 +137,11 @@ def main(argv: list[str] | None = None) -> int:
              "| row | audionoise | audiomentations 0.43 | ratio of medians | ratio of minima |", "|---|---|---|---|---|"]
     for row, a, b in rows:
         lines.append(f"| {row} | {a.cell()} | {b.cell()} | {b.median / a.median:.2f}x | {b.min / a.min:.2f}x |")
-    lines += ["", "The last row is not audionoise: it is the least any torch-tensor time mask can do (an `nn.Module` "
-              "call that draws, copies and zeroes one slice through a NumPy view) against the least a NumPy one can "
-              "(copy, zero one slice). Its ratio caps what a time mask that takes and returns tensors can reach "
-              "against audiomentations' NumPy `TimeMask`."]
+    lines += ["", "The two floor rows are not audionoise: the least any time mask that is an `nn.Module` drawing from a "
+              "`torch.Generator` can do (one module call that draws three uniforms, copies, and zeroes one slice; "
+              "for a tensor, and for a NumPy array) against the least a bare NumPy function can (copy, zero one "
+              "slice), and the NumPy one against audiomentations' `TimeMask` itself. Their ratios cap what such a time mask can reach against audiomentations' NumPy `TimeMask`, "
+              "which draws from Python's global `random` state without a module call."]
     text = "\n".join(lines)
     print(text)
     if not args.no_write:

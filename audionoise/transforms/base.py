@@ -15,7 +15,8 @@ Every injector is a ``torch.nn.Module`` with three public methods:
 Nothing is named ``apply``: ``nn.Module.apply(fn)`` keeps working on any model that holds injectors.
 
 Shapes: a waveform is ``(time,)`` (one mono clip), ``(batch, time)`` (a batch of mono clips) or
-``(batch, channels, time)``; multichannel audio is always 3-D. A spectrogram is ``(freq, frames)`` (one),
+``(batch, channels, time)``; multichannel audio is always 3-D. ``forward`` also takes NumPy arrays of the same shapes
+and then returns NumPy arrays (:mod:`audionoise.transforms._arrays`). A spectrogram is ``(freq, frames)`` (one),
 ``(batch, freq, frames)`` or ``(batch, channels, freq, frames)``. ``lengths`` (``(batch,)`` integers) gives the
 valid samples (frames) per example; padding after it is never measured or written.
 
@@ -54,6 +55,7 @@ import torch
 from torch import Tensor, nn
 
 from audionoise.kernels.draws import integer, uniform
+from audionoise.transforms._arrays import numpy_call
 from audionoise.functional._checks import CHANNELS_FIRST_TAG, check_lengths, check_not_generator, check_waveform
 
 #: name -> injector class, filled by ``Injector.__init_subclass__``; used by pipeline configs.
@@ -264,7 +266,13 @@ class Injector(nn.Module):
     # -- the public contract ------------------------------------------------------------------------------------
     def forward(self, x: Tensor, lengths: Tensor | None = None,
                 generator: torch.Generator | None = None) -> Tensor | tuple[Tensor, Tensor]:
-        """Augment ``x``: sample this call's parameters from ``generator`` and apply them."""
+        """Augment ``x``: sample this call's parameters from ``generator`` and apply them.
+
+        ``x`` may be a NumPy array (float32/float64, the same shapes): the result is then a NumPy array, with the
+        same values, parameters and generator use as for ``torch.from_numpy(x)``."""
+        if isinstance(x, np.ndarray):
+            y = self._fast_numpy(x, lengths, generator) if lengths is None else None
+            return numpy_call(self.forward, x, lengths, type(self).__name__, generator) if y is None else y
         xb, single, lengths = enter(x, lengths, self.spectrogram, type(self).__name__)
         y = self._fast_forward(xb, lengths, generator)
         if y is None:
@@ -317,6 +325,12 @@ class Injector(nn.Module):
         whose fixed cost (~1-3 us per small tensor) dominates a one-clip call. Never used by length-changing
         injectors (their ``forward`` returns lengths too).
         """
+        return None
+
+    def _fast_numpy(self, x: np.ndarray, lengths: None, generator: torch.Generator | None) -> np.ndarray | None:
+        """Optional shortcut of ``forward`` for a NumPy input without ``lengths``, or ``None``: like
+        :meth:`_fast_forward`, it must return exactly what the tensor path returns (as an array), bit for bit,
+        consuming the generator the same way; it skips the tensor views at the entry and exit."""
         return None
 
     # -- used by pipelines and the plan API (trusted, batched input) ----------------------------------------------
