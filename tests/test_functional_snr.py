@@ -123,3 +123,23 @@ def test_bad_arguments_raise_clear_errors(gen):
         F.rms(torch.ones(3, dtype=torch.int16))
     with pytest.raises(ValueError, match="must match signal shape"):
         F.mix_at_snr(x, torch.randn(2, 99), 0.0)
+
+
+def test_padded_power_sums_each_rows_valid_samples_like_the_row_alone():
+    """The CPU shortcut for prefix masks (valid samples first): each example's power is exactly its unpadded row's,
+    and equal (to rounding) to the masked sum over the whole padded batch; multichannel rows count every channel."""
+    from audionoise.functional._checks import valid_mask
+    from audionoise.functional.snr import _power, power
+
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(4, 3000, generator=g)
+    lengths = torch.tensor([3000, 1234, 0, 1])
+    fast = power(x, lengths)
+    for i, n in enumerate(lengths.tolist()):
+        alone = power(x[i, :n]) if n else torch.tensor(0.0)
+        assert torch.equal(fast[i], alone)
+    untagged = valid_mask(lengths, 3000, x.device).clone()  # a plain bool mask: the masked tensor sum
+    assert torch.allclose(_power(x, untagged), fast, rtol=1e-6, atol=0)
+    stereo = torch.randn(2, 2, 500, generator=g)
+    expected = torch.stack([stereo[0, :, :300].square().mean(), stereo[1, :, :500].square().mean()])
+    assert torch.allclose(power(stereo, torch.tensor([300, 500])), expected, rtol=1e-6)

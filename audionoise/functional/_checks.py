@@ -66,7 +66,13 @@ def valid_mask(lengths: Tensor | None, time: int, device: torch.device) -> Tenso
     """``(batch, time)`` boolean mask of valid samples, or ``None`` when every sample is valid."""
     if lengths is None:
         return None
-    return torch.arange(time, device=device) < lengths.to(device)[:, None]
+    mask = torch.arange(time, device=device) < lengths.to(device)[:, None]
+    setattr(mask, PREFIX_TAG, lengths)  # a prefix mask: powers over it may sum each row's first samples directly
+    return mask
+
+
+#: attribute of a :func:`valid_mask` result holding its ``lengths`` (each row is true on a prefix only)
+PREFIX_TAG = "_audionoise_prefix_lengths"
 
 
 def as_batch(x: Tensor) -> tuple[Tensor, bool]:
