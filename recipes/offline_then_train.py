@@ -5,8 +5,8 @@ decided once (deterministic per file, resumable, shardable with ``audionoise aug
 ready files. Here:
 
 1. ``offline_training_set`` writes ``OUT/data/kws``: every *training* clip plus ``--copies`` noisy versions of it
-   (background noise, coloured noise, gain, time shift: the waveform part of the default pipeline), while the
-   validation and test clips stay clean;
+   (time shift, background noise, short foreground events, white noise: the waveform part of the default
+   pipeline), while the validation and test clips stay clean;
 2. a model is trained on it with only the SpecAugment masks left on-the-fly (``OUT/spec_masks.toml``);
 3. it is evaluated clean and with ``--noise-eval`` noise.
 

@@ -229,7 +229,7 @@ def test_offline_then_train_split_never_warps_waveforms():
     assert int(y.abs().argmax()) == 8000  # noise is added around it, nothing moves the impulse
     a_wave, a_spec = an.split_stages(an.load_pipeline(default_pipeline_config("data/noise")))
     assert [type(t).__name__ for t in a_spec] == ["SpecWarp", "SpecTimeMask", "SpecFreqMask"]
-    assert [type(t).__name__ for t in a_wave] == ["TimeShift", "BackgroundNoise", "WhiteNoise"]
+    assert [type(t).__name__ for t in a_wave] == ["TimeShift", "BackgroundNoise", "ShortNoises", "WhiteNoise"]
 
 
 def test_a_pipeline_validates_once_for_all_its_children(bank, monkeypatch):

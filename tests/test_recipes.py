@@ -85,7 +85,7 @@ def test_offline_then_train(tiny, tmp_path, capsys):
     assert len(manifest) == 2 * 4 * 12  # 12 word folders
     # waveforms are never warped or masked offline: every spectrogram transform went to the training stage
     offline = {r["transform"] for row in manifest for r in row["transforms"]}
-    assert offline == {"TimeShift", "BackgroundNoise", "WhiteNoise"}
+    assert offline == {"TimeShift", "BackgroundNoise", "ShortNoises", "WhiteNoise"}
     stage = an.load_pipeline(out / "spec_masks.toml")
     assert [type(t).__name__ for t in stage.transforms] == ["SpecWarp", "SpecTimeMask", "SpecFreqMask"]
     assert (out / "run" / "best.pt").is_file()

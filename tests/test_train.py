@@ -163,7 +163,10 @@ def test_default_augmentation_noise_folder_fallbacks(tiny, tmp_path):
     with pytest.raises(ValueError, match="holds no audio"):
         resolve_noise_dir(tmp_path, None)
     aug = build_augmentation("default", data_root=tiny["kws"])
-    assert [type(t).__name__ for t in aug.waveform.transforms] == ["TimeShift", "BackgroundNoise", "WhiteNoise"]
+    assert [type(t).__name__ for t in aug.waveform.transforms] == ["TimeShift", "BackgroundNoise", "ShortNoises",
+                                                                   "WhiteNoise"]
+    background, events = aug.waveform.transforms[1], aug.waveform.transforms[2]
+    assert events.bank.names == background.bank.names  # the foreground events come from the same folder
     assert [type(t).__name__ for t in aug.spectrogram.transforms] == ["SpecWarp", "SpecTimeMask", "SpecFreqMask"]
     assert default_pipeline_config("n")["transforms"][1]["min_snr_db"] == -5.0
 

@@ -5,6 +5,9 @@ The default recipe (multi-condition training) draws, per example and in this ord
 =================  ========================================================================
 TimeShift          +-100 ms, zero-filled ("pad"), like the TensorFlow Speech Commands recipe
 BackgroundNoise    recorded noise at SNR U(-5, 20) dB on 80% of the clips
+ShortNoises        on 40% of the clips, 1-5 foreground events (20-500 ms windows of the same noise
+                   folder, 2 ms fades) at U(-10, 10) dB over each event's own span: transients (clicks,
+                   knocks, clatter, a door) on top of the background
 WhiteNoise         SNR U(0, 30) dB on 30% of the clips (sensor/hiss noise), random windows of a
                    pre-drawn 2^20-sample Gaussian bank (a gather instead of fresh randn: 1.5x cheaper)
 SpecWarp           log-Mel stretched by U(0.9, 1.1) in frequency (vocal-tract length, VTLP) and
@@ -22,8 +25,8 @@ SNR relative to the speech, so a random gain would change nothing but the cost o
 
 Example:
     >>> cfg = default_pipeline_config("data/noise")
-    >>> [t["name"] for t in cfg["transforms"]][:3]
-    ['TimeShift', 'BackgroundNoise', 'WhiteNoise']
+    >>> [t["name"] for t in cfg["transforms"]][:4]
+    ['TimeShift', 'BackgroundNoise', 'ShortNoises', 'WhiteNoise']
 """
 
 from __future__ import annotations
@@ -71,6 +74,9 @@ def default_pipeline_config(noise_dir: str | os.PathLike, sample_rate: int = 160
             {"name": "TimeShift", "max_shift_s": 0.1, "sample_rate": int(sample_rate), "mode": "pad"},
             {"name": "BackgroundNoise", "noise": str(noise_dir), "min_snr_db": -5.0, "max_snr_db": 20.0,
              "sample_rate": int(sample_rate), "p": 0.8},
+            {"name": "ShortNoises", "noise": str(noise_dir), "min_snr_db": -10.0, "max_snr_db": 10.0,
+             "sample_rate": int(sample_rate), "min_duration_s": 0.02, "max_duration_s": 0.5, "num_events": [1, 5],
+             "fade_s": 0.002, "p": 0.4},
             {"name": "WhiteNoise", "min_snr_db": 0.0, "max_snr_db": 30.0, "p": 0.3, "bank_samples": 1 << 20},
             {"name": "SpecWarp", "max_freq_warp": 0.1, "max_time_warp": 0.15, "p": 0.8},
             {"name": "SpecTimeMask", "max_width": 10, "num_masks": 2},
