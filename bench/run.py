@@ -343,9 +343,15 @@ class Builder:
         op.notes["audionoise"] = "kws.augment.build_augmentation('default').waveform, records off"
         gauss = {e["bank_samples"]: gaussian_bank(e["bank_samples"], x.shape[-1], self.device)
                  for e in entries if e["name"] == "WhiteNoise" and e.get("bank_samples")}
-        op.makers["lower bound"] = self.lower(lambda g: lower_stage(x, entries, self.banks["wav16k"], gauss, g))
+        bursts = {e["max_duration_s"]: burst_bank(self.banks["wav16k"], e) for e in entries if e["name"] == "ShortNoises"}
+        op.makers["lower bound"] = self.lower(lambda g: lower_stage(x, entries, self.banks["wav16k"], gauss, g,
+                                                                    bursts))
         op.notes["lower bound"] = "p < 1: every row for shift/gain/background (same work), only the applied rows " \
-                                  "for white/coloured noise on CPU"
+                                  "for white/coloured noise and short noises on CPU; short noises: the mean count " \
+                                  "of events at the mean duration, no fades"
+        if any(e["name"] == "ShortNoises" for e in entries):
+            op.notes["audiomentations"] = "AddShortNoises spaces its sounds by its own rules: a reference for cost, " \
+                                          "not the same work"
         files = peers.noise_files(folder)
         for lib, module, impl in ((am, "am", "audiomentations"), (tam, "tam", "torch-audiomentations")):
             if lib is None:
@@ -400,6 +406,10 @@ def peer_transform(lib_name: str, lib, e: dict, files: list[str]):
             return lib.AddColorNoise(e["min_snr_db"], e["max_snr_db"], min_f_decay=-3.0103 * hi,
                                      max_f_decay=-3.0103 * lo, p=p)
         return lib.AddColoredNoise(e["min_snr_db"], e["max_snr_db"], min_f_decay=lo, max_f_decay=hi, **tam_kw)
+    if name == "ShortNoises" and lib_name == "am":
+        return lib.AddShortNoises(files, min_snr_db=e["min_snr_db"], max_snr_db=e["max_snr_db"],
+                                  min_time_between_sounds=e.get("min_duration_s", 0.1),
+                                  max_time_between_sounds=e.get("max_duration_s", 0.5), p=p)
     return None
 
 
@@ -408,11 +418,20 @@ def gaussian_bank(samples: int, length: int, device: torch.device) -> lb.Preload
     return lb.PreloadedBank([torch.randn(samples, generator=torch.Generator().manual_seed(0))], length, device)
 
 
+def burst_bank(bank: lb.PreloadedBank, e: dict) -> lb.PreloadedBank:
+    """The noise bank's clips in windows of a ``ShortNoises`` entry's mean burst duration."""
+    d = int(round(0.5 * (e.get("min_duration_s", 0.1) + e.get("max_duration_s", 0.5)) * SR))
+    sizes = (bank.spans + bank.length - 1).tolist()
+    clips = [bank.bank[s:s + n] for s, n in zip(bank.starts.tolist(), sizes)]
+    return lb.PreloadedBank(clips, d, bank.bank.device)
+
+
 def lower_stage(x: torch.Tensor, entries: list[dict], bank: lb.PreloadedBank, gauss: dict[int, lb.PreloadedBank],
-                g: torch.Generator) -> torch.Tensor:
+                g: torch.Generator, bursts: dict | None = None) -> torch.Tensor:
     """Lower bound of a waveform stage: the entries' arithmetic in order, on the rows they need.
 
-    ``gauss`` maps ``bank_samples`` of a ``WhiteNoise`` entry to its preloaded Gaussian buffer.
+    ``gauss`` maps ``bank_samples`` of a ``WhiteNoise`` entry to its preloaded Gaussian buffer, ``bursts`` the
+    ``max_duration_s`` of a ``ShortNoises`` entry to its bank in windows of the mean burst duration.
     """
     for e in entries:
         name = e["name"]
@@ -434,6 +453,11 @@ def lower_stage(x: torch.Tensor, entries: list[dict], bank: lb.PreloadedBank, ga
                 return lb.colored_noise(rows, e["min_snr_db"], e["max_snr_db"], exponent, g)
 
             x = lb.on_rows(x, e.get("p", 1.0), noisy, g)
+        elif name == "ShortNoises":
+            lo, hi = e.get("num_events", (1, 3)) if not isinstance(e.get("num_events"), int) else (e["num_events"],) * 2
+            events = max(1, round(0.5 * (lo + hi)))
+            x = lb.on_rows(x, e.get("p", 1.0), lambda rows: lb.short_noises(
+                rows, bursts[e["max_duration_s"]], events, e["min_snr_db"], e["max_snr_db"], g), g)
         else:
             raise ValueError(f"no lower bound for {name}: add it to bench/run.py lower_stage")
     return x
