@@ -5,15 +5,16 @@
    ``data/README.md``.
 2. Train two identical MatchboxNet models (183k parameters): ``clean`` without augmentation, ``augmented``
    with the default on-the-fly pipeline (time shift, background noise at -5..20 dB from the generated
-   training-noise bank of 9 families, built in the user cache on first use, white noise, vocal-tract and
-   tempo warping, SpecAugment masks, the clean-first curriculum; see ``audionoise/kws/augment.py``).
+   training-noise bank of 9 families, built in the user cache on first use, short foreground events from the
+   same bank, white noise, vocal-tract and tempo warping, SpecAugment masks, the clean-first curriculum; see
+   ``audionoise/kws/augment.py``).
 3. Evaluate both on held-out voices (test split), clean and mixed with held-out noise types (rain, engine,
    music, cafe, keyboard, wind) at 20, 10, 5, 0 and -5 dB; print the table, write JSON, plots and the report
    page ``runs/quickstart/report/index.html`` (curves, McNemar, confusions, training curves, clips to listen to).
 
 Usage (from the repository root, after ``pip install -e ".[kws]"``: plots and the speech synthesiser)::
 
-    python recipes/quickstart.py                       # ~6 min on 2 CPU cores
+    python recipes/quickstart.py                       # ~10 min on 2 CPU cores
     python recipes/quickstart.py --device cuda --threads 4
 
 Re-running continues finished/interrupted runs (``resume``) instead of training again; ``--fresh`` starts over.
