@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: the rows the README shows, as named in docs/benchmarks.md
 ROWS = ["white noise @ SNR 5-20 dB", "pink noise (1/f) @ SNR", "background @ SNR, folder of 16 kHz WAV",
         "background @ SNR, folder of 44.1 kHz Ogg", "waveform time mask (1 x <= 100 ms)",
-        "default train pipeline, waveform stage: TimeShift, BackgroundNoise p=0.8, WhiteNoise p=0.3"]
+        "default train pipeline, waveform stage: TimeShift, BackgroundNoise p=0.8, ShortNoises p=0.4, WhiteNoise p=0.3"]
 #: the README's name for a row (shorter)
 SHORT = {ROWS[5]: "default KWS training pipeline (waveform stage)"}
 COLUMNS = ["operation", "audionoise", "lower bound", "audiomentations", "torch-audiomentations", "torchaudio",
