@@ -46,8 +46,9 @@ def _noise_folder(root: Path) -> Path:
     return folder
 
 
-class _TorchFloor(torch.nn.Module):
-    """The least a torch time mask can do per call: draw, copy, zero one slice."""
+class _Floor(torch.nn.Module):
+    """The least an ``nn.Module`` time mask drawing from a ``torch.Generator`` can do per call: draw three uniforms,
+    copy the input (a tensor through ``clone``, a NumPy array through ``copy``), zero one slice."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -55,22 +56,8 @@ class _TorchFloor(torch.nn.Module):
 
     def forward(self, x, lengths=None, generator=None):
         self.buf.uniform_(generator=generator).tolist()
-        y = x.clone()
-        y.numpy()[..., 100:200] = 0.0
-        return y
-
-
-class _NumpyEntryFloor(torch.nn.Module):
-    """The least an ``nn.Module`` time mask that takes a NumPy array and draws from a torch.Generator can do."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.buf = torch.empty(1, 3, dtype=torch.float64)
-
-    def forward(self, x, lengths=None, generator=None):
-        self.buf.uniform_(generator=generator).tolist()
-        y = x.copy()
-        y[100:200] = 0.0
+        y = x.copy() if isinstance(x, np.ndarray) else x.clone()
+        (y if isinstance(y, np.ndarray) else y.numpy())[..., 100:200] = 0.0
         return y
 
 
@@ -92,7 +79,7 @@ def cases(folder: Path) -> dict[str, dict[str, object]]:
         an.TimeMask(0.1, sample_rate=SR)
     am_white = am.AddGaussianSNR(min_snr_db=5.0, max_snr_db=20.0, p=1.0)
     am_bg = am.AddBackgroundNoise(sounds_path=str(folder), min_snr_db=5.0, max_snr_db=20.0, p=1.0)
-    floor, np_floor = _TorchFloor(), _NumpyEntryFloor()
+    floor = np_floor = _Floor()
     am_mask = am.TimeMask(min_band_part=0.0, max_band_part=0.1 * SR / SR, fade_duration=0.0, p=1.0)
     return {
         "white noise @ SNR": {"audionoise": lambda: white(x_t, generator=g),
