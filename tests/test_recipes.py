@@ -24,7 +24,8 @@ def tiny(tmp_path_factory):
     return make_tiny_speech_commands(tmp_path_factory.mktemp("recipes"))
 
 
-def test_quickstart(tiny, tmp_path, capsys):
+def test_quickstart(tiny, tmp_path, capfd):
+    """Both models trained side by side in two processes (the default ``--jobs 2``); their logs reach stderr."""
     out = tmp_path / "qs"
     argv = ["--data", str(tiny["kws"]), "--noise-eval", str(tiny["noise_eval"]), "--out", str(out), "--epochs", "1",
             "--batch-size", "16", "--width", "0.25", "--clip-seconds", "0.5", "--device", "cpu"]
@@ -35,12 +36,13 @@ def test_quickstart(tiny, tmp_path, capsys):
     assert (out / "accuracy_vs_snr.png").is_file() and (out / "confusion_augmented.png").is_file()
     html = (out / "report" / "index.html").read_text()
     assert 'id="comparison"' in html and "augmented vs clean" in html and 'id="training"' in html
-    printed = capsys.readouterr()
+    printed = capfd.readouterr()
     assert "at 0 dB: augmented" in printed.out and "-5 dB" in printed.out
-    assert "epoch 1/1" in printed.err  # the training log line
-    # running it again resumes the finished runs instead of training again
-    assert _recipe("quickstart").main(argv) == 0
-    assert "epoch 1/1" not in capsys.readouterr().err
+    assert "[clean] epoch 1/1" in printed.err and "[augmented] epoch 1/1" in printed.err  # the training log lines
+    # running it again, one run after the other, resumes the finished runs instead of training again
+    assert _recipe("quickstart").main(argv + ["--jobs", "1"]) == 0
+    again = capfd.readouterr()
+    assert "epoch 1/1" not in again.err and "trained clean" in again.out
 
 
 def test_speech_commands_v2_12(tiny, tmp_path, capsys):
