@@ -70,9 +70,11 @@ def register(subparsers) -> None:
     p.add_argument("--lr", type=float, help="peak learning rate")
     p.add_argument("--arch", choices=["matchboxnet", "bcresnet"], help="network architecture")
     p.add_argument("--width", type=float, help="channel multiplier of the network")
-    p.add_argument("--augment", help="'default', 'none', or a pipeline config (.toml, .yaml, .json)")
-    p.add_argument("--noise-dir", help="background noise folder of the default augmentation "
-                   "(default: DATA/_background_noise_, else the bundled noise clips)")
+    p.add_argument("--augment", help="'default' (time shift, background noise, short foreground events, white noise, "
+                   "spectrogram warps and masks; docs/kws.md), 'none', or a pipeline config (.toml, .yaml, .json)")
+    p.add_argument("--noise-dir", help="noise folder of the default augmentation (background and foreground events; "
+                   "default: DATA/_background_noise_, else the generated training-noise bank of `audionoise "
+                   "make-data`, else the 4 noise clips in the package)")
     p.add_argument("--seed", type=int, help="seed of everything random in the run")
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
     p.add_argument("--stop-after", type=int, help="stop this invocation after N epochs (resume later)")
