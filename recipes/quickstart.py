@@ -14,7 +14,7 @@
 
 Usage (from the repository root, after ``pip install -e ".[kws]"``: plots and the speech synthesiser)::
 
-    python recipes/quickstart.py                       # ~6-8 min on 2 CPU cores
+    python recipes/quickstart.py                       # ~11 min on 2 CPU cores
     python recipes/quickstart.py --device cuda --threads 4
 
 Re-running continues finished/interrupted runs (``resume``) instead of training again; ``--fresh`` starts over.
@@ -61,9 +61,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads; 1 is fastest on a CPU shared with other jobs, try 2+ on an idle one")
-    p.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
+    p.add_argument("--jobs", type=int, default=2 if (os.cpu_count() or 1) >= 4 else 1,
                    help="trainings at once: 2 trains the clean and the augmented model side by side in two processes "
-                        "(--threads torch threads each), 1 one after the other")
+                        "(--threads torch threads each; the same models), 1 one after the other (on 2 cores side by "
+                        "side saves only ~5%%: each run's data worker needs a core too)")
     p.add_argument("--fresh", action="store_true", help="delete previous runs in --out first")
     return p.parse_args(argv)
 

@@ -25,11 +25,11 @@ def tiny(tmp_path_factory):
 
 
 def test_quickstart(tiny, tmp_path, capfd):
-    """Both models trained side by side in two processes (the default ``--jobs 2``); their logs reach stderr."""
+    """Both models trained side by side in two processes (``--jobs 2``); their logs reach stderr."""
     out = tmp_path / "qs"
     argv = ["--data", str(tiny["kws"]), "--noise-eval", str(tiny["noise_eval"]), "--out", str(out), "--epochs", "1",
             "--batch-size", "16", "--width", "0.25", "--clip-seconds", "0.5", "--device", "cpu"]
-    assert _recipe("quickstart").main(argv) == 0
+    assert _recipe("quickstart").main(argv + ["--jobs", "2"]) == 0
     results = json.loads((out / "results.json").read_text())
     assert set(results) == {"clean", "augmented"}
     assert list(results["augmented"]["snr"]) == ["20", "10", "5", "0", "-5"]
