@@ -124,11 +124,12 @@ def main(argv: list[str] | None = None) -> int:
              "| row | audionoise | audiomentations 0.43 | ratio of medians | ratio of minima |", "|---|---|---|---|---|"]
     for row, a, b in rows:
         lines.append(f"| {row} | {a.cell()} | {b.cell()} | {b.median / a.median:.2f}x | {b.min / a.min:.2f}x |")
-    lines += ["", "The three floor rows are not audionoise: the least any time mask that is an `nn.Module` drawing from a "
-              "`torch.Generator` can do (one module call that draws three uniforms, copies, and zeroes one slice; "
-              "for a tensor, and for a NumPy array) against the least a bare NumPy function can (copy, zero one "
-              "slice), and the NumPy one against audiomentations' `TimeMask` itself. Their ratios cap what such a time mask can reach against audiomentations' NumPy `TimeMask`, "
-              "which draws from Python's global `random` state without a module call."]
+    lines += ["", "The three floor rows are not audionoise: the least any time mask that is an `nn.Module` drawing "
+              "from a `torch.Generator` can do (one module call that draws three uniforms, copies, and zeroes one "
+              "slice; for a tensor, and for a NumPy array) against the least a bare NumPy function can (copy, zero "
+              "one slice), and the NumPy one against audiomentations' `TimeMask` itself. Their ratios cap what such "
+              "a time mask can reach against audiomentations' NumPy `TimeMask`, which draws from Python's global "
+              "`random` state without a module call."]
     text = "\n".join(lines)
     print(text)
     if not args.no_write:

@@ -343,7 +343,7 @@ class Builder:
         op.notes["audionoise"] = "kws.augment.build_augmentation('default').waveform, records off"
         gauss = {e["bank_samples"]: gaussian_bank(e["bank_samples"], x.shape[-1], self.device)
                  for e in entries if e["name"] == "WhiteNoise" and e.get("bank_samples")}
-        bursts = {e["max_duration_s"]: burst_bank(self.banks["wav16k"], e) for e in entries if e["name"] == "ShortNoises"}
+        bursts = {i: burst_bank(self.banks["wav16k"], e) for i, e in enumerate(entries) if e["name"] == "ShortNoises"}
         op.makers["lower bound"] = self.lower(lambda g: lower_stage(x, entries, self.banks["wav16k"], gauss, g,
                                                                     bursts))
         op.notes["lower bound"] = "p < 1: every row for shift/gain/background (same work), only the applied rows " \
@@ -431,9 +431,9 @@ def lower_stage(x: torch.Tensor, entries: list[dict], bank: lb.PreloadedBank, ga
     """Lower bound of a waveform stage: the entries' arithmetic in order, on the rows they need.
 
     ``gauss`` maps ``bank_samples`` of a ``WhiteNoise`` entry to its preloaded Gaussian buffer, ``bursts`` the
-    ``max_duration_s`` of a ``ShortNoises`` entry to its bank in windows of the mean burst duration.
+    index of a ``ShortNoises`` entry to its bank in windows of the mean burst duration (:func:`burst_bank`).
     """
-    for e in entries:
+    for i, e in enumerate(entries):
         name = e["name"]
         if name == "TimeShift":
             shift = lb.time_shift_pad if e.get("mode", "roll") == "pad" else lb.time_shift_roll
@@ -454,10 +454,11 @@ def lower_stage(x: torch.Tensor, entries: list[dict], bank: lb.PreloadedBank, ga
 
             x = lb.on_rows(x, e.get("p", 1.0), noisy, g)
         elif name == "ShortNoises":
-            lo, hi = e.get("num_events", (1, 3)) if not isinstance(e.get("num_events"), int) else (e["num_events"],) * 2
+            count = e.get("num_events", (1, 3))
+            lo, hi = (count, count) if isinstance(count, int) else count
             events = max(1, round(0.5 * (lo + hi)))
             x = lb.on_rows(x, e.get("p", 1.0), lambda rows: lb.short_noises(
-                rows, bursts[e["max_duration_s"]], events, e["min_snr_db"], e["max_snr_db"], g), g)
+                rows, bursts[i], events, e["min_snr_db"], e["max_snr_db"], g), g)
         else:
             raise ValueError(f"no lower bound for {name}: add it to bench/run.py lower_stage")
     return x

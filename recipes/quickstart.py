@@ -66,7 +66,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "(--threads torch threads each; the same models), 1 one after the other (on 2 cores side by "
                         "side saves only ~5%%: each run's data worker needs a core too)")
     p.add_argument("--fresh", action="store_true", help="delete previous runs in --out first")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.jobs < 1:
+        p.error(f"--jobs must be >= 1, got {args.jobs}")
+    return args
 
 
 def main(argv=None) -> int:
@@ -101,13 +104,10 @@ def run(args: argparse.Namespace, start: float) -> int:
                                  seed=args.seed, device=args.device, preload=True, num_workers=1, resume=True,
                                  threads=args.threads)
                for name, augment in (("clean", "none"), ("augmented", "default"))}
-    if args.jobs < 1:
-        raise SystemExit(f"--jobs must be >= 1, got {args.jobs}")
-    t0 = time.perf_counter()
-    for name, summary in _train_all(configs, args.jobs):
+    for name, summary, seconds in _train_all(configs, args.jobs):
         print(f"trained {name}: validation accuracy {100 * summary['last_val_acc']:.1f}% after {args.epochs} epochs "
               f"(best {100 * summary['best_val_acc']:.1f}% at epoch {summary['best_epoch']}; "
-              f"{summary['params']} parameters, {time.perf_counter() - t0:.0f} s)", flush=True)
+              f"{summary['params']} parameters, {seconds:.0f} s)", flush=True)
     runs = [out / name for name in configs]
 
     # the final weight average: with 6 validation voices, "best epoch" is mostly noise (see docs/kws.md)
@@ -133,20 +133,24 @@ def run(args: argparse.Namespace, start: float) -> int:
 
 
 def _train_all(configs: dict[str, TrainConfig], jobs: int):
-    """``(name, summary)`` of every run, in order: one after the other, or ``jobs`` at a time in fresh processes
-    (each run is deterministic from its config alone, so the models are the same either way)."""
+    """``(name, summary, seconds)`` of every run, in order: one after the other, or ``jobs`` at a time in fresh
+    processes (each run is deterministic from its config alone, so the models are the same either way); ``seconds``
+    is the run's own wall time (side by side: from the start until its result came back)."""
     if jobs == 1 or len(configs) == 1:
         for name, cfg in configs.items():
-            yield name, train(cfg)
+            t0 = time.perf_counter()
+            summary = train(cfg)
+            yield name, summary, time.perf_counter() - t0
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
+    t0 = time.perf_counter()
     spawn = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=min(jobs, len(configs)), mp_context=spawn) as pool:
         futures = {name: pool.submit(train, cfg) for name, cfg in configs.items()}
         for name, future in futures.items():
-            yield name, future.result()
+            yield name, future.result(), time.perf_counter() - t0
 
 
 if __name__ == "__main__":

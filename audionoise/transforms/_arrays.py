@@ -14,12 +14,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-_FLOATS = (np.float32, np.float64)
+def is_float_audio(x: np.ndarray) -> bool:
+    """Whether a NumPy input has a dtype the injectors take (float32 or float64)."""
+    return x.dtype.char in "fd"
 
 
 def tensor_of(x: np.ndarray, who: str) -> Tensor:
     """``x`` as a tensor sharing its memory (a copy only for a read-only or negatively strided array)."""
-    if x.dtype.type not in _FLOATS:
+    if not is_float_audio(x):
         raise ValueError(f"{who}: a NumPy input must be float32 or float64 audio, got dtype {x.dtype}; convert "
                          f"int16 PCM with x.astype(np.float32) / 32768")
     if not x.flags.writeable or any(s < 0 for s in x.strides):
@@ -30,7 +32,7 @@ def tensor_of(x: np.ndarray, who: str) -> Tensor:
 def arrays_of(out: Any) -> Any:
     """Every tensor of a result (a tensor, or a tuple of tensors and records) as a NumPy array."""
     if isinstance(out, Tensor):
-        return out.detach().numpy() if out.device.type == "cpu" else out.detach().cpu().numpy()
+        return out.detach().cpu().numpy()  # a CPU tensor: a view of its memory
     if isinstance(out, tuple):
         return tuple(arrays_of(v) for v in out)
     return out

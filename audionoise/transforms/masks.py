@@ -11,6 +11,7 @@ from torch import Tensor
 
 from audionoise.functional.masks import freq_mask, masked_copy, spec_time_mask
 from audionoise.kernels.draws import coin, mask_intervals
+from audionoise.transforms._arrays import is_float_audio
 from audionoise.transforms._blocks import BlockStep
 from audionoise.transforms.base import (Injector, Params, check_number, check_sample_rate, draw, like,
                                         tensor, uniform_rows)
@@ -116,22 +117,16 @@ class TimeMask(_IntervalMask):
     def _fast_numpy(self, x, lengths, generator):
         """A NumPy clip or tiny batch (the per-item ``Dataset`` pattern of NumPy pipelines): the copy and the masks
         in NumPy, the uniforms from ``generator`` as in :meth:`_fast_forward` (same values, bit for bit)."""
-        if x.dtype.char not in "fd" or not 1 <= x.ndim <= 3:
+        if not is_float_audio(x) or not 1 <= x.ndim <= 3:
             return None
-        batch, m = (1 if x.ndim == 1 else x.shape[0]), self.num_masks
-        if batch * m > self.SCALAR_MASKS or self._fade:
+        batch = 1 if x.ndim == 1 else x.shape[0]
+        if batch * self.num_masks > self.SCALAR_MASKS or self._fade:
             return None
-        rows = uniform_rows(batch, 1 + 2 * m, generator)
+        rows = uniform_rows(batch, 1 + 2 * self.num_masks, generator)
         if rows is None:
             return None
-        size, y = x.shape[-1], x.copy()
-        for i, r in enumerate(rows):
-            if r[0] < self.p:  # coin()
-                row = y if x.ndim == 1 else y[i]
-                for k in range(1, m + 1):
-                    s, w = mask_intervals(r[k], r[m + k], self.max_width, size)
-                    if w > 0:
-                        row[..., s:s + w] = 0.0
+        y = x.copy()
+        self._mask_rows(y[None] if x.ndim == 1 else y, rows, [x.shape[-1]] * batch)
         return y
 
     def _fast_forward(self, x: Tensor, lengths: Tensor | None,
@@ -149,15 +144,20 @@ class TimeMask(_IntervalMask):
         rows = uniform_rows(batch, 1 + 2 * m, generator)
         if rows is None:  # not a CPU generator
             return None
-        sizes = [x.shape[-1]] * batch if lengths is None else lengths.tolist()
         a = x.numpy().copy()  # NumPy's copy of a small array costs ~2/3 of torch's clone
+        self._mask_rows(a, rows, [x.shape[-1]] * batch if lengths is None else lengths.tolist())
+        return torch.from_numpy(a)
+
+    def _mask_rows(self, a: np.ndarray, rows: list[list[float]], sizes: list[int]) -> None:
+        """Zero, in place, the masks that the uniform ``rows`` (one per example) place in ``a`` ``(batch, ...,
+        time)``, example ``i`` inside its first ``sizes[i]`` samples: the scalar form of :func:`sample_masks`."""
+        m = self.num_masks
         for i, r in enumerate(rows):
             if coin(r[0], self.p):
                 for k in range(1, m + 1):
                     s, w = mask_intervals(r[k], r[m + k], self.max_width, sizes[i])
                     if w > 0:
                         a[i, ..., s:s + w] = 0.0
-        return torch.from_numpy(a)
 
 
 class SpecTimeMask(_IntervalMask):
